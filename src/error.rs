@@ -1,0 +1,292 @@
+//! The one error type a client ever sees: Anthropic's error JSON
+//! `{"type":"error","error":{"type":…,"message":…}}` with the matching status.
+//!
+//! Every status/type decision is made here ([`ErrorKind::status`] and
+//! [`ApiError::from_upstream`]) so the mapping of PROTOCOLS D.8 lives in one place.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Anthropic's `error.type` vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    Billing,
+    Permission,
+    NotFound,
+    RequestTooLarge,
+    RateLimit,
+    Api,
+    Timeout,
+    Overloaded,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request_error",
+            ErrorKind::Authentication => "authentication_error",
+            ErrorKind::Billing => "billing_error",
+            ErrorKind::Permission => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::RequestTooLarge => "request_too_large",
+            ErrorKind::RateLimit => "rate_limit_error",
+            ErrorKind::Api => "api_error",
+            ErrorKind::Timeout => "timeout_error",
+            ErrorKind::Overloaded => "overloaded_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Authentication => StatusCode::UNAUTHORIZED,
+            ErrorKind::Billing => StatusCode::PAYMENT_REQUIRED,
+            ErrorKind::Permission => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RateLimit => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Api => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            // 529 is Anthropic's own "overloaded" status.
+            ErrorKind::Overloaded => StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({}): {message}", kind.as_str(), status.as_u16())]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub status: StatusCode,
+    pub message: String,
+    /// Seconds, sent as `retry-after` on 429/529.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            status: kind.status(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, message)
+    }
+
+    pub fn authentication(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Authentication, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    pub fn api(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Api, message)
+    }
+
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Overloaded, message)
+    }
+
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+
+    pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {
+        self.retry_after = secs;
+        self
+    }
+
+    /// Maps an upstream HTTP error to what Anthropic would have answered
+    /// (PROTOCOLS D.8). `body` is the upstream's error body, whatever its shape.
+    pub fn from_upstream(upstream: &str, status: u16, body: &[u8], retry_after: Option<u64>) -> Self {
+        let detail = UpstreamErrorDetail::parse(body);
+        let kind = match status {
+            401 => ErrorKind::Authentication,
+            402 => ErrorKind::Billing,
+            403 => ErrorKind::Permission,
+            404 => ErrorKind::NotFound,
+            413 => ErrorKind::RequestTooLarge,
+            429 => ErrorKind::RateLimit,
+            502 | 503 | 529 => ErrorKind::Overloaded,
+            504 => ErrorKind::Timeout,
+            400 if detail.is_invalid_key() => ErrorKind::Authentication,
+            400..=499 => ErrorKind::InvalidRequest,
+            _ => ErrorKind::Api,
+        };
+        let message = match detail.message {
+            Some(m) => format!("upstream {upstream} returned {status}: {m}"),
+            None => format!("upstream {upstream} returned {status}"),
+        };
+        ApiError::new(kind, message).with_retry_after(retry_after)
+    }
+
+    /// The JSON body Anthropic sends for this error.
+    pub fn body(&self) -> String {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            message: &'a str,
+        }
+        serde_json::to_string(&Body {
+            kind: "error",
+            error: Inner {
+                kind: self.kind.as_str(),
+                message: &self.message,
+            },
+        })
+        .unwrap_or_else(|_| r#"{"type":"error","error":{"type":"api_error","message":"error"}}"#.to_owned())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            self.body(),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        // The SDKs honour x-should-retry before their own status rules.
+        let retry = matches!(
+            self.kind,
+            ErrorKind::RateLimit | ErrorKind::Overloaded | ErrorKind::Api | ErrorKind::Timeout
+        );
+        resp.headers_mut().insert(
+            "x-should-retry",
+            HeaderValue::from_static(if retry { "true" } else { "false" }),
+        );
+        resp
+    }
+}
+
+/// What can be read out of an upstream error body of any provider's shape:
+/// OpenAI `{"error":{"message","type","code"}}`, Gemini
+/// `{"error":{"code","message","status","details"}}`, Anthropic, or
+/// `{"detail":…}` / `{"message":…}` from compatible servers.
+#[derive(Debug, Default)]
+pub struct UpstreamErrorDetail {
+    pub message: Option<String>,
+    /// OpenAI `type`/`code`, Gemini `status`, Anthropic `error.type`.
+    pub codes: Vec<String>,
+}
+
+impl UpstreamErrorDetail {
+    pub fn parse(body: &[u8]) -> Self {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            return UpstreamErrorDetail {
+                message: (!text.is_empty()).then(|| truncate(text, 500)),
+                codes: Vec::new(),
+            };
+        };
+        let err = v.get("error").unwrap_or(&v);
+        let message = err
+            .get("message")
+            .or_else(|| v.get("detail"))
+            .or_else(|| v.get("message"))
+            .map(|m| match m.as_str() {
+                Some(s) => truncate(s, 500),
+                None => truncate(&m.to_string(), 500),
+            })
+            .or_else(|| err.as_str().map(|s| truncate(s, 500)));
+        let mut codes = Vec::new();
+        for key in ["type", "code", "status"] {
+            if let Some(s) = err.get(key).and_then(|c| c.as_str()) {
+                codes.push(s.to_owned());
+            }
+        }
+        if let Some(details) = err.get("details").and_then(|d| d.as_array()) {
+            for d in details {
+                if let Some(r) = d.get("reason").and_then(|r| r.as_str()) {
+                    codes.push(r.to_owned());
+                }
+            }
+        }
+        UpstreamErrorDetail { message, codes }
+    }
+
+    /// Gemini reports a bad key as 400 `API_KEY_INVALID`.
+    pub fn is_invalid_key(&self) -> bool {
+        self.codes.iter().any(|c| c == "API_KEY_INVALID")
+            || self
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("API key not valid") || m.contains("API_KEY_INVALID"))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_statuses_per_d8() {
+        let cases = [
+            (400, "invalid_request_error", 400),
+            (401, "authentication_error", 401),
+            (403, "permission_error", 403),
+            (404, "not_found_error", 404),
+            (429, "rate_limit_error", 429),
+            (500, "api_error", 500),
+            (502, "overloaded_error", 529),
+            (503, "overloaded_error", 529),
+            (504, "timeout_error", 504),
+            (422, "invalid_request_error", 400),
+        ];
+        for (up, kind, status) in cases {
+            let e = ApiError::from_upstream("u", up, b"{}", None);
+            assert_eq!(e.kind.as_str(), kind, "{up}");
+            assert_eq!(e.status.as_u16(), status, "{up}");
+        }
+    }
+
+    #[test]
+    fn gemini_bad_key_is_authentication() {
+        let body = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#;
+        let e = ApiError::from_upstream("g", 400, body, None);
+        assert_eq!(e.kind, ErrorKind::Authentication);
+        assert!(e.message.contains("API key not valid"));
+    }
+
+    #[test]
+    fn body_has_anthropic_shape() {
+        let e = ApiError::invalid_request("bad \"x\"");
+        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["message"], "bad \"x\"");
+    }
+}

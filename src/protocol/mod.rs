@@ -1,0 +1,4 @@
+//! Wire types of each API the proxy speaks; serde only, no logic.
+
+pub mod anthropic;
+pub mod openai;

@@ -1,0 +1,1 @@
+//! OpenAI Chat Completions translation (filled in by the translator work).
