@@ -5,6 +5,7 @@
 //! (the only upstream HTTP) → `translate` back → client. See DESIGN in the
 //! README for the module map.
 
+pub mod config;
 pub mod error;
 pub mod protocol;
 pub mod translate;

@@ -1,0 +1,116 @@
+//! `config.json`: the upstream list, keys, model mapping and balancing.
+//!
+//! [`raw`] is the file's shape, [`model`] the validated form the server uses;
+//! [`load`] reads a file and reports problems with line/column or field path.
+
+pub mod model;
+pub mod raw;
+
+use std::path::Path;
+
+pub use model::{mask_secret, ApiKey, Config, LoadBalance, ModelMapping, ServiceType, Upstream};
+pub use raw::RawConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// Parses the text of a config file. `path` only labels error messages.
+pub fn parse_raw(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(RawConfig::default());
+    }
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        let field = e.path().to_string();
+        let message = if field.is_empty() || field == "." {
+            inner.to_string()
+        } else {
+            format!("{field}: {inner}")
+        };
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            line: inner.line(),
+            column: inner.column(),
+            message,
+        }
+    })
+}
+
+/// Reads and validates a config file. A missing file is an empty
+/// configuration (the server still starts; the CLI creates it on first write).
+pub fn load(path: &Path, default_balance: LoadBalance) -> Result<Config, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Config {
+                load_balance: default_balance,
+                ..Config::default()
+            })
+        }
+        Err(source) => {
+            return Err(ConfigError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    parse_raw(&path.display().to_string(), &text)?.validate(default_balance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let err = parse_raw("c.json", "{\n  \"upstream\": [\n    {\"name\": 1}\n  ]\n}").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("c.json:3:"), "{msg}");
+        assert!(msg.contains("upstream[0].name"), "{msg}");
+        let err = parse_raw("c.json", "{\"upstream\": [,]}").unwrap_err();
+        assert!(err.to_string().starts_with("c.json:1:"), "{err}");
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let raw = parse_raw(
+            "c",
+            r#"{"upstream":[{"name":"a","baseUrl":"ftp://x","serviceType":"nope","apiKeys":[]}],"currentUpstream":3,"loadBalance":"fastest"}"#,
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid(p)) = raw.validate(LoadBalance::RoundRobin) else {
+            panic!()
+        };
+        assert_eq!(p.len(), 4, "{p:?}");
+    }
+
+    #[test]
+    fn seed_format_loads_and_keeps_unknown_fields() {
+        let text = r#"{"upstream":[{"name":"OpenAI","baseUrl":"https://api.openai.com/v1","apiKeys":["sk-1","sk-2"],"serviceType":"openai","insecureSkipVerify":false,"modelMapping":{"sonnet":"gpt-4o","haiku":"gpt-4o-mini"},"custom":1}],"currentUpstream":0,"loadBalance":"round-robin","future":{"x":true}}"#;
+        let raw = parse_raw("c", text).unwrap();
+        let cfg = raw.validate(LoadBalance::Failover).unwrap();
+        assert_eq!(cfg.upstreams[0].api_keys.len(), 2);
+        assert_eq!(cfg.load_balance, LoadBalance::RoundRobin);
+        assert_eq!(cfg.upstreams[0].model_mapping.resolve("claude-3-5-haiku"), "gpt-4o-mini");
+        let back = serde_json::to_value(&raw).unwrap();
+        assert_eq!(back["future"]["x"], true);
+        assert_eq!(back["upstream"][0]["custom"], 1);
+    }
+}

@@ -1,0 +1,159 @@
+//! `config.json` exactly as it is on disk: lenient serde types that keep
+//! fields they do not know (written back unchanged) and are turned into the
+//! validated [`super::model::Config`] by [`RawConfig::validate`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::model::{ApiKey, Config, LoadBalance, ModelMapping, ServiceType, Upstream};
+use super::ConfigError;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub upstream: Vec<RawUpstream>,
+    #[serde(default, rename = "currentUpstream", skip_serializing_if = "Option::is_none")]
+    pub current_upstream: Option<i64>,
+    #[serde(default, rename = "loadBalance", skip_serializing_if = "Option::is_none")]
+    pub load_balance: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RawUpstream {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, rename = "baseUrl")]
+    pub base_url: String,
+    #[serde(default, rename = "apiKeys")]
+    pub api_keys: Vec<String>,
+    #[serde(default, rename = "serviceType")]
+    pub service_type: String,
+    #[serde(default, rename = "insecureSkipVerify", skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+    /// Kept as a JSON map so the user's key order survives a rewrite.
+    #[serde(default, rename = "modelMapping", skip_serializing_if = "Option::is_none")]
+    pub model_mapping: Option<Map<String, Value>>,
+    #[serde(default, rename = "maxTokens", skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl RawConfig {
+    /// Checks every field and returns the validated configuration, or every
+    /// problem found, each with its field path.
+    pub fn validate(&self, default_balance: LoadBalance) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let mut upstreams = Vec::with_capacity(self.upstream.len());
+        for (i, raw) in self.upstream.iter().enumerate() {
+            let at = |field: &str| format!("upstream[{i}].{field}");
+            let name = raw.name.trim().to_owned();
+            if name.is_empty() {
+                problems.push(format!("{}: must not be empty", at("name")));
+            } else if self.upstream[..i]
+                .iter()
+                .any(|u| u.name.trim().eq_ignore_ascii_case(&name))
+            {
+                problems.push(format!("{}: duplicate upstream name {name:?}", at("name")));
+            }
+            let service_type = ServiceType::parse(&raw.service_type);
+            if service_type.is_none() {
+                problems.push(format!(
+                    "{}: unknown serviceType {:?} (expected one of: openai, openaiold, gemini, claude)",
+                    at("serviceType"),
+                    raw.service_type
+                ));
+            }
+            let base_url = match parse_base_url(&raw.base_url) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    problems.push(format!("{}: {e}", at("baseUrl")));
+                    None
+                }
+            };
+            let mut mapping = Vec::new();
+            for (from, to) in raw.model_mapping.iter().flatten() {
+                match to.as_str() {
+                    Some(to) if !to.trim().is_empty() => mapping.push((from.clone(), to.to_owned())),
+                    _ => problems.push(format!(
+                        "{}: must be a non-empty string",
+                        at(&format!("modelMapping.{from}"))
+                    )),
+                }
+            }
+            if raw.max_tokens == Some(0) {
+                problems.push(format!("{}: must be at least 1", at("maxTokens")));
+            }
+            let api_keys = raw
+                .api_keys
+                .iter()
+                .map(|k| k.trim())
+                .filter(|k| !k.is_empty())
+                .map(ApiKey::new)
+                .collect();
+            if let (Some(base_url), Some(service_type)) = (base_url, service_type) {
+                upstreams.push(Upstream {
+                    name,
+                    base_url,
+                    api_keys,
+                    service_type,
+                    insecure_skip_verify: raw.insecure_skip_verify.unwrap_or(false),
+                    model_mapping: ModelMapping::new(mapping),
+                    max_tokens: raw.max_tokens,
+                    description: raw.description.clone(),
+                });
+            }
+        }
+        let current_upstream = match self.current_upstream {
+            None => 0,
+            Some(n) if n >= 0 && (n as usize) < self.upstream.len().max(1) => n as usize,
+            Some(n) => {
+                problems.push(format!(
+                    "currentUpstream: {n} is out of range ({} upstream(s) configured)",
+                    self.upstream.len()
+                ));
+                0
+            }
+        };
+        let load_balance = match &self.load_balance {
+            None => default_balance,
+            Some(s) => LoadBalance::parse(s).unwrap_or_else(|| {
+                problems.push(format!(
+                    "loadBalance: unknown strategy {s:?} (expected round-robin, random or failover)"
+                ));
+                default_balance
+            }),
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(Config {
+            upstreams,
+            current_upstream,
+            load_balance,
+        })
+    }
+}
+
+/// Parses an upstream `baseUrl`: absolute http(s), with a host.
+pub fn parse_base_url(s: &str) -> Result<reqwest::Url, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let url = reqwest::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("invalid URL {s:?}: scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("invalid URL {s:?}: no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("invalid URL {s:?}: must not have a query or fragment"));
+    }
+    Ok(url)
+}
