@@ -2,10 +2,21 @@
 //!
 //! A request flows `server` (auth, limits) → `routing` (upstream and key) →
 //! `translate` (pure conversion to the upstream's protocol) → `providers`
-//! (the only upstream HTTP) → `translate` back → client. See DESIGN in the
-//! README for the module map.
+//! (the only upstream HTTP) → `translate` back → client.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`], [`commands`] | command-line shape and the `config` subcommands |
+//! | [`settings`] | environment / `.env` settings, validated once |
+//! | [`config`] | `config.json`: model, loading, validation |
+//! | [`protocol`] | wire types of each API (serde only) |
+//! | [`translate`] | pure request/response/stream conversions |
+//! | [`error`] | the Anthropic-shaped error every client sees |
 
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod protocol;
+pub mod settings;
 pub mod translate;

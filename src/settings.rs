@@ -1,0 +1,309 @@
+//! Server settings from the environment and a `.env` file (environment wins),
+//! parsed and validated once at start-up. An invalid value stops start-up
+//! with a message naming the variable.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::LoadBalance;
+
+/// Shown by `claude-proxy --help`.
+pub const ENV_HELP: &str = "\
+Environment (also read from ./.env; the environment wins):
+  HOST                     address to bind (default 127.0.0.1; a non-loopback HOST requires PROXY_ACCESS_KEY)
+  PORT                     port (default 3000)
+  PROXY_ACCESS_KEY         key clients send as x-api-key or Authorization: Bearer (generated and printed when unset)
+  ADMIN_ACCESS_KEY         key for /admin endpoints (default: PROXY_ACCESS_KEY)
+  CONFIG_PATH              config.json path (default ./config.json)
+  NODE_ENV                 production | development (development: /admin/dev/info, debug logs)
+  LOG_LEVEL                error | warn | info | debug | trace (default info)
+  LOG_FORMAT               pretty | json (default pretty)
+  ENABLE_REQUEST_LOGS      log request bodies at debug level, truncated and masked (default false)
+  ENABLE_RESPONSE_LOGS     log response bodies at debug level, truncated and masked (default false)
+  REQUEST_TIMEOUT          total upstream timeout in ms (default 600000)
+  FIRST_BYTE_TIMEOUT       upstream response-headers timeout in ms (default 120000)
+  STREAM_IDLE_TIMEOUT      longest silence between upstream stream chunks in ms (default 300000)
+  MAX_CONCURRENT_REQUESTS  in-flight request limit, 0 = unlimited (default 4096)
+  MAX_BODY_SIZE            request body limit in bytes (default 33554432 = 32 MiB)
+  LOAD_BALANCE_STRATEGY    round-robin | random | failover: default when config.json has no loadBalance
+  ENABLE_CORS              answer CORS preflights (default true)
+  CORS_ORIGIN              allowed origin(s), comma-separated, or * (default *)
+  ENABLE_RATE_LIMIT        per-client rate limit (default false)
+  RATE_LIMIT_WINDOW        rate-limit window in ms (default 60000)
+  RATE_LIMIT_MAX_REQUESTS  requests per window per client (default 100)
+  HEALTH_CHECK_ENABLED     serve the health route (default true)
+  HEALTH_CHECK_PATH        health route path (default /health)
+  METRICS_PUBLIC           serve /metrics without the access key (default false)
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub development: bool,
+    /// `None` until start-up generates one (see [`Settings::ensure_access_key`]).
+    pub proxy_access_key: Option<String>,
+    pub admin_access_key: Option<String>,
+    pub config_path: PathBuf,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub enable_request_logs: bool,
+    pub enable_response_logs: bool,
+    pub request_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub stream_idle_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_body_size: usize,
+    pub load_balance_strategy: LoadBalance,
+    pub enable_cors: bool,
+    pub cors_origin: String,
+    pub enable_rate_limit: bool,
+    pub rate_limit_window: Duration,
+    pub rate_limit_max_requests: u32,
+    pub health_check_enabled: bool,
+    pub health_check_path: String,
+    pub metrics_public: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {var}={value:?}: {reason}")]
+pub struct SettingsError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Settings {
+    /// Reads `.env` from the working directory (if present) and the process
+    /// environment; the environment wins.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Ok(iter) = dotenvy::from_path_iter(".env") {
+            for (k, v) in iter.flatten() {
+                vars.insert(k, v);
+            }
+        }
+        vars.extend(std::env::vars());
+        Self::from_map(&vars)
+    }
+
+    /// Builds settings from a variable map (tests pass their own).
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        let r = Reader { vars };
+        let development = match r.get("NODE_ENV").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("production") | Some("prod") | Some("test") => false,
+            Some("development") | Some("dev") => true,
+            Some(other) => {
+                return Err(r.err(
+                    "NODE_ENV",
+                    other,
+                    "expected production or development",
+                ))
+            }
+        };
+        let log_level = match r.get("LOG_LEVEL") {
+            None => if development { "debug" } else { "info" }.to_owned(),
+            Some(l) => {
+                let l = l.to_ascii_lowercase();
+                if !["error", "warn", "info", "debug", "trace"].contains(&l.as_str()) {
+                    return Err(r.err("LOG_LEVEL", &l, "expected error, warn, info, debug or trace"));
+                }
+                l
+            }
+        };
+        let log_format = match r.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("pretty") | Some("text") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(r.err("LOG_FORMAT", other, "expected pretty or json")),
+        };
+        let load_balance_strategy = match r.get("LOAD_BALANCE_STRATEGY") {
+            None => LoadBalance::RoundRobin,
+            Some(s) => LoadBalance::parse(s).ok_or_else(|| {
+                r.err(
+                    "LOAD_BALANCE_STRATEGY",
+                    s,
+                    "expected round-robin, random or failover",
+                )
+            })?,
+        };
+        let health_check_path = r.get("HEALTH_CHECK_PATH").unwrap_or("/health").to_owned();
+        if !health_check_path.starts_with('/') || health_check_path.len() < 2 {
+            return Err(r.err("HEALTH_CHECK_PATH", &health_check_path, "must start with / and name a path"));
+        }
+        let host_text = r.get("HOST").unwrap_or("127.0.0.1");
+        let host = if host_text.eq_ignore_ascii_case("localhost") {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            host_text
+                .parse()
+                .map_err(|_| r.err("HOST", host_text, "expected an IP address such as 127.0.0.1 or 0.0.0.0"))?
+        };
+        let nonempty = |k: &str| r.get(k).filter(|s| !s.is_empty()).map(str::to_owned);
+        Ok(Settings {
+            host,
+            port: r.num("PORT", 3000u16)?,
+            development,
+            proxy_access_key: nonempty("PROXY_ACCESS_KEY"),
+            admin_access_key: nonempty("ADMIN_ACCESS_KEY"),
+            config_path: PathBuf::from(r.get("CONFIG_PATH").unwrap_or("./config.json")),
+            log_level,
+            log_format,
+            enable_request_logs: r.flag("ENABLE_REQUEST_LOGS", false)?,
+            enable_response_logs: r.flag("ENABLE_RESPONSE_LOGS", false)?,
+            request_timeout: r.millis("REQUEST_TIMEOUT", 600_000)?,
+            first_byte_timeout: r.millis("FIRST_BYTE_TIMEOUT", 120_000)?,
+            stream_idle_timeout: r.millis("STREAM_IDLE_TIMEOUT", 300_000)?,
+            max_concurrent_requests: r.num("MAX_CONCURRENT_REQUESTS", 4096usize)?,
+            max_body_size: r.num("MAX_BODY_SIZE", 32 * 1024 * 1024usize)?,
+            load_balance_strategy,
+            enable_cors: r.flag("ENABLE_CORS", true)?,
+            cors_origin: r.get("CORS_ORIGIN").unwrap_or("*").to_owned(),
+            enable_rate_limit: r.flag("ENABLE_RATE_LIMIT", false)?,
+            rate_limit_window: r.millis("RATE_LIMIT_WINDOW", 60_000)?,
+            rate_limit_max_requests: r.num("RATE_LIMIT_MAX_REQUESTS", 100u32)?,
+            health_check_enabled: r.flag("HEALTH_CHECK_ENABLED", true)?,
+            health_check_path,
+            metrics_public: r.flag("METRICS_PUBLIC", false)?,
+        })
+    }
+
+    /// Start-up rule: without `PROXY_ACCESS_KEY` a loopback server gets a
+    /// random key (returned so it can be printed once); a non-loopback one
+    /// refuses to start.
+    pub fn ensure_access_key(&mut self) -> Result<Option<String>, String> {
+        if self.proxy_access_key.is_some() {
+            return Ok(None);
+        }
+        if !self.host.is_loopback() {
+            return Err(format!(
+                "HOST={} is reachable from other machines, but PROXY_ACCESS_KEY is not set. \
+                 Set PROXY_ACCESS_KEY in .env or the environment (or bind HOST=127.0.0.1).",
+                self.host
+            ));
+        }
+        let key = generate_access_key();
+        self.proxy_access_key = Some(key.clone());
+        Ok(Some(key))
+    }
+}
+
+/// A random `cp-` key with 192 bits of entropy.
+pub fn generate_access_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let body: String = (0..32)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("cp-{body}")
+}
+
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+}
+
+impl Reader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    fn err(&self, var: &'static str, value: &str, reason: &str) -> SettingsError {
+        SettingsError {
+            var,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn flag(&self, var: &'static str, default: bool) -> Result<bool, SettingsError> {
+        match self.get(var).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(self.err(var, other, "expected true or false")),
+        }
+    }
+
+    fn num<T: std::str::FromStr>(&self, var: &'static str, default: T) -> Result<T, SettingsError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(s) => s
+                .parse()
+                .map_err(|_| self.err(var, s, "expected a non-negative whole number in range")),
+        }
+    }
+
+    fn millis(&self, var: &'static str, default_ms: u64) -> Result<Duration, SettingsError> {
+        let ms: u64 = self.num(var, default_ms)?;
+        if ms == 0 {
+            return Err(self.err(var, "0", "must be at least 1 millisecond"));
+        }
+        Ok(Duration::from_millis(ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_map(&map)
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.port, 3000);
+        assert_eq!(s.host.to_string(), "127.0.0.1");
+        assert_eq!(s.request_timeout, Duration::from_secs(600));
+        assert_eq!(s.health_check_path, "/health");
+        assert_eq!(s.log_level, "info");
+        assert!(s.proxy_access_key.is_none());
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (k, v) in [
+            ("PORT", "abc"),
+            ("PORT", "70000"),
+            ("LOAD_BALANCE_STRATEGY", "fastest"),
+            ("LOG_LEVEL", "loud"),
+            ("ENABLE_CORS", "maybe"),
+            ("REQUEST_TIMEOUT", "0"),
+            ("HOST", "not-an-ip"),
+        ] {
+            let err = settings(&[(k, v)]).unwrap_err();
+            assert_eq!(err.var, k);
+            assert!(err.to_string().contains(k));
+        }
+    }
+
+    #[test]
+    fn access_key_rules() {
+        let mut s = settings(&[]).unwrap();
+        let key = s.ensure_access_key().unwrap().unwrap();
+        assert!(key.starts_with("cp-") && key.len() == 35);
+        let mut s = settings(&[("HOST", "0.0.0.0")]).unwrap();
+        assert!(s.ensure_access_key().unwrap_err().contains("PROXY_ACCESS_KEY"));
+        let mut s = settings(&[("HOST", "0.0.0.0"), ("PROXY_ACCESS_KEY", "k")]).unwrap();
+        assert_eq!(s.ensure_access_key().unwrap(), None);
+    }
+
+    #[test]
+    fn development_turns_on_debug_logs() {
+        let s = settings(&[("NODE_ENV", "development")]).unwrap();
+        assert!(s.development);
+        assert_eq!(s.log_level, "debug");
+        let s = settings(&[("NODE_ENV", "development"), ("LOG_LEVEL", "warn")]).unwrap();
+        assert_eq!(s.log_level, "warn");
+    }
+}
