@@ -100,6 +100,15 @@ impl ApiError {
         Self::new(ErrorKind::Timeout, message)
     }
 
+    /// Overrides the status that `kind` implies (e.g. 502 for an
+    /// unreachable upstream, which Anthropic's vocabulary calls `api_error`).
+    pub fn with_status(mut self, status: u16) -> Self {
+        if let Ok(s) = StatusCode::from_u16(status) {
+            self.status = s;
+        }
+        self
+    }
+
     pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {
         self.retry_after = secs;
         self

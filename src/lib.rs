@@ -13,10 +13,15 @@
 //! | [`translate`] | pure request/response/stream conversions |
 //! | [`error`] | the Anthropic-shaped error every client sees |
 
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod protocol;
+pub mod providers;
+pub mod routing;
+pub mod server;
 pub mod settings;
+pub mod sse;
 pub mod translate;

@@ -25,6 +25,7 @@ Environment (also read from ./.env; the environment wins):
   REQUEST_TIMEOUT          total upstream timeout in ms (default 600000)
   FIRST_BYTE_TIMEOUT       upstream response-headers timeout in ms (default 120000)
   STREAM_IDLE_TIMEOUT      longest silence between upstream stream chunks in ms (default 300000)
+  PING_INTERVAL            ms of silence after which a stream gets a ping event (default 10000)
   MAX_CONCURRENT_REQUESTS  in-flight request limit, 0 = unlimited (default 4096)
   MAX_BODY_SIZE            request body limit in bytes (default 33554432 = 32 MiB)
   LOAD_BALANCE_STRATEGY    round-robin | random | failover: default when config.json has no loadBalance
@@ -60,6 +61,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub stream_idle_timeout: Duration,
+    pub ping_interval: Duration,
     pub max_concurrent_requests: usize,
     pub max_body_size: usize,
     pub load_balance_strategy: LoadBalance,
@@ -161,6 +163,7 @@ impl Settings {
             request_timeout: r.millis("REQUEST_TIMEOUT", 600_000)?,
             first_byte_timeout: r.millis("FIRST_BYTE_TIMEOUT", 120_000)?,
             stream_idle_timeout: r.millis("STREAM_IDLE_TIMEOUT", 300_000)?,
+            ping_interval: r.millis("PING_INTERVAL", 10_000)?,
             max_concurrent_requests: r.num("MAX_CONCURRENT_REQUESTS", 4096usize)?,
             max_body_size: r.num("MAX_BODY_SIZE", 32 * 1024 * 1024usize)?,
             load_balance_strategy,

@@ -1,0 +1,149 @@
+//! Process start-up: settings, logging, configuration, binding, the banner,
+//! and shutdown on SIGINT/SIGTERM. Returns an exit code instead of panicking.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, Command};
+use crate::config;
+use crate::server::{self, AppState};
+use crate::settings::{LogFormat, Settings};
+
+pub fn run(cli: Cli) -> ExitCode {
+    let mut settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(path) = &cli.config {
+        settings.config_path = path.clone();
+    }
+    match cli.command {
+        Some(Command::Config(args)) => crate::commands::run_config(args, &settings.config_path),
+        None | Some(Command::Serve) => serve(settings),
+    }
+}
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    // RUST_LOG, when set, refines LOG_LEVEL (e.g. to silence a dependency).
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},hyper=warn,reqwest=warn", settings.log_level)));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    match settings.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Pretty => builder.compact().init(),
+    }
+}
+
+fn serve(mut settings: Settings) -> ExitCode {
+    init_tracing(&settings);
+    let generated = match settings.ensure_access_key() {
+        Ok(g) => g,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match config::load(&settings.config_path, settings.load_balance_strategy) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "error: cannot load {}: {e}\nFix the file (see `claude-proxy config check`) and start again.",
+                settings.config_path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let addr = std::net::SocketAddr::new(settings.host, settings.port);
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let config_path: PathBuf = settings.config_path.clone();
+        let state = match AppState::new(settings, config) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        print_banner(&listener, &state, &config_path, generated.as_deref());
+        if let Err(e) = server::serve(listener, state, shutdown_signal()).await {
+            eprintln!("error: server failed: {e}");
+            return ExitCode::FAILURE;
+        }
+        tracing::info!("shut down cleanly");
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_banner(listener: &TcpListener, state: &AppState, config_path: &std::path::Path, generated: Option<&str>) {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let live = state.live.load();
+    println!("claude-proxy {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+    match live.current() {
+        Some(up) => println!(
+            "  upstream: {} ({}, {} key(s)) of {} configured in {}",
+            up.config.name,
+            up.config.service_type,
+            up.keys.len(),
+            live.upstreams.len(),
+            config_path.display()
+        ),
+        None => {
+            println!("  no upstream configured in {} yet. Add one with:", config_path.display());
+            println!("    claude-proxy config add my-openai openai https://api.openai.com/v1 --key sk-...");
+        }
+    }
+    if let Some(key) = generated {
+        println!("  PROXY_ACCESS_KEY was not set; generated for this run: {key}");
+        println!("  (set PROXY_ACCESS_KEY in .env to keep a fixed key)");
+    }
+    println!("  Claude Code: ANTHROPIC_BASE_URL=http://{addr} ANTHROPIC_AUTH_TOKEN=<access key> claude");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing running requests");
+}

@@ -1,0 +1,138 @@
+//! Shared server state. Settings and HTTP clients are fixed for the life of
+//! the process; the configuration-dependent part ([`LiveState`]) is swapped
+//! atomically on reload, so a request works on one consistent snapshot and
+//! in-flight requests finish on the configuration they started with.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::config::{self, Config, ConfigError, Upstream};
+use crate::routing::keys::KeyPool;
+use crate::settings::Settings;
+
+/// One configured upstream with its runtime state.
+#[derive(Debug)]
+pub struct UpstreamRuntime {
+    pub config: Upstream,
+    pub keys: KeyPool,
+}
+
+#[derive(Debug)]
+pub struct LiveState {
+    pub config: Config,
+    pub upstreams: Vec<Arc<UpstreamRuntime>>,
+}
+
+impl LiveState {
+    /// Builds the runtime for `config`, carrying key counters and cooldowns
+    /// over from `previous` for upstreams that still exist (matched by name).
+    pub fn build(config: Config, previous: Option<&LiveState>) -> Self {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|up| {
+                let old = previous.and_then(|p| {
+                    p.upstreams
+                        .iter()
+                        .find(|o| o.config.name.eq_ignore_ascii_case(&up.name))
+                });
+                let keys = match old {
+                    Some(o) => o.keys.carry_over(up.api_keys.clone()),
+                    None => KeyPool::new(up.api_keys.clone()),
+                };
+                Arc::new(UpstreamRuntime {
+                    config: up.clone(),
+                    keys,
+                })
+            })
+            .collect();
+        LiveState { config, upstreams }
+    }
+
+    pub fn current(&self) -> Option<&Arc<UpstreamRuntime>> {
+        self.upstreams.get(self.config.current_upstream)
+    }
+}
+
+/// HTTP clients, built once: one verifying certificates and one for
+/// upstreams with `insecureSkipVerify` (never shared with the others).
+#[derive(Debug, Clone)]
+pub struct HttpClients {
+    pub secure: reqwest::Client,
+    pub insecure: reqwest::Client,
+}
+
+impl HttpClients {
+    pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+        let build = |insecure: bool| {
+            reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(256)
+                .tcp_nodelay(true)
+                .danger_accept_invalid_certs(insecure)
+                .user_agent(concat!("claude-proxy/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
+        Ok(HttpClients {
+            secure: build(false)?,
+            insecure: build(true)?,
+        })
+    }
+
+    pub fn for_upstream(&self, up: &Upstream) -> &reqwest::Client {
+        if up.insecure_skip_verify {
+            &self.insecure
+        } else {
+            &self.secure
+        }
+    }
+}
+
+pub struct AppState {
+    pub settings: Settings,
+    /// The proxy access key as bytes, compared in constant time.
+    pub access_key: Vec<u8>,
+    pub admin_key: Vec<u8>,
+    pub live: ArcSwap<LiveState>,
+    pub clients: HttpClients,
+    pub started: Instant,
+}
+
+impl AppState {
+    /// `settings.proxy_access_key` must be set (see `Settings::ensure_access_key`).
+    pub fn new(settings: Settings, config: Config) -> Result<Self, String> {
+        let access_key = settings
+            .proxy_access_key
+            .clone()
+            .ok_or("PROXY_ACCESS_KEY is not set")?
+            .into_bytes();
+        let admin_key = settings
+            .admin_access_key
+            .clone()
+            .map(String::into_bytes)
+            .unwrap_or_else(|| access_key.clone());
+        let clients = HttpClients::new(Duration::from_secs(10).min(settings.first_byte_timeout))
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(AppState {
+            live: ArcSwap::from_pointee(LiveState::build(config, None)),
+            settings,
+            access_key,
+            admin_key,
+            clients,
+            started: Instant::now(),
+        })
+    }
+
+    /// Re-reads the config file and swaps it in. On error the running
+    /// configuration stays in place and the error is returned.
+    pub fn reload(&self) -> Result<Arc<LiveState>, ConfigError> {
+        let config = config::load(&self.settings.config_path, self.settings.load_balance_strategy)?;
+        let current = self.live.load();
+        let next = Arc::new(LiveState::build(config, Some(&current)));
+        self.live.store(next.clone());
+        Ok(next)
+    }
+}

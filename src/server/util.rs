@@ -1,0 +1,79 @@
+//! Small helpers for the server: ids and timestamps.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `prefix` followed by `n` random base62 characters.
+pub fn random_id(prefix: &str, n: usize) -> String {
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(prefix.len() + n);
+    s.push_str(prefix);
+    for _ in 0..n {
+        s.push(BASE62[rng.random_range(0..BASE62.len())] as char);
+    }
+    s
+}
+
+pub fn message_id() -> String {
+    random_id("msg_01", 22)
+}
+
+pub fn request_id() -> String {
+    random_id("req_01", 22)
+}
+
+/// RFC 3339 UTC timestamp with milliseconds, e.g. `2026-11-26T05:44:40.123Z`.
+pub fn rfc3339_now() -> String {
+    rfc3339(SystemTime::now())
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_671_880_123);
+        assert_eq!(rfc3339(t), "2026-11-26T05:44:40.123Z");
+    }
+
+    #[test]
+    fn ids() {
+        let id = message_id();
+        assert!(id.starts_with("msg_01") && id.len() == 28);
+        assert_ne!(message_id(), id);
+    }
+}
