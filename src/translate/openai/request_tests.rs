@@ -41,7 +41,9 @@ fn system_string_blocks_and_system_turns() {
         v["messages"],
         json!([{"role":"system","content":"A\n\nB"},{"role":"user","content":"hi"},{"role":"system","content":"mid"}])
     );
-    let v = translate(json!({"model":"c","max_tokens":5,"system":"S","messages":[{"role":"user","content":"hi"}]}));
+    let v = translate(
+        json!({"model":"c","max_tokens":5,"system":"S","messages":[{"role":"user","content":"hi"}]}),
+    );
     assert_eq!(v["messages"][0], json!({"role":"system","content":"S"}));
 }
 
@@ -192,7 +194,12 @@ fn orphaned_tool_calls_get_an_interrupted_result() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["role"].as_str().unwrap(), m["tool_call_id"].as_str().unwrap_or("")))
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap(),
+                m["tool_call_id"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
         roles,
@@ -215,14 +222,16 @@ fn orphaned_tool_calls_get_an_interrupted_result() {
 
 #[test]
 fn tools_in_both_forms_and_server_tools_dropped() {
-    let v = translate(json!({"model":"c","max_tokens":5,"messages":[{"role":"user","content":"x"}],
+    let v = translate(
+        json!({"model":"c","max_tokens":5,"messages":[{"role":"user","content":"x"}],
         "tools":[
             {"name":"Read","description":"d","input_schema":{"type":"object","properties":{"p":{"type":"string"}}},"cache_control":{"type":"ephemeral"}},
             {"type":"function","function":{"name":"F","parameters":{"type":"object"}}},
             {"type":"web_search_20250305","name":"web_search","max_uses":5},
             {"name":"NoSchema"}
         ],
-        "tool_choice":{"type":"any","disable_parallel_tool_use":true}}));
+        "tool_choice":{"type":"any","disable_parallel_tool_use":true}}),
+    );
     assert_eq!(
         v["tools"],
         json!([
@@ -253,11 +262,16 @@ fn tool_choice_mapping() {
     );
     let absent = choice(json!({"type":"tool","name":"Other"}), true);
     assert!(absent.get("tool_choice").is_none());
-    let no_tools = choice(json!({"type":"auto","disable_parallel_tool_use":true}), false);
+    let no_tools = choice(
+        json!({"type":"auto","disable_parallel_tool_use":true}),
+        false,
+    );
     assert!(no_tools.get("tool_choice").is_none());
     assert!(no_tools.get("parallel_tool_calls").is_none());
     assert!(no_tools.get("tools").is_none());
-    assert!(choice(json!({"type":"auto"}), true).get("parallel_tool_calls").is_none());
+    assert!(choice(json!({"type":"auto"}), true)
+        .get("parallel_tool_calls")
+        .is_none());
 }
 
 #[test]
@@ -275,7 +289,14 @@ fn sampling_stop_and_stream_fields() {
     assert_eq!(v["max_tokens"], 100);
     assert_eq!(v["stream"], true);
     assert_eq!(v["stream_options"], json!({"include_usage":true}));
-    for absent in ["top_k", "stop", "service_tier", "max_completion_tokens", "reasoning_effort", "user"] {
+    for absent in [
+        "top_k",
+        "stop",
+        "service_tier",
+        "max_completion_tokens",
+        "reasoning_effort",
+        "user",
+    ] {
         assert!(v.get(absent).is_none(), "{absent}");
     }
     let v = translate(base(json!([{"role":"user","content":"x"}])));
@@ -309,9 +330,18 @@ fn reasoning_effort_from_thinking_and_output_config() {
     assert_eq!(effort(enabled(16384), Value::Null), Some(json!("high")));
     assert_eq!(effort(json!({"type":"adaptive"}), Value::Null), None);
     assert_eq!(effort(json!({"type":"disabled"}), Value::Null), None);
-    assert_eq!(effort(json!({"type":"adaptive"}), json!({"effort":"xhigh"})), Some(json!("xhigh")));
-    assert_eq!(effort(enabled(1024), json!({"effort":"max"})), Some(json!("max")));
-    assert_eq!(effort(enabled(1024), json!({"effort":"bogus"})), Some(json!("low")));
+    assert_eq!(
+        effort(json!({"type":"adaptive"}), json!({"effort":"xhigh"})),
+        Some(json!("xhigh"))
+    );
+    assert_eq!(
+        effort(enabled(1024), json!({"effort":"max"})),
+        Some(json!("max"))
+    );
+    assert_eq!(
+        effort(enabled(1024), json!({"effort":"bogus"})),
+        Some(json!("low"))
+    );
 }
 
 #[test]
@@ -352,7 +382,10 @@ fn check_openai_structure(name: &str, v: &Value) {
     while i < msgs.len() {
         let m = &msgs[i];
         let role = m["role"].as_str().unwrap();
-        assert_ne!(role, "tool", "{name}: tool message {i} without a preceding call");
+        assert_ne!(
+            role, "tool",
+            "{name}: tool message {i} without a preceding call"
+        );
         match role {
             "assistant" => {
                 let calls = m["tool_calls"].as_array().cloned().unwrap_or_default();
@@ -398,8 +431,15 @@ fn every_claude_code_fixture_translates_to_a_valid_openai_request() {
         check_openai_structure(&name, &v);
         for_each_key(&v, &mut |k| {
             assert!(
-                !["cache_control", "context_management", "output_config", "metadata", "thinking", "signature"]
-                    .contains(&k),
+                ![
+                    "cache_control",
+                    "context_management",
+                    "output_config",
+                    "metadata",
+                    "thinking",
+                    "signature"
+                ]
+                .contains(&k),
                 "{name}: {k}"
             );
         });
@@ -413,14 +453,21 @@ fn every_claude_code_fixture_translates_to_a_valid_openai_request() {
             .iter()
             .map(|m| m["tool_calls"].as_array().map_or(0, Vec::len))
             .sum();
-        let tool_msgs = v["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "tool").count();
+        let tool_msgs = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .count();
         assert_eq!(calls, tool_msgs, "{name}");
         if name.contains("turn2") {
             assert!(calls > 0, "{name}");
         }
         if name.starts_with("02-read-image-turn2") {
             let text = v["messages"].to_string();
-            assert!(text.contains("Image output of tool") && text.contains("data:image/png;base64,"));
+            assert!(
+                text.contains("Image output of tool") && text.contains("data:image/png;base64,")
+            );
         }
         n += 1;
     }

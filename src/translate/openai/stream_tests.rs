@@ -63,7 +63,9 @@ fn tool_uses(m: &MessagesResponse) -> Vec<(String, String, Value)> {
     m.content
         .iter()
         .filter_map(|b| match b {
-            ResponseBlock::ToolUse { id, name, input } => Some((id.clone(), name.clone(), input.clone())),
+            ResponseBlock::ToolUse { id, name, input } => {
+                Some((id.clone(), name.clone(), input.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -76,8 +78,13 @@ fn message_start_carries_the_estimate() {
     t.start(&mut out);
     t.start(&mut out);
     assert_eq!(out.len(), 1);
-    let StreamEvent::MessageStart { message } = &out[0] else { panic!() };
-    assert_eq!((message.usage.input_tokens, message.usage.output_tokens), (11, 0));
+    let StreamEvent::MessageStart { message } = &out[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (message.usage.input_tokens, message.usage.output_tokens),
+        (11, 0)
+    );
     assert_eq!(message.id, "msg_S");
     assert_eq!(message.model, "claude-x");
 }
@@ -104,11 +111,20 @@ fn text_streams_immediately_and_empty_content_is_ignored() {
     t.push("[DONE]", &mut out);
     assert!(t.is_done());
     let m = accumulate(&out).unwrap();
-    assert_eq!(m.content, vec![ResponseBlock::Text { text: "Hello".into() }]);
+    assert_eq!(
+        m.content,
+        vec![ResponseBlock::Text {
+            text: "Hello".into()
+        }]
+    );
     assert_eq!(m.stop_reason, Some(StopReason::EndTurn));
     assert_eq!(m.stop_sequence, None);
     assert_eq!(
-        (m.usage.input_tokens, m.usage.output_tokens, m.usage.cache_read_input_tokens),
+        (
+            m.usage.input_tokens,
+            m.usage.output_tokens,
+            m.usage.cache_read_input_tokens
+        ),
         (12, 5, 8)
     );
     assert_eq!(t.stream_usage(), m.usage);
@@ -139,7 +155,9 @@ fn reasoning_then_text_closes_thinking_with_signature() {
                 thinking: "Let me thinkthink".into(),
                 signature: crate::translate::synthetic_signature("openai", ""),
             },
-            ResponseBlock::Text { text: "Answer".into() },
+            ResponseBlock::Text {
+                text: "Answer".into()
+            },
         ]
     );
 }
@@ -159,11 +177,20 @@ fn interleaved_parallel_tool_calls() {
             "[DONE]".into(),
         ],
     );
-    assert_eq!(m.content[0], ResponseBlock::Text { text: "Let me check.".into() });
+    assert_eq!(
+        m.content[0],
+        ResponseBlock::Text {
+            text: "Let me check.".into()
+        }
+    );
     assert_eq!(
         tool_uses(&m),
         vec![
-            ("call_A".into(), "get_weather".into(), json!({"city":"Paris"})),
+            (
+                "call_A".into(),
+                "get_weather".into(),
+                json!({"city":"Paris"})
+            ),
             ("call_B".into(), "get_time".into(), json!({})),
         ]
     );
@@ -178,7 +205,10 @@ fn text_block_closes_when_first_tool_fragment_arrives() {
     t.start(&mut out);
     t.push(&chunk(json!({"content":"Hi"})), &mut out);
     t.push(&tool(json!(0), Some("c1"), Some("f"), "{"), &mut out);
-    assert!(matches!(out.last(), Some(StreamEvent::ContentBlockStop { index: 0 })));
+    assert!(matches!(
+        out.last(),
+        Some(StreamEvent::ContentBlockStop { index: 0 })
+    ));
 }
 
 #[test]
@@ -198,7 +228,11 @@ fn ollama_reuses_index_zero_with_new_ids() {
             ("call_2".into(), "Read".into(), json!({"p":"b"})),
         ]
     );
-    assert_eq!(m.stop_reason, Some(StopReason::ToolUse), "stop with tool calls → tool_use");
+    assert_eq!(
+        m.stop_reason,
+        Some(StopReason::ToolUse),
+        "stop with tool calls → tool_use"
+    );
 }
 
 #[test]
@@ -211,7 +245,10 @@ fn fresh_id_on_continuation_fragment_is_not_a_new_call() {
             finish("tool_calls"),
         ],
     );
-    assert_eq!(tool_uses(&m), vec![("a1".into(), "f".into(), json!({"x":1}))]);
+    assert_eq!(
+        tool_uses(&m),
+        vec![("a1".into(), "f".into(), json!({"x":1}))]
+    );
 }
 
 #[test]
@@ -251,7 +288,11 @@ fn whole_call_in_one_fragment_object_arguments_and_odd_ids() {
     assert_eq!(
         tool_uses(&m),
         vec![
-            ("functions_Read_0".into(), "Read".into(), json!({"file":"/x"})),
+            (
+                "functions_Read_0".into(),
+                "Read".into(),
+                json!({"file":"/x"})
+            ),
             ("toolu_S01".into(), "Ls".into(), json!({"d":1})),
         ]
     );
@@ -261,7 +302,10 @@ fn whole_call_in_one_fragment_object_arguments_and_odd_ids() {
 fn truncated_tool_call_on_length_is_still_valid_json() {
     let (events, _) = run(
         &[],
-        &[tool(json!(0), Some("c"), Some("Write"), "{\"content\":\"hel"), finish("length")],
+        &[
+            tool(json!(0), Some("c"), Some("Write"), "{\"content\":\"hel"),
+            finish("length"),
+        ],
     );
     let m = accumulate(&events).unwrap();
     assert_eq!(tool_uses(&m)[0].2, json!({"content":"hel"}));
@@ -284,7 +328,14 @@ fn usage_packed_into_the_finish_chunk_and_missing_done() {
 
 #[test]
 fn no_usage_at_all_falls_back_to_the_estimate() {
-    let m = message(&[], &[chunk(json!({"content":"x"})), finish("stop"), "[DONE]".into()]);
+    let m = message(
+        &[],
+        &[
+            chunk(json!({"content":"x"})),
+            finish("stop"),
+            "[DONE]".into(),
+        ],
+    );
     assert_eq!((m.usage.input_tokens, m.usage.output_tokens), (11, 0));
 }
 
@@ -298,10 +349,18 @@ fn done_without_finish_reason_completes_normally() {
 fn cut_stream_ends_with_an_api_error() {
     let (events, t) = run(&[], &[chunk(json!({"content":"par"}))]);
     assert!(t.is_done());
-    let Some(StreamEvent::Error { error }) = events.last() else { panic!("{events:?}") };
+    let Some(StreamEvent::Error { error }) = events.last() else {
+        panic!("{events:?}")
+    };
     assert_eq!(error.kind, "api_error");
     assert_eq!(
-        events.iter().filter(|e| matches!(e, StreamEvent::MessageStop | StreamEvent::MessageDelta { .. })).count(),
+        events
+            .iter()
+            .filter(|e| matches!(
+                e,
+                StreamEvent::MessageStop | StreamEvent::MessageDelta { .. }
+            ))
+            .count(),
         0
     );
 }
@@ -317,7 +376,9 @@ fn error_chunk_mid_stream() {
         &mut out,
     );
     assert!(t.is_done());
-    let Some(StreamEvent::Error { error }) = out.last() else { panic!() };
+    let Some(StreamEvent::Error { error }) = out.last() else {
+        panic!()
+    };
     assert_eq!(error.kind, "rate_limit_error");
     assert!(error.message.contains("Rate limit reached"));
     let n = out.len();
@@ -379,7 +440,12 @@ fn stop_sequence_split_across_chunks_ends_the_stream() {
     t.push(&finish("stop"), &mut out);
     assert_eq!(out.len(), n);
     let m = accumulate(&out).unwrap();
-    assert_eq!(m.content, vec![ResponseBlock::Text { text: "abc ".into() }]);
+    assert_eq!(
+        m.content,
+        vec![ResponseBlock::Text {
+            text: "abc ".into()
+        }]
+    );
     assert_eq!(m.stop_reason, Some(StopReason::StopSequence));
     assert_eq!(m.stop_sequence.as_deref(), Some("END"));
 }
@@ -388,9 +454,18 @@ fn stop_sequence_split_across_chunks_ends_the_stream() {
 fn held_back_text_is_released_when_no_stop_sequence_matches() {
     let m = message(
         &["END"],
-        &[chunk(json!({"content":"the E"})), chunk(json!({"content":"N"})), finish("stop")],
+        &[
+            chunk(json!({"content":"the E"})),
+            chunk(json!({"content":"N"})),
+            finish("stop"),
+        ],
     );
-    assert_eq!(m.content, vec![ResponseBlock::Text { text: "the EN".into() }]);
+    assert_eq!(
+        m.content,
+        vec![ResponseBlock::Text {
+            text: "the EN".into()
+        }]
+    );
     assert_eq!(m.stop_reason, Some(StopReason::EndTurn));
 }
 
@@ -400,7 +475,8 @@ fn vllm_stop_reason_in_stream() {
         &["END"],
         &[
             chunk(json!({"content":"abc"})),
-            json!({"choices":[{"index":0,"delta":{},"finish_reason":"stop","stop_reason":"END"}]}).to_string(),
+            json!({"choices":[{"index":0,"delta":{},"finish_reason":"stop","stop_reason":"END"}]})
+                .to_string(),
             "[DONE]".into(),
         ],
     );
@@ -449,5 +525,10 @@ fn second_choice_is_ignored() {
             finish("stop"),
         ],
     );
-    assert_eq!(m.content, vec![ResponseBlock::Text { text: "mine".into() }]);
+    assert_eq!(
+        m.content,
+        vec![ResponseBlock::Text {
+            text: "mine".into()
+        }]
+    );
 }
