@@ -51,7 +51,9 @@ impl ErrorKind {
             ErrorKind::Api => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             // 529 is Anthropic's own "overloaded" status.
-            ErrorKind::Overloaded => StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            ErrorKind::Overloaded => {
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
         }
     }
 }
@@ -116,7 +118,12 @@ impl ApiError {
 
     /// Maps an upstream HTTP error to what Anthropic would have answered
     /// (PROTOCOLS D.8). `body` is the upstream's error body, whatever its shape.
-    pub fn from_upstream(upstream: &str, status: u16, body: &[u8], retry_after: Option<u64>) -> Self {
+    pub fn from_upstream(
+        upstream: &str,
+        status: u16,
+        body: &[u8],
+        retry_after: Option<u64>,
+    ) -> Self {
         let detail = UpstreamErrorDetail::parse(body);
         let kind = match status {
             401 => ErrorKind::Authentication,
@@ -159,7 +166,9 @@ impl ApiError {
                 message: &self.message,
             },
         })
-        .unwrap_or_else(|_| r#"{"type":"error","error":{"type":"api_error","message":"error"}}"#.to_owned())
+        .unwrap_or_else(|_| {
+            r#"{"type":"error","error":{"type":"api_error","message":"error"}}"#.to_owned()
+        })
     }
 }
 
@@ -167,13 +176,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (
             self.status,
-            [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             self.body(),
         )
             .into_response();
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
             }
         }
         // The SDKs honour x-should-retry before their own status rules.

@@ -80,7 +80,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_line_and_column() {
-        let err = parse_raw("c.json", "{\n  \"upstream\": [\n    {\"name\": 1}\n  ]\n}").unwrap_err();
+        let err =
+            parse_raw("c.json", "{\n  \"upstream\": [\n    {\"name\": 1}\n  ]\n}").unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("c.json:3:"), "{msg}");
         assert!(msg.contains("upstream[0].name"), "{msg}");
@@ -108,7 +109,10 @@ mod tests {
         let cfg = raw.validate(LoadBalance::Failover).unwrap();
         assert_eq!(cfg.upstreams[0].api_keys.len(), 2);
         assert_eq!(cfg.load_balance, LoadBalance::RoundRobin);
-        assert_eq!(cfg.upstreams[0].model_mapping.resolve("claude-3-5-haiku"), "gpt-4o-mini");
+        assert_eq!(
+            cfg.upstreams[0].model_mapping.resolve("claude-3-5-haiku"),
+            "gpt-4o-mini"
+        );
         let back = serde_json::to_value(&raw).unwrap();
         assert_eq!(back["future"]["x"], true);
         assert_eq!(back["upstream"][0]["custom"], 1);

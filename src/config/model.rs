@@ -114,7 +114,11 @@ pub enum LoadBalance {
 }
 
 impl LoadBalance {
-    pub const ALL: [LoadBalance; 3] = [LoadBalance::RoundRobin, LoadBalance::Random, LoadBalance::Failover];
+    pub const ALL: [LoadBalance; 3] = [
+        LoadBalance::RoundRobin,
+        LoadBalance::Random,
+        LoadBalance::Failover,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -126,9 +130,10 @@ impl LoadBalance {
 
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
-        LoadBalance::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s) || t.as_str().replace('-', "_").eq_ignore_ascii_case(s))
+        LoadBalance::ALL.into_iter().find(|t| {
+            t.as_str().eq_ignore_ascii_case(s)
+                || t.as_str().replace('-', "_").eq_ignore_ascii_case(s)
+        })
     }
 }
 
@@ -230,7 +235,12 @@ mod tests {
     use super::*;
 
     fn mapping(pairs: &[(&str, &str)]) -> ModelMapping {
-        ModelMapping::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+        ModelMapping::new(
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -274,14 +284,21 @@ mod tests {
             "https://x.ai/api/openai/chat/completions"
         );
         assert_eq!(
-            up("https://generativelanguage.googleapis.com", ServiceType::Gemini).endpoint("/models/g:generateContent"),
+            up(
+                "https://generativelanguage.googleapis.com",
+                ServiceType::Gemini
+            )
+            .endpoint("/models/g:generateContent"),
             "https://generativelanguage.googleapis.com/v1beta/models/g:generateContent"
         );
     }
 
     #[test]
     fn masking() {
-        assert_eq!(mask_secret("sk-proj-abcdefghijklmnopqrstuvwxyz"), "sk-proj-…wxyz");
+        assert_eq!(
+            mask_secret("sk-proj-abcdefghijklmnopqrstuvwxyz"),
+            "sk-proj-…wxyz"
+        );
         assert_eq!(mask_secret("abcdefghij"), "ab…ij");
         assert_eq!(mask_secret("abc"), "***");
         let k = ApiKey::new("sk-1234567890abcdefghij");

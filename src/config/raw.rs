@@ -12,9 +12,17 @@ use super::ConfigError;
 pub struct RawConfig {
     #[serde(default)]
     pub upstream: Vec<RawUpstream>,
-    #[serde(default, rename = "currentUpstream", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "currentUpstream",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub current_upstream: Option<i64>,
-    #[serde(default, rename = "loadBalance", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "loadBalance",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balance: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -30,10 +38,18 @@ pub struct RawUpstream {
     pub api_keys: Vec<String>,
     #[serde(default, rename = "serviceType")]
     pub service_type: String,
-    #[serde(default, rename = "insecureSkipVerify", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "insecureSkipVerify",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub insecure_skip_verify: Option<bool>,
     /// Kept as a JSON map so the user's key order survives a rewrite.
-    #[serde(default, rename = "modelMapping", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "modelMapping",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub model_mapping: Option<Map<String, Value>>,
     #[serde(default, rename = "maxTokens", skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
@@ -78,7 +94,9 @@ impl RawConfig {
             let mut mapping = Vec::new();
             for (from, to) in raw.model_mapping.iter().flatten() {
                 match to.as_str() {
-                    Some(to) if !to.trim().is_empty() => mapping.push((from.clone(), to.to_owned())),
+                    Some(to) if !to.trim().is_empty() => {
+                        mapping.push((from.clone(), to.to_owned()))
+                    }
                     _ => problems.push(format!(
                         "{}: must be a non-empty string",
                         at(&format!("modelMapping.{from}"))
@@ -153,7 +171,9 @@ pub fn parse_base_url(s: &str) -> Result<reqwest::Url, String> {
         return Err(format!("invalid URL {s:?}: no host"));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("invalid URL {s:?}: must not have a query or fragment"));
+        return Err(format!(
+            "invalid URL {s:?}: must not have a query or fragment"
+        ));
     }
     Ok(url)
 }

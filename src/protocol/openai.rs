@@ -3,7 +3,9 @@
 //! The request borrows from the inbound Anthropic request so that nothing is
 //! copied on the way out; responses and chunks are owned and lenient.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 #[derive(Debug, Serialize)]
@@ -45,34 +47,34 @@ pub struct StreamOptions {
 #[serde(tag = "role", rename_all = "lowercase")]
 pub enum ChatMessage<'a> {
     System {
-        content: String,
+        content: Cow<'a, str>,
     },
     User {
         content: UserContent<'a>,
     },
     Assistant {
         /// `null` when the turn only calls tools.
-        content: Option<String>,
+        content: Option<Cow<'a, str>>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall<'a>>,
     },
     Tool {
         tool_call_id: &'a str,
-        content: String,
+        content: Cow<'a, str>,
     },
 }
 
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum UserContent<'a> {
-    Text(String),
+    Text(Cow<'a, str>),
     Parts(Vec<UserPart<'a>>),
 }
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UserPart<'a> {
-    Text { text: std::borrow::Cow<'a, str> },
+    Text { text: Cow<'a, str> },
     ImageUrl { image_url: ImageUrl },
     File { file: FileData },
 }
@@ -115,7 +117,31 @@ pub struct ChatFunction<'a> {
     pub name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<&'a str>,
-    pub parameters: &'a RawValue,
+    pub parameters: Parameters<'a>,
+}
+
+/// A tool's JSON Schema: the client's own, or the empty object schema for a
+/// tool that declared none (several servers reject a function without one).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Parameters<'a> {
+    Schema(&'a RawValue),
+    Empty(EmptyObjectSchema),
+}
+
+/// Serialises as `{"type":"object","properties":{}}`.
+#[derive(Debug, Default, Serialize)]
+pub struct EmptyObjectSchema {
+    #[serde(rename = "type")]
+    kind: EmptyObjectType,
+    properties: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum EmptyObjectType {
+    #[default]
+    Object,
 }
 
 #[derive(Debug, Serialize)]
@@ -137,9 +163,14 @@ pub struct NamedFunction<'a> {
 // ---------------------------------------------------------------------------
 // Responses
 
+/// Accepts `null` where a list is expected (seen on usage-only chunks).
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatResponse {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub choices: Vec<Choice>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
@@ -215,7 +246,7 @@ pub struct PromptTokensDetails {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatChunk {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub choices: Vec<ChunkChoice>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
@@ -226,6 +257,9 @@ pub struct ChatChunk {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChunkChoice {
+    /// Choice number; only choice 0 is translated (the proxy never asks for `n > 1`).
+    #[serde(default)]
+    pub index: Option<u32>,
     #[serde(default)]
     pub delta: ChunkDelta,
     #[serde(default)]
@@ -262,6 +296,7 @@ pub struct ChunkToolCall {
 pub struct ChunkFunction {
     #[serde(default)]
     pub name: Option<String>,
+    /// A piece of the JSON argument text; some servers send a whole object.
     #[serde(default)]
-    pub arguments: Option<String>,
+    pub arguments: Option<serde_json::Value>,
 }

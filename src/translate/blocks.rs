@@ -7,9 +7,7 @@
 //! it describes, checking that grammar on the way (used by tests and by any
 //! caller that must turn a stream into one JSON response).
 
-use crate::protocol::anthropic::{
-    BlockStart, Delta, MessagesResponse, ResponseBlock, StreamEvent,
-};
+use crate::protocol::anthropic::{BlockStart, Delta, MessagesResponse, ResponseBlock, StreamEvent};
 
 #[derive(Debug)]
 enum Open {
@@ -118,7 +116,13 @@ impl BlockWriter {
 
     /// Emits a complete `tool_use` block. `input_json` must be the text of a
     /// JSON object (see [`super::tool_args`]).
-    pub fn tool_use(&mut self, out: &mut Vec<StreamEvent>, id: String, name: String, input_json: String) {
+    pub fn tool_use(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        id: String,
+        name: String,
+        input_json: String,
+    ) {
         self.close(out);
         let index = self.start(
             out,
@@ -167,8 +171,15 @@ impl BlockWriter {
 #[derive(Debug)]
 enum Partial {
     Text(String),
-    Thinking { thinking: String, signature: String },
-    ToolUse { id: String, name: String, json: String },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        json: String,
+    },
 }
 
 /// Folds a complete event sequence into the message it describes, checking
@@ -184,7 +195,8 @@ pub fn accumulate(events: &[StreamEvent]) -> Result<MessagesResponse, String> {
         if stopped {
             return Err(format!("event {n} after message_stop"));
         }
-        if message.is_none() && !matches!(ev, StreamEvent::MessageStart { .. } | StreamEvent::Ping) {
+        if message.is_none() && !matches!(ev, StreamEvent::MessageStart { .. } | StreamEvent::Ping)
+        {
             return Err(format!("event {n} ({}) before message_start", ev.name()));
         }
         match ev {
@@ -239,9 +251,10 @@ pub fn accumulate(events: &[StreamEvent]) -> Result<MessagesResponse, String> {
                     (Partial::Thinking { thinking, .. }, Delta::ThinkingDelta { thinking: d }) => {
                         thinking.push_str(d)
                     }
-                    (Partial::Thinking { signature, .. }, Delta::SignatureDelta { signature: s }) => {
-                        *signature = s.clone()
-                    }
+                    (
+                        Partial::Thinking { signature, .. },
+                        Delta::SignatureDelta { signature: s },
+                    ) => *signature = s.clone(),
                     (Partial::ToolUse { json, .. }, Delta::InputJsonDelta { partial_json }) => {
                         json.push_str(partial_json)
                     }
@@ -345,7 +358,12 @@ mod tests {
         w.text(&mut out, "");
         w.text(&mut out, "Hel");
         w.text(&mut out, "lo");
-        w.tool_use(&mut out, "toolu_1".into(), "Read".into(), r#"{"a":1}"#.into());
+        w.tool_use(
+            &mut out,
+            "toolu_1".into(),
+            "Read".into(),
+            r#"{"a":1}"#.into(),
+        );
         w.thinking_signature(&mut out, "gem".into());
         w.close(&mut out);
         end(&mut out);
@@ -357,7 +375,9 @@ mod tests {
                     thinking: "hmm".into(),
                     signature: "sig".into()
                 },
-                ResponseBlock::Text { text: "Hello".into() },
+                ResponseBlock::Text {
+                    text: "Hello".into()
+                },
                 ResponseBlock::ToolUse {
                     id: "toolu_1".into(),
                     name: "Read".into(),
@@ -377,7 +397,9 @@ mod tests {
     fn accumulate_rejects_grammar_violations() {
         let ev = |i| StreamEvent::ContentBlockStart {
             index: i,
-            content_block: BlockStart::Text { text: String::new() },
+            content_block: BlockStart::Text {
+                text: String::new(),
+            },
         };
         assert!(accumulate(&[ev(0)]).is_err());
         assert!(accumulate(&[start(), ev(1)]).is_err());

@@ -27,7 +27,10 @@ impl ResponseContext {
     /// Deterministic `toolu_` id for the `n`-th generated tool call of this
     /// message: unique because the message id is random.
     pub fn tool_id(&self, n: usize) -> String {
-        let suffix = self.message_id.strip_prefix("msg_").unwrap_or(&self.message_id);
+        let suffix = self
+            .message_id
+            .strip_prefix("msg_")
+            .unwrap_or(&self.message_id);
         format!("toolu_{suffix}{n:02}")
     }
 }
@@ -45,7 +48,8 @@ pub fn synthetic_signature(provider: &str, payload: &str) -> String {
 
 /// Splits a synthetic signature into `(provider, payload)`.
 pub fn parse_synthetic_signature(sig: &str) -> Option<(&str, &str)> {
-    sig.strip_prefix(SYNTHETIC_SIGNATURE_PREFIX)?.split_once('.')
+    sig.strip_prefix(SYNTHETIC_SIGNATURE_PREFIX)?
+        .split_once('.')
 }
 
 pub fn is_synthetic_signature(sig: &str) -> bool {
@@ -93,7 +97,10 @@ mod tests {
     #[test]
     fn tool_ids_are_sanitized() {
         assert_eq!(sanitize_tool_id("call_A-1").as_deref(), Some("call_A-1"));
-        assert_eq!(sanitize_tool_id("functions.Read:0").as_deref(), Some("functions_Read_0"));
+        assert_eq!(
+            sanitize_tool_id("functions.Read:0").as_deref(),
+            Some("functions_Read_0")
+        );
         assert_eq!(sanitize_tool_id(""), None);
     }
 }

@@ -142,7 +142,10 @@ mod tests {
 
     #[test]
     fn double_encoded() {
-        assert_eq!(norm(r#""{\"city\":\"Paris\"}""#), serde_json::json!({"city":"Paris"}));
+        assert_eq!(
+            norm(r#""{\"city\":\"Paris\"}""#),
+            serde_json::json!({"city":"Paris"})
+        );
     }
 
     #[test]
@@ -162,7 +165,10 @@ mod tests {
 
     #[test]
     fn garbage_is_wrapped_not_lost() {
-        assert_eq!(norm("not json"), serde_json::json!({RAW_ARGUMENTS_KEY: "not json"}));
+        assert_eq!(
+            norm("not json"),
+            serde_json::json!({RAW_ARGUMENTS_KEY: "not json"})
+        );
         assert_eq!(norm("{]"), serde_json::json!({RAW_ARGUMENTS_KEY: "{]"}));
     }
 

@@ -1,1 +1,322 @@
-//! OpenAI Chat Completions translation (filled in by the translator work).
+//! OpenAI Chat Completions translation (PROTOCOLS D.1–D.3, D.6, D.7, D.9).
+//!
+//! [`to_openai_request`] turns an Anthropic request into a [`ChatRequest`]
+//! that borrows from it; [`from_openai_response`] and
+//! [`OpenAiStreamTranslator`] turn the upstream's answer back. Pure: no I/O,
+//! no clock, no randomness — ids come from [`ResponseContext`].
+//!
+//! The helpers in this file are the rules the non-streaming and streaming
+//! translators must share, so that a streamed answer accumulates to exactly
+//! the message the non-streamed one would have produced.
+//!
+//! [`ChatRequest`]: crate::protocol::openai::ChatRequest
+//! [`ResponseContext`]: crate::translate::ResponseContext
+
+mod request;
+mod response;
+mod stream;
+
+#[cfg(test)]
+mod request_tests;
+#[cfg(test)]
+mod stream_props;
+#[cfg(test)]
+mod stream_tests;
+
+pub use request::{to_openai_request, MaxTokensField, OpenAiRequestOptions};
+pub use response::from_openai_response;
+pub use stream::OpenAiStreamTranslator;
+
+use crate::error::ErrorKind;
+use crate::protocol::anthropic::{StopReason, Usage};
+use crate::protocol::openai::ChatUsage;
+use crate::translate::{sanitize_tool_id, synthetic_signature, ResponseContext};
+
+/// Signature put on thinking blocks made from OpenAI-style reasoning text.
+/// It carries no payload: nothing of it can be replayed upstream.
+fn thinking_signature() -> String {
+    synthetic_signature("openai", "")
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+/// Usage per PROTOCOLS D.6. Anthropic's `input_tokens` excludes cached
+/// tokens while OpenAI's `prompt_tokens` includes them. Without upstream
+/// usage the caller's estimate stands in for the input size.
+fn map_usage(usage: Option<&ChatUsage>, input_tokens_hint: u64) -> Usage {
+    let Some(u) = usage else {
+        return Usage {
+            input_tokens: input_tokens_hint,
+            ..Usage::default()
+        };
+    };
+    let details = u.prompt_tokens_details.as_ref();
+    let cache_read = details
+        .and_then(|d| d.cached_tokens)
+        .or(u.prompt_cache_hit_tokens)
+        .unwrap_or(0);
+    let cache_write = details.and_then(|d| d.cache_write_tokens).unwrap_or(0);
+    let input = match u.prompt_cache_miss_tokens {
+        // DeepSeek states the uncached part directly.
+        Some(miss) => miss,
+        None => u.prompt_tokens.saturating_sub(cache_read + cache_write),
+    };
+    Usage {
+        input_tokens: input,
+        output_tokens: u.completion_tokens,
+        cache_creation_input_tokens: cache_write,
+        cache_read_input_tokens: cache_read,
+    }
+}
+
+/// Stop reason per PROTOCOLS D.7 (stop sequences are decided by the caller).
+///
+/// `length` stays `max_tokens` even when tool calls were cut off: that is what
+/// Anthropic itself reports, and it keeps clients from running a tool call
+/// whose input was truncated.
+fn stop_reason(finish_reason: Option<&str>, tool_uses: usize, refusal: bool) -> StopReason {
+    match finish_reason {
+        Some("length") => StopReason::MaxTokens,
+        _ if tool_uses > 0 => StopReason::ToolUse,
+        Some("content_filter") => StopReason::Refusal,
+        _ if refusal => StopReason::Refusal,
+        // `tool_calls` without any usable call (and anything unknown): a
+        // `tool_use` stop with no tool_use block would leave clients waiting.
+        _ => StopReason::EndTurn,
+    }
+}
+
+/// The stop sequence that completes first in `text`, as `(start, sequence)`.
+///
+/// "Completes first" (earliest end, then earliest start) is how generation
+/// stops on its own, and it is also what a streaming scan finds first, so
+/// stream and non-stream always agree on the match.
+fn find_stop_sequence<'s>(text: &str, sequences: &'s [String]) -> Option<(usize, &'s str)> {
+    let mut best: Option<(usize, usize, &str)> = None;
+    for seq in sequences.iter().filter(|s| !s.is_empty()) {
+        if let Some(start) = text.find(seq.as_str()) {
+            let end = start + seq.len();
+            if best.is_none_or(|(e, s, _)| (end, start) < (e, s)) {
+                best = Some((end, start, seq));
+            }
+        }
+    }
+    best.map(|(_, start, seq)| (start, seq))
+}
+
+/// Length in bytes of the longest suffix of `text` that could still grow into
+/// a stop sequence: the only text a stream has to hold back.
+fn stop_sequence_prefix_len(text: &str, sequences: &[String]) -> usize {
+    let mut best = 0;
+    for seq in sequences {
+        let longest = seq.len().saturating_sub(1).min(text.len());
+        for k in (best + 1..=longest).rev() {
+            if seq.is_char_boundary(k) && text.ends_with(&seq[..k]) {
+                best = k;
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// vLLM names the matched stop string in a per-choice `stop_reason`.
+fn upstream_stop_sequence(
+    stop_reason: Option<&serde_json::Value>,
+    ctx: &ResponseContext,
+) -> Option<String> {
+    let s = stop_reason?.as_str()?;
+    ctx.stop_sequences
+        .iter()
+        .find(|seq| !seq.is_empty() && seq.as_str() == s)
+        .cloned()
+}
+
+/// Hands out Anthropic tool ids: the upstream's id made valid, or a
+/// generated one when it is missing or already taken (ids must be unique
+/// within a message, and some servers repeat or omit them).
+#[derive(Debug, Default)]
+struct ToolIds {
+    used: Vec<String>,
+}
+
+impl ToolIds {
+    fn assign(&mut self, upstream: Option<&str>, ctx: &ResponseContext) -> String {
+        let id = upstream
+            .and_then(sanitize_tool_id)
+            .filter(|id| !self.used.contains(id))
+            .unwrap_or_else(|| ctx.tool_id(self.used.len()));
+        self.used.push(id.clone());
+        id
+    }
+}
+
+/// Anthropic error type for a `{"error":…}` object found mid-stream. The
+/// HTTP status is already 200, so the type is all the client gets to decide
+/// whether to retry.
+fn stream_error_kind(error: &serde_json::Value) -> ErrorKind {
+    let mut codes = String::new();
+    for key in ["type", "code", "status"] {
+        match error.get(key) {
+            Some(serde_json::Value::String(s)) => codes.push_str(&s.to_ascii_lowercase()),
+            Some(serde_json::Value::Number(n)) => codes.push_str(&n.to_string()),
+            _ => {}
+        }
+        codes.push(' ');
+    }
+    let has = |needles: &[&str]| needles.iter().any(|n| codes.contains(n));
+    if has(&[
+        "rate_limit",
+        "429",
+        "resource_exhausted",
+        "too_many_requests",
+    ]) {
+        ErrorKind::RateLimit
+    } else if has(&["overload", "unavailable", "capacity", "502", "503", "529"]) {
+        ErrorKind::Overloaded
+    } else if has(&["timeout", "deadline", "504"]) {
+        ErrorKind::Timeout
+    } else if has(&["invalid_request", "context_length", "400"]) {
+        ErrorKind::InvalidRequest
+    } else {
+        ErrorKind::Api
+    }
+}
+
+fn stream_error_message(error: &serde_json::Value) -> String {
+    let text = match error.get("message").or(Some(error)) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    format!("upstream error: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::openai::PromptTokensDetails;
+    use serde_json::json;
+
+    #[test]
+    fn usage_subtracts_cached_tokens() {
+        let u = ChatUsage {
+            prompt_tokens: 100,
+            completion_tokens: 7,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(60),
+                cache_write_tokens: Some(10),
+            }),
+            ..ChatUsage::default()
+        };
+        let a = map_usage(Some(&u), 5);
+        assert_eq!((a.input_tokens, a.output_tokens), (30, 7));
+        assert_eq!(
+            (a.cache_read_input_tokens, a.cache_creation_input_tokens),
+            (60, 10)
+        );
+        assert_eq!(map_usage(None, 5).input_tokens, 5);
+    }
+
+    #[test]
+    fn usage_reads_deepseek_cache_fields() {
+        let u = ChatUsage {
+            prompt_tokens: 100,
+            completion_tokens: 3,
+            prompt_cache_hit_tokens: Some(64),
+            prompt_cache_miss_tokens: Some(36),
+            ..ChatUsage::default()
+        };
+        let a = map_usage(Some(&u), 0);
+        assert_eq!((a.input_tokens, a.cache_read_input_tokens), (36, 64));
+    }
+
+    #[test]
+    fn stop_reasons_follow_d7() {
+        assert_eq!(stop_reason(Some("stop"), 0, false), StopReason::EndTurn);
+        assert_eq!(stop_reason(Some("stop"), 1, false), StopReason::ToolUse);
+        assert_eq!(stop_reason(Some("length"), 0, false), StopReason::MaxTokens);
+        assert_eq!(stop_reason(Some("length"), 2, false), StopReason::MaxTokens);
+        assert_eq!(
+            stop_reason(Some("tool_calls"), 1, false),
+            StopReason::ToolUse
+        );
+        assert_eq!(
+            stop_reason(Some("function_call"), 1, false),
+            StopReason::ToolUse
+        );
+        assert_eq!(
+            stop_reason(Some("tool_calls"), 0, false),
+            StopReason::EndTurn
+        );
+        assert_eq!(
+            stop_reason(Some("content_filter"), 0, false),
+            StopReason::Refusal
+        );
+        assert_eq!(stop_reason(Some("stop"), 0, true), StopReason::Refusal);
+        assert_eq!(stop_reason(None, 0, false), StopReason::EndTurn);
+        assert_eq!(stop_reason(Some("weird"), 0, false), StopReason::EndTurn);
+    }
+
+    #[test]
+    fn stop_sequence_that_completes_first_wins() {
+        let seqs = vec!["abcd".to_owned(), "c".to_owned(), String::new()];
+        assert_eq!(find_stop_sequence("xabcd", &seqs), Some((3, "c")));
+        let seqs = vec!["bc".to_owned(), "abc".to_owned()];
+        assert_eq!(find_stop_sequence("xabc", &seqs), Some((1, "abc")));
+        assert_eq!(find_stop_sequence("xyz", &seqs), None);
+    }
+
+    #[test]
+    fn hold_back_is_the_longest_possible_prefix() {
+        let seqs = vec!["END".to_owned(), "é!".to_owned()];
+        assert_eq!(stop_sequence_prefix_len("abcEN", &seqs), 2);
+        assert_eq!(stop_sequence_prefix_len("abcE", &seqs), 1);
+        assert_eq!(stop_sequence_prefix_len("abc", &seqs), 0);
+        assert_eq!(stop_sequence_prefix_len("aé", &seqs), 2);
+        assert_eq!(stop_sequence_prefix_len("", &seqs), 0);
+    }
+
+    #[test]
+    fn tool_ids_are_unique_and_valid() {
+        let ctx = ResponseContext {
+            message_id: "msg_X".into(),
+            model: "m".into(),
+            stop_sequences: vec![],
+            input_tokens_hint: 0,
+        };
+        let mut ids = ToolIds::default();
+        assert_eq!(
+            ids.assign(Some("functions.Read:0"), &ctx),
+            "functions_Read_0"
+        );
+        assert_eq!(ids.assign(Some("functions.Read:0"), &ctx), "toolu_X01");
+        assert_eq!(ids.assign(None, &ctx), "toolu_X02");
+    }
+
+    #[test]
+    fn stream_errors_are_mapped() {
+        let kind = |v| stream_error_kind(&v);
+        assert_eq!(
+            kind(json!({"type":"rate_limit_exceeded"})),
+            ErrorKind::RateLimit
+        );
+        assert_eq!(
+            kind(json!({"code":429,"message":"x"})),
+            ErrorKind::RateLimit
+        );
+        assert_eq!(
+            kind(json!({"type":"server_error","code":"overloaded"})),
+            ErrorKind::Overloaded
+        );
+        assert_eq!(kind(json!({"type":"server_error"})), ErrorKind::Api);
+        assert_eq!(kind(json!("boom")), ErrorKind::Api);
+        assert_eq!(
+            stream_error_message(&json!({"message":"m"})),
+            "upstream error: m"
+        );
+        assert_eq!(stream_error_message(&json!("boom")), "upstream error: boom");
+    }
+}

@@ -1,0 +1,468 @@
+//! Anthropic `MessagesRequest` → OpenAI `ChatRequest` (PROTOCOLS D.1, D.9).
+//!
+//! The output borrows from the input wherever it can (tool inputs, schemas,
+//! texts), so a large Claude Code request is not copied. Anthropic-only
+//! fields (cache_control, context_management, output_config, top_k, …) have
+//! no place in the output types and so are dropped by construction.
+
+use std::borrow::Cow;
+
+use crate::protocol::anthropic::{
+    Content, ContentBlock, DocumentSource, ImageSource, MessagesRequest, Role, Thinking, Tool,
+    ToolChoice, ToolSpec,
+};
+use crate::protocol::openai::{
+    ChatFunction, ChatMessage, ChatRequest, ChatTool, ChatToolChoice, EmptyObjectSchema, FileData,
+    ImageUrl, NamedFunction, Parameters, StreamOptions, ToolCall, ToolCallFunction, UserContent,
+    UserPart,
+};
+
+/// Which field carries the output limit: OpenAI's reasoning models accept
+/// only `max_completion_tokens`, many compatible servers only `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxTokensField {
+    MaxCompletionTokens,
+    MaxTokens,
+}
+
+/// Per-route choices the request alone does not determine.
+#[derive(Debug, Clone)]
+pub struct OpenAiRequestOptions<'a> {
+    /// Upstream model id (after model mapping).
+    pub model: &'a str,
+    pub max_tokens_field: MaxTokensField,
+    /// The upstream model's output limit, if known.
+    pub max_tokens_cap: Option<u64>,
+    pub stream: bool,
+}
+
+/// Content of the tool message answering a call the client never answered
+/// (the user interrupted it); OpenAI rejects a `tool_calls` turn without one.
+pub(super) const INTERRUPTED_TOOL_RESULT: &str = "Error: tool call was interrupted (no result)";
+/// Content of a tool message whose result was empty; some servers reject "".
+pub(super) const EMPTY_TOOL_RESULT: &str = "(no output)";
+const IMAGE_ONLY_TOOL_RESULT: &str = "(image output follows)";
+/// OpenAI's limit on `user` / `safety_identifier`.
+const MAX_USER_LEN: usize = 64;
+const EFFORTS: [&str; 5] = ["low", "medium", "high", "xhigh", "max"];
+
+pub fn to_openai_request<'a>(
+    req: &'a MessagesRequest,
+    opts: &OpenAiRequestOptions<'a>,
+) -> ChatRequest<'a> {
+    let tools: Vec<ChatTool<'a>> = req
+        .tools
+        .iter()
+        .flatten()
+        .filter_map(Tool::spec)
+        .map(chat_tool)
+        .collect();
+    let tool_choice = req
+        .tool_choice
+        .as_ref()
+        .and_then(|c| tool_choice(c, &tools));
+    let parallel_tool_calls = (!tools.is_empty()
+        && req
+            .tool_choice
+            .as_ref()
+            .is_some_and(ToolChoice::disable_parallel))
+    .then_some(false);
+    let max_tokens = opts
+        .max_tokens_cap
+        .map_or(req.max_tokens, |cap| req.max_tokens.min(cap));
+    let (max_tokens, max_completion_tokens) = match opts.max_tokens_field {
+        MaxTokensField::MaxTokens => (Some(max_tokens), None),
+        MaxTokensField::MaxCompletionTokens => (None, Some(max_tokens)),
+    };
+    ChatRequest {
+        model: opts.model,
+        messages: convert_messages(req),
+        max_tokens,
+        max_completion_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        // Stop sequences are enforced by the response translators, which can
+        // then report `stop_sequence` exactly (OpenAI strips the match and
+        // says only "stop").
+        stop: None,
+        stream: opts.stream,
+        stream_options: opts.stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        reasoning_effort: reasoning_effort(req),
+        user: req
+            .metadata
+            .as_ref()
+            .and_then(|m| m.user_id.as_deref())
+            .and_then(user_field),
+    }
+}
+
+fn chat_tool(spec: ToolSpec<'_>) -> ChatTool<'_> {
+    ChatTool {
+        kind: "function",
+        function: ChatFunction {
+            name: spec.name,
+            description: spec.description,
+            parameters: match spec.schema {
+                Some(schema) => Parameters::Schema(schema),
+                None => Parameters::Empty(EmptyObjectSchema::default()),
+            },
+        },
+    }
+}
+
+/// `None` when it would be rejected: no tools, or a named tool that is not
+/// among them (PROTOCOLS D.9 #25).
+fn tool_choice<'a>(choice: &'a ToolChoice, tools: &[ChatTool<'a>]) -> Option<ChatToolChoice<'a>> {
+    if tools.is_empty() {
+        return None;
+    }
+    Some(match choice {
+        ToolChoice::Auto { .. } => ChatToolChoice::Mode("auto"),
+        ToolChoice::Any { .. } => ChatToolChoice::Mode("required"),
+        ToolChoice::None => ChatToolChoice::Mode("none"),
+        ToolChoice::Tool { name, .. } => {
+            if !tools.iter().any(|t| t.function.name == name) {
+                return None;
+            }
+            ChatToolChoice::Function {
+                kind: "function",
+                function: NamedFunction { name },
+            }
+        }
+    })
+}
+
+/// `output_config.effort` is already in OpenAI's vocabulary and wins; else a
+/// thinking budget is bucketed. Adaptive/disabled thinking leaves the
+/// provider's default.
+fn reasoning_effort(req: &MessagesRequest) -> Option<&str> {
+    let effort = req.output_config.as_ref().and_then(|c| c.effort.as_deref());
+    if let Some(e) = effort.filter(|e| EFFORTS.contains(e)) {
+        return Some(e);
+    }
+    match req.thinking {
+        Some(Thinking::Enabled { budget_tokens }) => Some(match budget_tokens {
+            Some(b) if b < 4096 => "low",
+            Some(b) if b < 16384 => "medium",
+            Some(_) => "high",
+            None => "medium",
+        }),
+        _ => None,
+    }
+}
+
+/// Claude Code's user ids are long JSON strings; OpenAI allows 64 chars, so
+/// longer ids become a stable hash (same user → same value).
+fn user_field(user_id: &str) -> Option<String> {
+    if user_id.is_empty() {
+        return None;
+    }
+    if user_id.len() <= MAX_USER_LEN {
+        return Some(user_id.to_owned());
+    }
+    Some(format!("user_{:016x}", fnv1a64(user_id.as_bytes())))
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn convert_messages(req: &MessagesRequest) -> Vec<ChatMessage<'_>> {
+    let mut b = MessagesBuilder::default();
+    if let Some(system) = &req.system {
+        if let Some(m) = system_message(system) {
+            b.out.push(m);
+        }
+    }
+    for m in &req.messages {
+        match m.role {
+            Role::System => b.system_turn(&m.content),
+            Role::Assistant => {
+                b.answer_orphans();
+                b.assistant(&m.content);
+            }
+            Role::User => b.user(&m.content),
+        }
+    }
+    b.answer_orphans();
+    b.out
+}
+
+/// Builds the message list while keeping OpenAI's ordering rule: an
+/// assistant turn with `tool_calls` is followed at once by one `tool`
+/// message per call.
+#[derive(Default)]
+struct MessagesBuilder<'a> {
+    out: Vec<ChatMessage<'a>>,
+    /// Calls of the last assistant turn that have no tool message yet.
+    pending: Vec<&'a str>,
+    /// System turns that arrived while calls were pending; they go after
+    /// the tool messages so they do not split the call/answer pair.
+    deferred: Vec<ChatMessage<'a>>,
+}
+
+impl<'a> MessagesBuilder<'a> {
+    fn system_turn(&mut self, content: &'a Content) {
+        if let Some(m) = system_message(content) {
+            if self.pending.is_empty() {
+                self.out.push(m);
+            } else {
+                self.deferred.push(m);
+            }
+        }
+    }
+
+    /// Synthesizes an error result for every call still unanswered.
+    fn answer_orphans(&mut self) {
+        for id in self.pending.drain(..) {
+            self.out.push(ChatMessage::Tool {
+                tool_call_id: id,
+                content: Cow::Borrowed(INTERRUPTED_TOOL_RESULT),
+            });
+        }
+        self.out.append(&mut self.deferred);
+    }
+
+    fn assistant(&mut self, content: &'a Content) {
+        let blocks = match content {
+            Content::Text(s) => {
+                if !s.is_empty() {
+                    self.out.push(ChatMessage::Assistant {
+                        content: Some(Cow::Borrowed(s)),
+                        tool_calls: Vec::new(),
+                    });
+                }
+                return;
+            }
+            Content::Blocks(blocks) => blocks,
+        };
+        let mut texts = Vec::new();
+        let mut tool_calls = Vec::new();
+        for block in blocks {
+            match block {
+                ContentBlock::Text { text } if !text.is_empty() => {
+                    texts.push(Cow::Borrowed(text.as_str()))
+                }
+                ContentBlock::ToolUse { id, name, input } => {
+                    self.pending.push(id);
+                    tool_calls.push(ToolCall {
+                        id,
+                        kind: "function",
+                        function: ToolCallFunction {
+                            name,
+                            arguments: input.get(),
+                        },
+                    });
+                }
+                // Thinking (and its signature) means nothing to another
+                // model; server-tool and unknown blocks were not its output.
+                _ => {}
+            }
+        }
+        if texts.is_empty() && tool_calls.is_empty() {
+            return;
+        }
+        self.out.push(ChatMessage::Assistant {
+            content: (!texts.is_empty()).then(|| join(texts, "\n\n")),
+            tool_calls,
+        });
+    }
+
+    fn user(&mut self, content: &'a Content) {
+        let blocks = match content {
+            Content::Text(s) => {
+                self.answer_orphans();
+                if !s.is_empty() {
+                    self.out.push(ChatMessage::User {
+                        content: UserContent::Text(Cow::Borrowed(s)),
+                    });
+                }
+                return;
+            }
+            Content::Blocks(blocks) => blocks,
+        };
+        let mut tool_media: Vec<UserPart<'a>> = Vec::new();
+        let mut parts: Vec<UserPart<'a>> = Vec::new();
+        for block in blocks {
+            match block {
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                } => {
+                    // Results for calls the previous turn did not make (or
+                    // already answered) would be rejected: drop them.
+                    let Some(pos) = self.pending.iter().position(|p| p == tool_use_id) else {
+                        continue;
+                    };
+                    let id = self.pending.remove(pos);
+                    let (text, media) = tool_result_content(content, *is_error);
+                    self.out.push(ChatMessage::Tool {
+                        tool_call_id: id,
+                        content: text,
+                    });
+                    if !media.is_empty() {
+                        tool_media.push(UserPart::Text {
+                            text: Cow::Owned(format!("Image output of tool {id}:")),
+                        });
+                        tool_media.extend(media);
+                    }
+                }
+                other => parts.extend(user_part(other)),
+            }
+        }
+        self.answer_orphans();
+        tool_media.append(&mut parts);
+        if let Some(m) = user_message(tool_media) {
+            self.out.push(m);
+        }
+    }
+}
+
+fn system_message(content: &Content) -> Option<ChatMessage<'_>> {
+    let text = match content {
+        Content::Text(s) => Cow::Borrowed(s.as_str()),
+        Content::Blocks(_) => Cow::Owned(content.joined_text("\n\n")),
+    };
+    (!text.is_empty()).then_some(ChatMessage::System { content: text })
+}
+
+/// A user message from parts: plain text when there is only text (the most
+/// portable form), `None` when there is nothing to send.
+fn user_message(parts: Vec<UserPart<'_>>) -> Option<ChatMessage<'_>> {
+    if parts.is_empty() {
+        return None;
+    }
+    if !parts.iter().all(|p| matches!(p, UserPart::Text { .. })) {
+        return Some(ChatMessage::User {
+            content: UserContent::Parts(parts),
+        });
+    }
+    let texts = parts
+        .into_iter()
+        .filter_map(|p| match p {
+            UserPart::Text { text } => Some(text),
+            _ => None,
+        })
+        .collect();
+    Some(ChatMessage::User {
+        content: UserContent::Text(join(texts, "\n\n")),
+    })
+}
+
+/// The OpenAI part for a user-turn block; `None` for blocks that carry
+/// nothing a model can read (empty text, tool_use, thinking, unknown blocks
+/// without text).
+fn user_part(block: &ContentBlock) -> Option<UserPart<'_>> {
+    match block {
+        ContentBlock::Text { text }
+        | ContentBlock::Other {
+            text: Some(text), ..
+        } => (!text.is_empty()).then_some(UserPart::Text {
+            text: Cow::Borrowed(text),
+        }),
+        ContentBlock::Image { source } => Some(UserPart::ImageUrl {
+            image_url: ImageUrl {
+                url: match source {
+                    ImageSource::Base64 { media_type, data } => {
+                        format!("data:{media_type};base64,{data}")
+                    }
+                    ImageSource::Url { url } => url.clone(),
+                },
+            },
+        }),
+        ContentBlock::Document { source, title } => document_part(source, title.as_deref()),
+        _ => None,
+    }
+}
+
+fn document_part<'a>(source: &'a DocumentSource, title: Option<&str>) -> Option<UserPart<'a>> {
+    let text = |body: Cow<'a, str>| -> Option<UserPart<'a>> {
+        if body.is_empty() {
+            return None;
+        }
+        Some(UserPart::Text {
+            text: match title {
+                Some(t) if !t.is_empty() => Cow::Owned(format!("Document: {t}\n\n{body}")),
+                _ => body,
+            },
+        })
+    };
+    match source {
+        DocumentSource::Base64 { media_type, data } => Some(UserPart::File {
+            file: FileData {
+                filename: if media_type == "application/pdf" {
+                    "document.pdf".to_owned()
+                } else {
+                    "document".to_owned()
+                },
+                file_data: format!("data:{media_type};base64,{data}"),
+            },
+        }),
+        // Chat Completions cannot fetch a document; the model at least
+        // learns where it is.
+        DocumentSource::Url { url } => text(Cow::Owned(format!("(document at {url})"))),
+        DocumentSource::Text { data, .. } => text(Cow::Borrowed(data)),
+        DocumentSource::Content { content } => text(Cow::Owned(content_source_text(content))),
+    }
+}
+
+/// Text of a document `content` source: a string or a list of blocks.
+fn content_source_text(content: &serde_json::Value) -> String {
+    match content {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.get("text").and_then(|t| t.as_str()))
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+        _ => String::new(),
+    }
+}
+
+/// Text for the `tool` message (which accepts text only) and the media that
+/// must follow in a user message.
+fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<UserPart<'_>>) {
+    let mut texts = Vec::new();
+    let mut media = Vec::new();
+    match content {
+        Content::Text(s) if !s.is_empty() => texts.push(Cow::Borrowed(s.as_str())),
+        Content::Text(_) => {}
+        Content::Blocks(blocks) => {
+            for part in blocks.iter().filter_map(user_part) {
+                match part {
+                    UserPart::Text { text } => texts.push(text),
+                    other => media.push(other),
+                }
+            }
+        }
+    }
+    let mut text = join(texts, "\n");
+    if text.is_empty() {
+        text = Cow::Borrowed(if media.is_empty() {
+            EMPTY_TOOL_RESULT
+        } else {
+            IMAGE_ONLY_TOOL_RESULT
+        });
+    }
+    if is_error {
+        text = Cow::Owned(format!("Error: {text}"));
+    }
+    (text, media)
+}
+
+fn join<'a>(mut pieces: Vec<Cow<'a, str>>, sep: &str) -> Cow<'a, str> {
+    match pieces.len() {
+        0 => Cow::Borrowed(""),
+        1 => pieces.pop().unwrap_or(Cow::Borrowed("")),
+        _ => Cow::Owned(pieces.join(sep)),
+    }
+}

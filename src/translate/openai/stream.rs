@@ -1,0 +1,364 @@
+//! Streaming OpenAI chunks → Anthropic SSE events (PROTOCOLS D.3).
+//!
+//! Text and thinking are forwarded as they arrive (only the few characters
+//! that might begin a stop sequence are held back). Tool calls are
+//! accumulated and emitted whole when the upstream finishes — "simple mode":
+//! arguments can then be normalised to valid JSON, which live streaming of
+//! fragments could not retract. [`BlockWriter`] keeps the event grammar.
+
+use std::collections::HashMap;
+
+use super::{
+    find_stop_sequence, map_usage, non_empty, stop_reason, stop_sequence_prefix_len,
+    stream_error_kind, stream_error_message, thinking_signature, upstream_stop_sequence, ToolIds,
+};
+use crate::error::ErrorKind;
+use crate::protocol::anthropic::{
+    ErrorBody, MessageDeltaBody, MessagesResponse, StopReason, StreamEvent, Usage,
+};
+use crate::protocol::openai::{ChatChunk, ChatUsage, ChunkDelta, ChunkToolCall};
+use crate::translate::tool_args::normalize_tool_arguments;
+use crate::translate::{BlockWriter, ResponseContext};
+
+#[derive(Debug)]
+pub struct OpenAiStreamTranslator {
+    ctx: ResponseContext,
+    writer: BlockWriter,
+    started: bool,
+    done: bool,
+    /// Set once any choice carried a `finish_reason`: the stream is then
+    /// complete even without `[DONE]`.
+    finished: bool,
+    finish_reason: Option<String>,
+    refusal: bool,
+    /// vLLM's matched stop string, when it is one of the client's.
+    upstream_stop: Option<String>,
+    usage: Option<ChatUsage>,
+    /// Text not yet sent because it may be the start of a stop sequence.
+    held: String,
+    tools: Vec<ToolAcc>,
+    /// Upstream `index` → the call it currently names.
+    by_index: HashMap<u32, usize>,
+    /// Most recently touched call, for fragments with neither index nor id.
+    last_tool: Option<usize>,
+    /// `tools[..emitted]` have been sent (or skipped).
+    emitted: usize,
+    ids: ToolIds,
+}
+
+#[derive(Debug, Default)]
+struct ToolAcc {
+    id: Option<String>,
+    name: String,
+    args: String,
+}
+
+impl OpenAiStreamTranslator {
+    pub fn new(ctx: ResponseContext) -> Self {
+        OpenAiStreamTranslator {
+            ctx,
+            writer: BlockWriter::new(thinking_signature()),
+            started: false,
+            done: false,
+            finished: false,
+            finish_reason: None,
+            refusal: false,
+            upstream_stop: None,
+            usage: None,
+            held: String::new(),
+            tools: Vec::new(),
+            by_index: HashMap::new(),
+            last_tool: None,
+            emitted: 0,
+            ids: ToolIds::default(),
+        }
+    }
+
+    /// Emits `message_start` (input tokens = the context's estimate; the real
+    /// numbers follow in `message_delta`). Idempotent.
+    pub fn start(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.started || self.done {
+            return;
+        }
+        self.started = true;
+        let mut message =
+            MessagesResponse::new(self.ctx.message_id.clone(), self.ctx.model.clone());
+        message.usage.input_tokens = self.ctx.input_tokens_hint;
+        out.push(StreamEvent::MessageStart { message });
+    }
+
+    /// One SSE `data:` payload from the upstream (may be `[DONE]`).
+    pub fn push(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.start(out);
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.complete(out);
+            return;
+        }
+        // Malformed chunks are skipped: one bad line should not end an
+        // otherwise good answer.
+        let Ok(chunk) = serde_json::from_str::<ChatChunk>(data) else {
+            return;
+        };
+        if let Some(error) = chunk.error.filter(|e| !e.is_null()) {
+            self.fail(
+                stream_error_kind(&error),
+                &stream_error_message(&error),
+                out,
+            );
+            return;
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
+        }
+        for choice in chunk
+            .choices
+            .into_iter()
+            .filter(|c| c.index.unwrap_or(0) == 0)
+        {
+            self.delta(choice.delta, out);
+            if self.done {
+                return;
+            }
+            if let Some(seq) = upstream_stop_sequence(choice.stop_reason.as_ref(), &self.ctx) {
+                self.upstream_stop = Some(seq);
+            }
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                self.finished = true;
+                self.finish_reason = Some(reason);
+                self.flush_blocks(out);
+            }
+        }
+    }
+
+    /// The upstream body ended. Completes the message, or reports an
+    /// `api_error` if the upstream stopped without saying it was done.
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.start(out);
+        if self.finished {
+            self.complete(out);
+        } else {
+            self.fail(
+                ErrorKind::Api,
+                "upstream stream ended before the response was complete",
+                out,
+            );
+        }
+    }
+
+    /// Transport failure or timeout mid-stream: one `error` event, nothing after.
+    pub fn fail(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        out.push(StreamEvent::Error {
+            error: ErrorBody {
+                kind: kind.as_str().to_owned(),
+                message: message.to_owned(),
+            },
+        });
+    }
+
+    /// True once `message_stop` or `error` was emitted.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Usage as it stands (final once the stream is done), for logging.
+    pub fn stream_usage(&self) -> Usage {
+        map_usage(self.usage.as_ref(), self.ctx.input_tokens_hint)
+    }
+
+    fn delta(&mut self, delta: ChunkDelta, out: &mut Vec<StreamEvent>) {
+        let reasoning = non_empty(delta.reasoning_content).or_else(|| non_empty(delta.reasoning));
+        if let Some(r) = reasoning {
+            self.flush_held(out);
+            self.writer.thinking(out, &r);
+        }
+        if let Some(text) = non_empty(delta.content) {
+            self.text(&text, out);
+            if self.done {
+                return;
+            }
+        }
+        if let Some(text) = non_empty(delta.refusal) {
+            self.refusal = true;
+            self.text(&text, out);
+            if self.done {
+                return;
+            }
+        }
+        for fragment in delta.tool_calls.unwrap_or_default() {
+            // Tool blocks come after the text; close it now so text
+            // streamed so far reaches the client before the calls finish.
+            self.flush_held(out);
+            self.writer.close(out);
+            self.tool_fragment(fragment);
+        }
+    }
+
+    fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        if self.ctx.stop_sequences.iter().all(String::is_empty) {
+            self.writer.text(out, text);
+            return;
+        }
+        self.held.push_str(text);
+        if let Some((start, seq)) = find_stop_sequence(&self.held, &self.ctx.stop_sequences) {
+            let seq = seq.to_owned();
+            self.held.truncate(start);
+            let before = std::mem::take(&mut self.held);
+            self.writer.text(out, &before);
+            self.writer.close(out);
+            self.end(out, StopReason::StopSequence, Some(seq));
+            return;
+        }
+        let keep = stop_sequence_prefix_len(&self.held, &self.ctx.stop_sequences);
+        let send = self.held.len() - keep;
+        if send > 0 {
+            let rest = self.held.split_off(send);
+            let ready = std::mem::replace(&mut self.held, rest);
+            self.writer.text(out, &ready);
+        }
+    }
+
+    /// Releases held-back text: what follows is not text, so it can no
+    /// longer grow into a stop sequence.
+    fn flush_held(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.writer.text(out, &held);
+        }
+    }
+
+    /// Finds the accumulator a fragment belongs to (PROTOCOLS D.3 step 5)
+    /// and appends to it.
+    fn tool_fragment(&mut self, fragment: ChunkToolCall) {
+        let (name, args) = match fragment.function {
+            Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments),
+            None => (None, None),
+        };
+        let id = fragment.id.filter(|i| !i.is_empty());
+        let slot = self.tool_slot(fragment.index, id.as_deref(), name.is_some());
+        self.last_tool = Some(slot);
+        let Some(acc) = self.tools.get_mut(slot) else {
+            return;
+        };
+        if acc.id.is_none() {
+            acc.id = id;
+        }
+        if let Some(name) = name {
+            if acc.name.is_empty() {
+                acc.name = name;
+            }
+        }
+        match args {
+            Some(serde_json::Value::String(s)) => acc.args.push_str(&s),
+            Some(serde_json::Value::Null) | None => {}
+            Some(other) => acc.args.push_str(&other.to_string()),
+        }
+    }
+
+    fn tool_slot(&mut self, index: Option<u32>, id: Option<&str>, named: bool) -> usize {
+        match index {
+            Some(ix) => {
+                if let Some(&slot) = self.by_index.get(&ix) {
+                    let existing = self.tools.get(slot).and_then(|t| t.id.as_deref());
+                    // Ollama reuses index 0 for parallel calls that differ by
+                    // id. A new id *without* a name is a continuation (some
+                    // servers put a fresh id on every fragment).
+                    let new_call =
+                        named && matches!((id, existing), (Some(new), Some(old)) if new != old);
+                    if !new_call {
+                        return slot;
+                    }
+                }
+                let slot = self.new_tool();
+                self.by_index.insert(ix, slot);
+                slot
+            }
+            None => {
+                if let Some(id) = id {
+                    if let Some(slot) = self.tools.iter().position(|t| t.id.as_deref() == Some(id))
+                    {
+                        return slot;
+                    }
+                }
+                match self.last_tool {
+                    Some(slot) if !named && self.emitted <= slot => slot,
+                    _ => self.new_tool(),
+                }
+            }
+        }
+    }
+
+    fn new_tool(&mut self) -> usize {
+        self.tools.push(ToolAcc::default());
+        self.tools.len() - 1
+    }
+
+    /// Closes the open block and emits every finished tool call, in the
+    /// order the calls first appeared.
+    fn flush_blocks(&mut self, out: &mut Vec<StreamEvent>) {
+        self.flush_held(out);
+        self.writer.close(out);
+        // A stop sequence reported by the upstream ends the message at the
+        // text, as in the non-streaming translation.
+        if self.upstream_stop.is_some() {
+            self.emitted = self.tools.len();
+            return;
+        }
+        for acc in &self.tools[self.emitted..] {
+            if acc.name.is_empty() {
+                continue;
+            }
+            let id = self.ids.assign(acc.id.as_deref(), &self.ctx);
+            self.writer.tool_use(
+                out,
+                id,
+                acc.name.clone(),
+                normalize_tool_arguments(&acc.args),
+            );
+        }
+        self.emitted = self.tools.len();
+    }
+
+    /// `[DONE]`, or the end of a body that had a `finish_reason`.
+    fn complete(&mut self, out: &mut Vec<StreamEvent>) {
+        self.flush_blocks(out);
+        match self.upstream_stop.take() {
+            Some(seq) => self.end(out, StopReason::StopSequence, Some(seq)),
+            None => {
+                let reason = stop_reason(
+                    self.finish_reason.as_deref(),
+                    self.writer.tool_use_count() as usize,
+                    self.refusal,
+                );
+                self.end(out, reason, None);
+            }
+        }
+    }
+
+    fn end(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        reason: StopReason,
+        stop_sequence: Option<String>,
+    ) {
+        out.push(StreamEvent::MessageDelta {
+            delta: MessageDeltaBody {
+                stop_reason: Some(reason),
+                stop_sequence,
+            },
+            usage: self.stream_usage(),
+        });
+        out.push(StreamEvent::MessageStop);
+        self.done = true;
+    }
+}
