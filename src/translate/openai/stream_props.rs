@@ -197,10 +197,8 @@ fn chunks(s: &Scenario) -> (Vec<String>, Vec<usize>) {
                     if matches!(s.keying, Keying::Indexed) {
                         f["index"] = json!(k);
                     }
-                    if n == 0 || matches!(s.keying, Keying::ById) {
-                        if !c.id.is_empty() {
-                            f["id"] = json!(c.id);
-                        }
+                    if (n == 0 || matches!(s.keying, Keying::ById)) && !c.id.is_empty() {
+                        f["id"] = json!(c.id);
                     }
                     if n == 0 {
                         f["type"] = json!("function");
