@@ -32,8 +32,9 @@ pub fn run(cli: Cli) -> ExitCode {
 fn init_tracing(settings: &Settings) {
     use tracing_subscriber::EnvFilter;
     // RUST_LOG, when set, refines LOG_LEVEL (e.g. to silence a dependency).
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},hyper=warn,reqwest=warn", settings.log_level)));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{},hyper=warn,reqwest=warn", settings.log_level))
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -64,7 +65,10 @@ fn serve(mut settings: Settings) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -98,13 +102,21 @@ fn serve(mut settings: Settings) -> ExitCode {
     })
 }
 
-fn print_banner(listener: &TcpListener, state: &AppState, config_path: &std::path::Path, generated: Option<&str>) {
+fn print_banner(
+    listener: &TcpListener,
+    state: &AppState,
+    config_path: &std::path::Path,
+    generated: Option<&str>,
+) {
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     let live = state.live.load();
-    println!("claude-proxy {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "claude-proxy {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
     match live.current() {
         Some(up) => println!(
             "  upstream: {} ({}, {} key(s)) of {} configured in {}",
@@ -115,7 +127,10 @@ fn print_banner(listener: &TcpListener, state: &AppState, config_path: &std::pat
             config_path.display()
         ),
         None => {
-            println!("  no upstream configured in {} yet. Add one with:", config_path.display());
+            println!(
+                "  no upstream configured in {} yet. Add one with:",
+                config_path.display()
+            );
             println!("    claude-proxy config add my-openai openai https://api.openai.com/v1 --key sk-...");
         }
     }
@@ -123,7 +138,9 @@ fn print_banner(listener: &TcpListener, state: &AppState, config_path: &std::pat
         println!("  PROXY_ACCESS_KEY was not set; generated for this run: {key}");
         println!("  (set PROXY_ACCESS_KEY in .env to keep a fixed key)");
     }
-    println!("  Claude Code: ANTHROPIC_BASE_URL=http://{addr} ANTHROPIC_AUTH_TOKEN=<access key> claude");
+    println!(
+        "  Claude Code: ANTHROPIC_BASE_URL=http://{addr} ANTHROPIC_AUTH_TOKEN=<access key> claude"
+    );
 }
 
 async fn shutdown_signal() {

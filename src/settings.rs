@@ -104,11 +104,7 @@ impl Settings {
             None | Some("production") | Some("prod") | Some("test") => false,
             Some("development") | Some("dev") => true,
             Some(other) => {
-                return Err(r.err(
-                    "NODE_ENV",
-                    other,
-                    "expected production or development",
-                ))
+                return Err(r.err("NODE_ENV", other, "expected production or development"))
             }
         };
         let log_level = match r.get("LOG_LEVEL") {
@@ -116,7 +112,11 @@ impl Settings {
             Some(l) => {
                 let l = l.to_ascii_lowercase();
                 if !["error", "warn", "info", "debug", "trace"].contains(&l.as_str()) {
-                    return Err(r.err("LOG_LEVEL", &l, "expected error, warn, info, debug or trace"));
+                    return Err(r.err(
+                        "LOG_LEVEL",
+                        &l,
+                        "expected error, warn, info, debug or trace",
+                    ));
                 }
                 l
             }
@@ -138,15 +138,23 @@ impl Settings {
         };
         let health_check_path = r.get("HEALTH_CHECK_PATH").unwrap_or("/health").to_owned();
         if !health_check_path.starts_with('/') || health_check_path.len() < 2 {
-            return Err(r.err("HEALTH_CHECK_PATH", &health_check_path, "must start with / and name a path"));
+            return Err(r.err(
+                "HEALTH_CHECK_PATH",
+                &health_check_path,
+                "must start with / and name a path",
+            ));
         }
         let host_text = r.get("HOST").unwrap_or("127.0.0.1");
         let host = if host_text.eq_ignore_ascii_case("localhost") {
             IpAddr::from([127, 0, 0, 1])
         } else {
-            host_text
-                .parse()
-                .map_err(|_| r.err("HOST", host_text, "expected an IP address such as 127.0.0.1 or 0.0.0.0"))?
+            host_text.parse().map_err(|_| {
+                r.err(
+                    "HOST",
+                    host_text,
+                    "expected an IP address such as 127.0.0.1 or 0.0.0.0",
+                )
+            })?
         };
         let nonempty = |k: &str| r.get(k).filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(Settings {
@@ -215,7 +223,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.vars.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.vars
+            .get(key)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 
     fn err(&self, var: &'static str, value: &str, reason: &str) -> SettingsError {
@@ -258,7 +269,10 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_map(&map)
     }
 
@@ -296,7 +310,10 @@ mod tests {
         let key = s.ensure_access_key().unwrap().unwrap();
         assert!(key.starts_with("cp-") && key.len() == 35);
         let mut s = settings(&[("HOST", "0.0.0.0")]).unwrap();
-        assert!(s.ensure_access_key().unwrap_err().contains("PROXY_ACCESS_KEY"));
+        assert!(s
+            .ensure_access_key()
+            .unwrap_err()
+            .contains("PROXY_ACCESS_KEY"));
         let mut s = settings(&[("HOST", "0.0.0.0"), ("PROXY_ACCESS_KEY", "k")]).unwrap();
         assert_eq!(s.ensure_access_key().unwrap(), None);
     }

@@ -171,7 +171,9 @@ mod tests {
 
     #[test]
     fn comments_multiline_event_names_and_unterminated_tail() {
-        let ev = decode_all(&[b": OPENROUTER PROCESSING\n\nevent: message_start\ndata: a\ndata: b\n\ndata:c"]);
+        let ev = decode_all(&[
+            b": OPENROUTER PROCESSING\n\nevent: message_start\ndata: a\ndata: b\n\ndata:c",
+        ]);
         assert_eq!(
             ev,
             vec![
@@ -191,6 +193,9 @@ mod tests {
     fn encodes_anthropic_events() {
         let mut buf = BytesMut::new();
         encode_events(&[StreamEvent::MessageStop], &mut buf);
-        assert_eq!(&buf[..], b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        assert_eq!(
+            &buf[..],
+            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        );
     }
 }

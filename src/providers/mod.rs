@@ -23,7 +23,9 @@ pub struct Target<'a> {
 impl Target<'_> {
     pub fn url(&self) -> String {
         match self.upstream.service_type {
-            ServiceType::OpenAi | ServiceType::OpenAiOld => self.upstream.endpoint("/chat/completions"),
+            ServiceType::OpenAi | ServiceType::OpenAiOld => {
+                self.upstream.endpoint("/chat/completions")
+            }
             ServiceType::Gemini => {
                 let action = if self.stream {
                     "streamGenerateContent?alt=sse"
@@ -51,7 +53,9 @@ pub fn build_request(
     let mut headers = extra_headers;
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let (name, value) = match target.upstream.service_type {
-        ServiceType::OpenAi | ServiceType::OpenAiOld => (AUTHORIZATION, format!("Bearer {}", key.expose())),
+        ServiceType::OpenAi | ServiceType::OpenAiOld => {
+            (AUTHORIZATION, format!("Bearer {}", key.expose()))
+        }
         ServiceType::Gemini => (
             reqwest::header::HeaderName::from_static("x-goog-api-key"),
             key.expose().to_owned(),
@@ -88,7 +92,12 @@ pub enum Verdict {
 }
 
 /// Classifies an upstream error response (PROTOCOLS D.8 plus key health).
-pub fn classify(upstream: &str, status: u16, body: &[u8], retry_after: Option<Duration>) -> Verdict {
+pub fn classify(
+    upstream: &str,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Verdict {
     let secs = retry_after.map(|d| d.as_secs().max(1));
     let err = ApiError::from_upstream(upstream, status, body, secs);
     match status {
@@ -144,7 +153,11 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
             return Some(Duration::from_millis(ms as u64));
         }
     }
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -160,10 +173,7 @@ pub fn transport_error(upstream: &str, err: &reqwest::Error) -> ApiError {
     // reqwest's Display may include the URL, never a header; the URL holds no
     // key because keys only travel in headers.
     if err.is_timeout() {
-        ApiError::new(
-            ErrorKind::Timeout,
-            format!("upstream {upstream} timed out"),
-        )
+        ApiError::new(ErrorKind::Timeout, format!("upstream {upstream} timed out"))
     } else if err.is_connect() {
         ApiError::new(
             ErrorKind::Api,
@@ -194,14 +204,29 @@ mod tests {
     #[test]
     fn classification() {
         let v = |s, b: &str| classify("u", s, b.as_bytes(), None);
-        assert!(matches!(v(401, "{}"), Verdict::NextKey(KeyFailure::Rejected, _)));
-        assert!(matches!(v(429, "{}"), Verdict::NextKey(KeyFailure::RateLimited(None), _)));
         assert!(matches!(
-            v(429, r#"{"error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}"#),
+            v(401, "{}"),
             Verdict::NextKey(KeyFailure::Rejected, _)
         ));
-        assert!(matches!(v(503, "{}"), Verdict::NextKey(KeyFailure::Unavailable, _)));
-        assert!(matches!(v(400, r#"{"error":{"message":"bad tool"}}"#), Verdict::Fail(_)));
+        assert!(matches!(
+            v(429, "{}"),
+            Verdict::NextKey(KeyFailure::RateLimited(None), _)
+        ));
+        assert!(matches!(
+            v(
+                429,
+                r#"{"error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}"#
+            ),
+            Verdict::NextKey(KeyFailure::Rejected, _)
+        ));
+        assert!(matches!(
+            v(503, "{}"),
+            Verdict::NextKey(KeyFailure::Unavailable, _)
+        ));
+        assert!(matches!(
+            v(400, r#"{"error":{"message":"bad tool"}}"#),
+            Verdict::Fail(_)
+        ));
         assert!(matches!(
             v(400, r#"{"error":{"message":"Insufficient Balance"}}"#),
             Verdict::NextKey(KeyFailure::Rejected, _)

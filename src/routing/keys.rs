@@ -86,14 +86,17 @@ impl KeyPool {
     /// cooldowns of keys that `self` already had (hot reload).
     pub fn carry_over(&self, keys: Vec<ApiKey>) -> Self {
         let pool = KeyPool::new(keys);
-        pool.next.store(self.next.load(Ordering::Relaxed), Ordering::Relaxed);
+        pool.next
+            .store(self.next.load(Ordering::Relaxed), Ordering::Relaxed);
         for (i, key) in pool.keys.iter().enumerate() {
             if let Some(j) = self.keys.iter().position(|k| k == key) {
                 let (old, new) = (&self.states[j], &pool.states[i]);
                 new.rest_until
                     .store(old.rest_until.load(Ordering::Relaxed), Ordering::Relaxed);
-                new.consecutive_failures
-                    .store(old.consecutive_failures.load(Ordering::Relaxed), Ordering::Relaxed);
+                new.consecutive_failures.store(
+                    old.consecutive_failures.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 new.last_failure
                     .store(old.last_failure.load(Ordering::Relaxed), Ordering::Relaxed);
             }
@@ -220,11 +223,17 @@ mod tests {
     #[test]
     fn failover_prefers_first_healthy() {
         let p = pool(3);
-        assert_eq!(p.attempt_order(LoadBalance::Failover).unwrap(), vec![0, 1, 2]);
+        assert_eq!(
+            p.attempt_order(LoadBalance::Failover).unwrap(),
+            vec![0, 1, 2]
+        );
         p.mark_failure(0, KeyFailure::Rejected);
         assert_eq!(p.attempt_order(LoadBalance::Failover).unwrap(), vec![1, 2]);
         p.mark_success(0);
-        assert_eq!(p.attempt_order(LoadBalance::Failover).unwrap(), vec![0, 1, 2]);
+        assert_eq!(
+            p.attempt_order(LoadBalance::Failover).unwrap(),
+            vec![0, 1, 2]
+        );
     }
 
     #[test]

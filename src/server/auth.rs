@@ -40,7 +40,11 @@ pub fn is_authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
     any && ok == 1
 }
 
-pub async fn require_access_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn require_access_key(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if is_authorized(req.headers(), &state.access_key) {
         return next.run(req).await;
     }
@@ -52,11 +56,18 @@ pub async fn require_access_key(State(state): State<Arc<AppState>>, req: Request
     ApiError::authentication(message).into_response()
 }
 
-pub async fn require_admin_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn require_admin_key(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if is_authorized(req.headers(), &state.admin_key) {
         return next.run(req).await;
     }
-    ApiError::authentication("admin endpoints require ADMIN_ACCESS_KEY (or PROXY_ACCESS_KEY when unset)").into_response()
+    ApiError::authentication(
+        "admin endpoints require ADMIN_ACCESS_KEY (or PROXY_ACCESS_KEY when unset)",
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -75,12 +86,24 @@ mod tests {
     #[test]
     fn accepts_either_header() {
         assert!(is_authorized(&headers(&[("x-api-key", "k1")]), b"k1"));
-        assert!(is_authorized(&headers(&[("authorization", "Bearer k1")]), b"k1"));
-        assert!(is_authorized(&headers(&[("authorization", "bearer  k1 ")]), b"k1"));
-        assert!(is_authorized(&headers(&[("x-api-key", "wrong"), ("authorization", "Bearer k1")]), b"k1"));
+        assert!(is_authorized(
+            &headers(&[("authorization", "Bearer k1")]),
+            b"k1"
+        ));
+        assert!(is_authorized(
+            &headers(&[("authorization", "bearer  k1 ")]),
+            b"k1"
+        ));
+        assert!(is_authorized(
+            &headers(&[("x-api-key", "wrong"), ("authorization", "Bearer k1")]),
+            b"k1"
+        ));
         assert!(!is_authorized(&headers(&[("x-api-key", "k2")]), b"k1"));
         assert!(!is_authorized(&headers(&[("x-api-key", "k")]), b"k1"));
-        assert!(!is_authorized(&headers(&[("authorization", "Basic k1")]), b"k1"));
+        assert!(!is_authorized(
+            &headers(&[("authorization", "Basic k1")]),
+            b"k1"
+        ));
         assert!(!is_authorized(&headers(&[]), b"k1"));
     }
 }

@@ -13,7 +13,10 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 
 use super::state::{AppState, UpstreamRuntime};
-use super::stream::{message_to_events, sse_http_response, sse_response, StreamOutcome, StreamTimeouts, StreamTranslate};
+use super::stream::{
+    message_to_events, sse_http_response, sse_response, StreamOutcome, StreamTimeouts,
+    StreamTranslate,
+};
 use super::upstream::{read_body, send_with_failover, Attempted};
 use super::util::{message_id, request_id};
 use crate::config::ServiceType;
@@ -22,7 +25,8 @@ use crate::protocol::anthropic::{MessagesRequest, MessagesResponse};
 use crate::protocol::openai::ChatResponse;
 use crate::providers::Target;
 use crate::translate::openai::{
-    from_openai_response, to_openai_request, MaxTokensField, OpenAiRequestOptions, OpenAiStreamTranslator,
+    from_openai_response, to_openai_request, MaxTokensField, OpenAiRequestOptions,
+    OpenAiStreamTranslator,
 };
 use crate::translate::ResponseContext;
 
@@ -48,7 +52,10 @@ pub async fn create_message(
 /// Maps a body-extraction failure (size limit, read error) to Anthropic's error.
 pub fn body_error(rej: BytesRejection) -> ApiError {
     if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(ErrorKind::RequestTooLarge, "request body is larger than the proxy's limit (MAX_BODY_SIZE)")
+        ApiError::new(
+            ErrorKind::RequestTooLarge,
+            "request body is larger than the proxy's limit (MAX_BODY_SIZE)",
+        )
     } else {
         ApiError::invalid_request(format!("cannot read request body: {}", rej.body_text()))
     }
@@ -57,7 +64,9 @@ pub fn body_error(rej: BytesRejection) -> ApiError {
 /// Parses a JSON body, naming the offending field on error.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid_request("request body is empty; expected a JSON object"));
+        return Err(ApiError::invalid_request(
+            "request body is empty; expected a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -84,7 +93,9 @@ async fn handle(
     let body = body.map_err(body_error)?;
     let req: MessagesRequest = parse_json(&body)?;
     if req.messages.is_empty() {
-        return Err(ApiError::invalid_request("messages: at least one message is required"));
+        return Err(ApiError::invalid_request(
+            "messages: at least one message is required",
+        ));
     }
     let live = state.live.load_full();
     let up = live.current().cloned().ok_or_else(no_upstream)?;
@@ -137,7 +148,11 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    async fn openai(&self, req: &MessagesRequest, ctx: ResponseContext) -> Result<Response, ApiError> {
+    async fn openai(
+        &self,
+        req: &MessagesRequest,
+        ctx: ResponseContext,
+    ) -> Result<Response, ApiError> {
         let upstream_model = self.up.config.model_mapping.resolve(&req.model);
         let stream = req.is_stream();
         let opts = OpenAiRequestOptions {
@@ -156,7 +171,8 @@ impl Call<'_> {
             model: upstream_model,
             stream,
         };
-        let attempted = send_with_failover(self.state, self.up, &target, body.into(), HeaderMap::new()).await?;
+        let attempted =
+            send_with_failover(self.state, self.up, &target, body.into(), HeaderMap::new()).await?;
         let is_json = attempted
             .response
             .headers()
@@ -170,7 +186,12 @@ impl Call<'_> {
         let bytes = read_body(&self.up.config.name, attempted.response).await?;
         let chat: ChatResponse = parse_upstream_json(&self.up.config.name, &bytes)?;
         let msg = from_openai_response(chat, &ctx);
-        self.log_done(&attempted.key_masked, upstream_model, attempted.attempts, &msg);
+        self.log_done(
+            &attempted.key_masked,
+            upstream_model,
+            attempted.attempts,
+            &msg,
+        );
         Ok(if stream {
             // The upstream ignored `stream`: replay the message as events.
             let mut buf = bytes::BytesMut::new();
@@ -181,7 +202,12 @@ impl Call<'_> {
         })
     }
 
-    fn stream<T: StreamTranslate>(&self, attempted: Attempted, translator: T, upstream_model: &str) -> Response {
+    fn stream<T: StreamTranslate>(
+        &self,
+        attempted: Attempted,
+        translator: T,
+        upstream_model: &str,
+    ) -> Response {
         let rid = self.rid.to_owned();
         let upstream = self.up.config.name.clone();
         let model = upstream_model.to_owned();
@@ -247,7 +273,9 @@ fn parse_upstream_json<T: DeserializeOwned>(upstream: &str, bytes: &[u8]) -> Res
         }
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::api(format!("upstream {upstream} returned a response that is not valid JSON: {e}"))
-            .with_status(502)
+        ApiError::api(format!(
+            "upstream {upstream} returned a response that is not valid JSON: {e}"
+        ))
+        .with_status(502)
     })
 }

@@ -26,10 +26,16 @@ pub use state::AppState;
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/messages", post(messages::create_message))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_access_key));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_access_key,
+        ));
     let admin = Router::new()
         .route("/admin/config/reload", post(reload_config))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin_key));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin_key,
+        ));
     let mut app = Router::new().merge(api).merge(admin);
     if state.settings.health_check_enabled {
         app = app.route(&state.settings.health_check_path, get(health::health));
@@ -78,7 +84,10 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
 async fn reload_config(State(state): State<Arc<AppState>>) -> Response {
     match state.reload() {
         Ok(live) => {
-            tracing::info!(upstreams = live.config.upstreams.len(), "configuration reloaded on request");
+            tracing::info!(
+                upstreams = live.config.upstreams.len(),
+                "configuration reloaded on request"
+            );
             Json(serde_json::json!({
                 "status": "reloaded",
                 "config": config_summary(&live),
@@ -87,7 +96,9 @@ async fn reload_config(State(state): State<Arc<AppState>>) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "reload failed; keeping the running configuration");
-            let mut err = ApiError::invalid_request(format!("reload failed, running configuration kept: {e}"));
+            let mut err = ApiError::invalid_request(format!(
+                "reload failed, running configuration kept: {e}"
+            ));
             err.status = StatusCode::UNPROCESSABLE_ENTITY;
             err.into_response()
         }
@@ -135,5 +146,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -129,7 +129,10 @@ impl AppState {
     /// Re-reads the config file and swaps it in. On error the running
     /// configuration stays in place and the error is returned.
     pub fn reload(&self) -> Result<Arc<LiveState>, ConfigError> {
-        let config = config::load(&self.settings.config_path, self.settings.load_balance_strategy)?;
+        let config = config::load(
+            &self.settings.config_path,
+            self.settings.load_balance_strategy,
+        )?;
         let current = self.live.load();
         let next = Arc::new(LiveState::build(config, Some(&current)));
         self.live.store(next.clone());

@@ -98,7 +98,8 @@ pub async fn send_with_failover(
             Verdict::Fail(err) => return Err(err),
         }
     }
-    Err(last_error.unwrap_or_else(|| ApiError::api(format!("upstream {} has no usable key", up.config.name))))
+    Err(last_error
+        .unwrap_or_else(|| ApiError::api(format!("upstream {} has no usable key", up.config.name))))
 }
 
 fn all_resting_error(upstream: &str, r: AllResting) -> ApiError {
@@ -148,7 +149,9 @@ pub async fn read_body(upstream: &str, response: reqwest::Response) -> Result<By
         .content_length()
         .is_some_and(|n| n > MAX_UPSTREAM_BODY as u64)
     {
-        return Err(ApiError::api(format!("upstream {upstream} response is too large")).with_status(502));
+        return Err(
+            ApiError::api(format!("upstream {upstream} response is too large")).with_status(502),
+        );
     }
     response
         .bytes()

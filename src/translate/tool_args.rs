@@ -78,11 +78,8 @@ fn repair(s: &str) -> Option<String> {
             '"' => in_string = true,
             '{' => stack.push('}'),
             '[' => stack.push(']'),
-            '}' | ']' => {
-                if stack.pop() != Some(c) {
-                    return None;
-                }
-            }
+            // The guard pops: a matching closer falls through to `_`.
+            '}' | ']' if stack.pop() != Some(c) => return None,
             _ => {}
         }
     }
@@ -102,9 +99,8 @@ fn repair(s: &str) -> Option<String> {
         out.truncate(len);
         // A key without a value: drop the key too.
         if colon {
-            let t2 = out.trim_end();
-            if t2.ends_with('"') {
-                if let Some(start) = t2[..t2.len() - 1].rfind('"') {
+            if let Some(key) = out.trim_end().strip_suffix('"') {
+                if let Some(start) = key.rfind('"') {
                     out.truncate(start);
                 }
             }

@@ -13,12 +13,19 @@ fn hello() -> Value {
 }
 
 async fn app_for(mock: &Mock, keys: &[&str], env: &[(&str, &str)]) -> TestApp {
-    spawn_app(config_with(vec![upstream("oa", "openai", &mock.url(), keys)]), env).await
+    spawn_app(
+        config_with(vec![upstream("oa", "openai", &mock.url(), keys)]),
+        env,
+    )
+    .await
 }
 
 #[tokio::test]
 async fn wrong_or_missing_key_is_401_and_never_reaches_upstream() {
-    let mock = spawn_mock(mock_openai::validate, |_| Reply::Json(StatusCode::OK, text_completion("x"))).await;
+    let mock = spawn_mock(mock_openai::validate, |_| {
+        Reply::Json(StatusCode::OK, text_completion("x"))
+    })
+    .await;
     let app = app_for(&mock, &["k"], &[]).await;
     let url = app.url("/v1/messages");
     let cases: Vec<Vec<(&str, String)>> = vec![
@@ -54,21 +61,31 @@ async fn wrong_or_missing_key_is_401_and_never_reaches_upstream() {
 
 #[tokio::test]
 async fn bad_requests_name_the_field() {
-    let mock = spawn_mock(mock_openai::validate, |_| Reply::Json(StatusCode::OK, text_completion("x"))).await;
+    let mock = spawn_mock(mock_openai::validate, |_| {
+        Reply::Json(StatusCode::OK, text_completion("x"))
+    })
+    .await;
     let app = app_for(&mock, &["k"], &[]).await;
-    let msg = expect_error(app.messages_raw("{not json").await, 400, "invalid_request_error").await;
+    let msg = expect_error(
+        app.messages_raw("{not json").await,
+        400,
+        "invalid_request_error",
+    )
+    .await;
     assert!(msg.contains("JSON"), "{msg}");
     let msg = expect_error(app.messages_raw("").await, 400, "invalid_request_error").await;
     assert!(msg.contains("empty"), "{msg}");
     let msg = expect_error(
-        app.messages(&json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})).await,
+        app.messages(&json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}))
+            .await,
         400,
         "invalid_request_error",
     )
     .await;
     assert!(msg.contains("max_tokens"), "{msg}");
     let msg = expect_error(
-        app.messages(&json!({"model": "m", "max_tokens": "ten", "messages": []})).await,
+        app.messages(&json!({"model": "m", "max_tokens": "ten", "messages": []}))
+            .await,
         400,
         "invalid_request_error",
     )
@@ -82,7 +99,8 @@ async fn bad_requests_name_the_field() {
     .await;
     assert!(msg.contains("messages[0].role"), "{msg}");
     let msg = expect_error(
-        app.messages(&json!({"model": "m", "max_tokens": 5, "messages": []})).await,
+        app.messages(&json!({"model": "m", "max_tokens": 5, "messages": []}))
+            .await,
         400,
         "invalid_request_error",
     )
@@ -94,20 +112,53 @@ async fn bad_requests_name_the_field() {
 #[tokio::test]
 async fn upstream_errors_keep_their_meaning() {
     let cases: Vec<(u16, Value, u16, &str)> = vec![
-        (400, json!({"error": {"message": "bad thing", "type": "invalid_request_error"}}), 400, "invalid_request_error"),
-        (401, json!({"error": {"message": "Incorrect API key provided: sk-abc"}}), 401, "authentication_error"),
-        (403, json!({"error": {"message": "no access"}}), 403, "permission_error"),
-        (404, json!({"error": {"message": "model not found"}}), 404, "not_found_error"),
-        (429, json!({"error": {"message": "slow down"}}), 429, "rate_limit_error"),
+        (
+            400,
+            json!({"error": {"message": "bad thing", "type": "invalid_request_error"}}),
+            400,
+            "invalid_request_error",
+        ),
+        (
+            401,
+            json!({"error": {"message": "Incorrect API key provided: sk-abc"}}),
+            401,
+            "authentication_error",
+        ),
+        (
+            403,
+            json!({"error": {"message": "no access"}}),
+            403,
+            "permission_error",
+        ),
+        (
+            404,
+            json!({"error": {"message": "model not found"}}),
+            404,
+            "not_found_error",
+        ),
+        (
+            429,
+            json!({"error": {"message": "slow down"}}),
+            429,
+            "rate_limit_error",
+        ),
         (500, json!({"error": {"message": "boom"}}), 500, "api_error"),
-        (503, json!({"detail": "overloaded"}), 529, "overloaded_error"),
+        (
+            503,
+            json!({"detail": "overloaded"}),
+            529,
+            "overloaded_error",
+        ),
     ];
     for (up_status, body, status, kind) in cases {
         let b = body.clone();
         let mock = spawn_mock(mock_openai::validate, move |_| {
             Reply::Raw(
                 StatusCode::from_u16(up_status).unwrap(),
-                vec![("content-type", "application/json".into()), ("retry-after", "7".into())],
+                vec![
+                    ("content-type", "application/json".into()),
+                    ("retry-after", "7".into()),
+                ],
                 serde_json::to_vec(&b).unwrap().into(),
             )
         })
@@ -126,7 +177,10 @@ async fn upstream_errors_keep_their_meaning() {
 #[tokio::test]
 async fn streaming_upstream_errors_before_first_byte_keep_status() {
     let mock = spawn_mock(mock_openai::validate, |_| {
-        Reply::Json(StatusCode::TOO_MANY_REQUESTS, json!({"error": {"message": "rate limited"}}))
+        Reply::Json(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"message": "rate limited"}}),
+        )
     })
     .await;
     let app = app_for(&mock, &["k"], &[]).await;
@@ -140,7 +194,11 @@ async fn unreachable_upstream_fails_fast_with_api_error() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let app = spawn_app(config_with(vec![upstream("down", "openai", &url, &["k"])]), &[]).await;
+    let app = spawn_app(
+        config_with(vec![upstream("down", "openai", &url, &["k"])]),
+        &[],
+    )
+    .await;
     let started = Instant::now();
     let resp = app.messages(&hello()).await;
     assert!(resp.status().is_server_error());
@@ -162,7 +220,10 @@ async fn hanging_upstream_times_out() {
 async fn failing_key_fails_over_to_the_next() {
     let mock = spawn_mock(mock_openai::validate, |r| {
         if r.header("authorization") == Some("Bearer dead") {
-            Reply::Json(StatusCode::UNAUTHORIZED, json!({"error": {"message": "invalid key"}}))
+            Reply::Json(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": {"message": "invalid key"}}),
+            )
         } else {
             Reply::Json(StatusCode::OK, text_completion("fine"))
         }
@@ -177,12 +238,18 @@ async fn failing_key_fails_over_to_the_next() {
         .iter()
         .filter(|r| r.header("authorization") == Some("Bearer dead"))
         .count();
-    assert_eq!(dead_tries, 1, "a rejected key rests after its first failure");
+    assert_eq!(
+        dead_tries, 1,
+        "a rejected key rests after its first failure"
+    );
 }
 
 #[tokio::test]
 async fn body_limit_is_413_request_too_large() {
-    let mock = spawn_mock(mock_openai::validate, |_| Reply::Json(StatusCode::OK, text_completion("x"))).await;
+    let mock = spawn_mock(mock_openai::validate, |_| {
+        Reply::Json(StatusCode::OK, text_completion("x"))
+    })
+    .await;
     let app = app_for(&mock, &["k"], &[("MAX_BODY_SIZE", "1000")]).await;
     let big = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x".repeat(5000)}]});
     expect_error(app.messages(&big).await, 413, "request_too_large").await;
@@ -195,7 +262,10 @@ async fn no_upstream_explains_how_to_add_one() {
     assert_eq!(resp.status(), 503);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["type"], "error");
-    assert!(v["error"]["message"].as_str().unwrap().contains("config add"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("config add"));
 }
 
 #[tokio::test]
@@ -220,10 +290,34 @@ async fn health_reports_config_without_secrets() {
 #[tokio::test]
 async fn health_path_is_configurable_and_can_be_disabled() {
     let app = spawn_app(json!({}), &[("HEALTH_CHECK_PATH", "/healthz")]).await;
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let app = spawn_app(json!({}), &[("HEALTH_CHECK_ENABLED", "false")]).await;
-    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]

@@ -56,7 +56,7 @@ pub fn validate(rec: &Recorded) -> Result<(), String> {
     }
     let b = &rec.body;
     check_keys(b, TOP_LEVEL, "body")?;
-    if !b["model"].as_str().is_some_and(|m| !m.is_empty()) {
+    if b["model"].as_str().is_none_or(|m| m.is_empty()) {
         return Err("model: required".into());
     }
     if b.get("max_tokens").is_some() && b.get("max_completion_tokens").is_some() {
@@ -79,7 +79,11 @@ pub fn validate(rec: &Recorded) -> Result<(), String> {
             return Err(format!("tools[{i}].type must be function"));
         }
         let f = &t["function"];
-        check_keys(f, &["name", "description", "parameters", "strict"], &format!("tools[{i}].function"))?;
+        check_keys(
+            f,
+            &["name", "description", "parameters", "strict"],
+            &format!("tools[{i}].function"),
+        )?;
         let name = f["name"].as_str().unwrap_or("");
         if !valid_name(name) {
             return Err(format!("tools[{i}].function.name invalid: {name:?}"));
@@ -144,7 +148,10 @@ pub fn validate(rec: &Recorded) -> Result<(), String> {
                                     check_keys(p, &["type", "image_url"], &pat)?;
                                     check_keys(&p["image_url"], &["url", "detail"], &pat)?;
                                     let url = p["image_url"]["url"].as_str().unwrap_or("");
-                                    if !(url.starts_with("data:image/") || url.starts_with("https://") || url.starts_with("http://")) {
+                                    if !(url.starts_with("data:image/")
+                                        || url.starts_with("https://")
+                                        || url.starts_with("http://"))
+                                    {
                                         return Err(format!("{pat}: invalid image url"));
                                     }
                                 }
@@ -157,11 +164,24 @@ pub fn validate(rec: &Recorded) -> Result<(), String> {
                 }
             }
             "assistant" => {
-                check_keys(m, &["role", "content", "tool_calls", "name", "refusal", "reasoning_content"], &at)?;
+                check_keys(
+                    m,
+                    &[
+                        "role",
+                        "content",
+                        "tool_calls",
+                        "name",
+                        "refusal",
+                        "reasoning_content",
+                    ],
+                    &at,
+                )?;
                 let calls = m["tool_calls"].as_array().cloned().unwrap_or_default();
                 let has_text = m["content"].as_str().is_some_and(|s| !s.is_empty());
                 if !has_text && calls.is_empty() {
-                    return Err(format!("{at}: assistant message needs content or tool_calls"));
+                    return Err(format!(
+                        "{at}: assistant message needs content or tool_calls"
+                    ));
                 }
                 for (j, c) in calls.iter().enumerate() {
                     let cat = format!("{at}.tool_calls[{j}]");
@@ -170,8 +190,8 @@ pub fn validate(rec: &Recorded) -> Result<(), String> {
                     let args = c["function"]["arguments"]
                         .as_str()
                         .ok_or(format!("{cat}.function.arguments must be a string"))?;
-                    let parsed: Value =
-                        serde_json::from_str(args).map_err(|e| format!("{cat}.function.arguments: {e}"))?;
+                    let parsed: Value = serde_json::from_str(args)
+                        .map_err(|e| format!("{cat}.function.arguments: {e}"))?;
                     if !parsed.is_object() {
                         return Err(format!("{cat}.function.arguments must encode an object"));
                     }
@@ -183,7 +203,9 @@ pub fn validate(rec: &Recorded) -> Result<(), String> {
             }
             "tool" => {
                 check_keys(m, &["role", "content", "tool_call_id"], &at)?;
-                let id = m["tool_call_id"].as_str().ok_or(format!("{at}.tool_call_id required"))?;
+                let id = m["tool_call_id"]
+                    .as_str()
+                    .ok_or(format!("{at}.tool_call_id required"))?;
                 let Some(pos) = pending.iter().position(|p| p == id) else {
                     return Err(format!(
                         "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls' ({at}, id {id})"
@@ -219,7 +241,12 @@ fn check_text_content(content: &Value, at: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------
 // Canned answers
 
-pub fn completion(message: Value, finish_reason: &str, prompt_tokens: u64, completion_tokens: u64) -> Value {
+pub fn completion(
+    message: Value,
+    finish_reason: &str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+) -> Value {
     json!({
         "id": "chatcmpl-mock",
         "object": "chat.completion",

@@ -9,7 +9,9 @@ use super::mock_openai::{self, chunk, text_completion, text_stream, usage_chunk,
 use super::support::*;
 use claude_proxy::protocol::anthropic::{ResponseBlock, StopReason, StreamEvent};
 
-async fn openai_app(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> (TestApp, Mock) {
+async fn openai_app(
+    handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+) -> (TestApp, Mock) {
     let mock = spawn_mock(mock_openai::validate, handler).await;
     let mut up = upstream("oa", "openai", &mock.url(), &["sk-upstream-1"]);
     up["modelMapping"] = json!({"sonnet": "gpt-mapped", "*": "gpt-default"});
@@ -29,16 +31,23 @@ fn simple_request(stream: bool) -> Value {
 
 #[tokio::test]
 async fn non_streaming_text_round_trip() {
-    let (app, mock) = openai_app(|_| Reply::Json(StatusCode::OK, text_completion("Hello there"))).await;
+    let (app, mock) =
+        openai_app(|_| Reply::Json(StatusCode::OK, text_completion("Hello there"))).await;
     let resp = app.messages(&simple_request(false)).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("request-id").is_some());
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["type"], "message");
     assert_eq!(v["role"], "assistant");
-    assert_eq!(v["model"], "claude-sonnet-4-5", "echoes the requested model");
+    assert_eq!(
+        v["model"], "claude-sonnet-4-5",
+        "echoes the requested model"
+    );
     assert!(v["id"].as_str().unwrap().starts_with("msg_"));
-    assert_eq!(v["content"], json!([{"type": "text", "text": "Hello there"}]));
+    assert_eq!(
+        v["content"],
+        json!([{"type": "text", "text": "Hello there"}])
+    );
     assert_eq!(v["stop_reason"], "end_turn");
     assert!(v.as_object().unwrap().contains_key("stop_sequence"));
     assert_eq!(v["usage"]["input_tokens"], 12);
@@ -65,7 +74,12 @@ async fn streaming_text_follows_anthropic_grammar() {
     let events = read_sse(app.messages(&simple_request(true)).await).await;
     assert!(matches!(events[0], StreamEvent::MessageStart { .. }));
     let msg = accumulate(&events);
-    assert_eq!(msg.content, vec![ResponseBlock::Text { text: "Hello world".into() }]);
+    assert_eq!(
+        msg.content,
+        vec![ResponseBlock::Text {
+            text: "Hello world".into()
+        }]
+    );
     assert_eq!(msg.stop_reason, Some(StopReason::EndTurn));
     assert_eq!(msg.usage.output_tokens, 3);
     assert_eq!(msg.usage.input_tokens, 12);
@@ -95,11 +109,26 @@ async fn streaming_request_asks_for_usage() {
 #[tokio::test]
 async fn parallel_tool_calls_stream_interleaved() {
     let pieces = vec![
-        chunk(json!({"role": "assistant", "content": "Let me check."}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "id": "call_A", "type": "function", "function": {"name": "Read", "arguments": ""}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"file_path\":"}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 1, "id": "call_B", "type": "function", "function": {"name": "Read", "arguments": "{\"file_path\":\"/b.txt\"}"}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"/a.txt\"}"}}]}), None),
+        chunk(
+            json!({"role": "assistant", "content": "Let me check."}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_A", "type": "function", "function": {"name": "Read", "arguments": ""}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"file_path\":"}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 1, "id": "call_B", "type": "function", "function": {"name": "Read", "arguments": "{\"file_path\":\"/b.txt\"}"}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"/a.txt\"}"}}]}),
+            None,
+        ),
         chunk(json!({}), Some("tool_calls")),
         usage_chunk(100, 20),
         DONE.to_owned(),
@@ -114,20 +143,34 @@ async fn parallel_tool_calls_stream_interleaved() {
     let msg = accumulate(&events);
     assert_eq!(msg.stop_reason, Some(StopReason::ToolUse));
     assert_eq!(msg.content.len(), 3);
-    assert_eq!(msg.content[0], ResponseBlock::Text { text: "Let me check.".into() });
+    assert_eq!(
+        msg.content[0],
+        ResponseBlock::Text {
+            text: "Let me check.".into()
+        }
+    );
     assert_eq!(
         msg.content[1],
-        ResponseBlock::ToolUse { id: "call_A".into(), name: "Read".into(), input: json!({"file_path": "/a.txt"}) }
+        ResponseBlock::ToolUse {
+            id: "call_A".into(),
+            name: "Read".into(),
+            input: json!({"file_path": "/a.txt"})
+        }
     );
     assert_eq!(
         msg.content[2],
-        ResponseBlock::ToolUse { id: "call_B".into(), name: "Read".into(), input: json!({"file_path": "/b.txt"}) }
+        ResponseBlock::ToolUse {
+            id: "call_B".into(),
+            name: "Read".into(),
+            input: json!({"file_path": "/b.txt"})
+        }
     );
 }
 
 #[tokio::test]
 async fn tool_round_trip_turn_two_is_valid_for_openai() {
-    let (app, mock) = openai_app(|_| Reply::Json(StatusCode::OK, text_completion("a.txt says alpha"))).await;
+    let (app, mock) =
+        openai_app(|_| Reply::Json(StatusCode::OK, text_completion("a.txt says alpha"))).await;
     let mut body = fixture("03-parallel-turn2.json");
     body["stream"] = json!(false);
     let resp = app.messages(&body).await;
@@ -150,7 +193,11 @@ async fn every_claude_code_fixture_passes_strict_openai_validation() {
         let resp = app.messages(&fixture(&name)).await;
         assert_eq!(resp.status(), 200, "{name}: {}", resp.text().await.unwrap());
         let msg = accumulate(&parse_sse(&resp.bytes().await.unwrap()));
-        assert_eq!(msg.content, vec![ResponseBlock::Text { text: "ok".into() }], "{name}");
+        assert_eq!(
+            msg.content,
+            vec![ResponseBlock::Text { text: "ok".into() }],
+            "{name}"
+        );
     }
     assert_eq!(mock.count(), fixture_names().len());
     for r in mock.requests() {
@@ -164,18 +211,25 @@ async fn every_claude_code_fixture_passes_strict_openai_validation() {
 
 #[tokio::test]
 async fn image_tool_result_reaches_upstream_as_image_part() {
-    let (app, mock) = openai_app(|_| Reply::Json(StatusCode::OK, text_completion("a red pixel"))).await;
+    let (app, mock) =
+        openai_app(|_| Reply::Json(StatusCode::OK, text_completion("a red pixel"))).await;
     let mut body = fixture("02-read-image-turn2.json");
     body["stream"] = json!(false);
     let resp = app.messages(&body).await;
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     let sent = mock.requests()[0].body.to_string();
-    assert!(sent.contains("data:image/png;base64,"), "image forwarded as data URL");
+    assert!(
+        sent.contains("data:image/png;base64,"),
+        "image forwarded as data URL"
+    );
 }
 
 #[tokio::test]
 async fn openaiold_sends_max_tokens_and_cap_applies() {
-    let mock = spawn_mock(mock_openai::validate, |_| Reply::Json(StatusCode::OK, text_completion("x"))).await;
+    let mock = spawn_mock(mock_openai::validate, |_| {
+        Reply::Json(StatusCode::OK, text_completion("x"))
+    })
+    .await;
     let mut up = upstream("old", "openaiold", &format!("{}/v1", mock.url()), &["k"]);
     up["maxTokens"] = json!(4096);
     let app = spawn_app(config_with(vec![up]), &[]).await;
@@ -185,12 +239,18 @@ async fn openaiold_sends_max_tokens_and_cap_applies() {
     let sent = &mock.requests()[0].body;
     assert_eq!(sent["max_tokens"], 4096);
     assert!(sent.get("max_completion_tokens").is_none());
-    assert_eq!(sent["model"], "claude-sonnet-4-5", "unmapped names pass through");
+    assert_eq!(
+        sent["model"], "claude-sonnet-4-5",
+        "unmapped names pass through"
+    );
 }
 
 #[tokio::test]
 async fn keys_rotate_round_robin() {
-    let mock = spawn_mock(mock_openai::validate, |_| Reply::Json(StatusCode::OK, text_completion("x"))).await;
+    let mock = spawn_mock(mock_openai::validate, |_| {
+        Reply::Json(StatusCode::OK, text_completion("x"))
+    })
+    .await;
     let up = upstream("oa", "openai", &mock.url(), &["k1", "k2", "k3"]);
     let app = spawn_app(config_with(vec![up]), &[]).await;
     for _ in 0..6 {
@@ -201,7 +261,10 @@ async fn keys_rotate_round_robin() {
         .iter()
         .map(|r| r.header("authorization").unwrap().to_owned())
         .collect();
-    assert_eq!(keys, ["k1", "k2", "k3", "k1", "k2", "k3"].map(|k| format!("Bearer {k}")));
+    assert_eq!(
+        keys,
+        ["k1", "k2", "k3", "k1", "k2", "k3"].map(|k| format!("Bearer {k}"))
+    );
 }
 
 #[tokio::test]
@@ -217,7 +280,10 @@ async fn stream_cut_midway_ends_with_error_event() {
     let resp = app.messages(&simple_request(true)).await;
     assert_eq!(resp.status(), 200);
     let events = parse_sse(&resp.bytes().await.unwrap_or_default());
-    assert!(matches!(events.first(), Some(StreamEvent::MessageStart { .. })));
+    assert!(matches!(
+        events.first(),
+        Some(StreamEvent::MessageStart { .. })
+    ));
     assert!(
         matches!(events.last(), Some(StreamEvent::Error { .. })),
         "last event is an error, not a fake clean end: {events:?}"
@@ -236,7 +302,10 @@ async fn stream_that_ends_without_finish_is_an_error() {
     })
     .await;
     let events = read_sse(app.messages(&simple_request(true)).await).await;
-    assert!(matches!(events.last(), Some(StreamEvent::Error { .. })), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(StreamEvent::Error { .. })),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -254,14 +323,25 @@ async fn silent_upstream_gets_pings() {
     .await;
     let events = read_sse(app.messages(&simple_request(true)).await).await;
     assert!(events.iter().any(|e| matches!(e, StreamEvent::Ping)));
-    assert_eq!(accumulate(&events).content, vec![ResponseBlock::Text { text: "late".into() }]);
+    assert_eq!(
+        accumulate(&events).content,
+        vec![ResponseBlock::Text {
+            text: "late".into()
+        }]
+    );
 }
 
 #[tokio::test]
 async fn upstream_ignoring_stream_flag_is_replayed_as_events() {
-    let (app, _mock) = openai_app(|_| Reply::Json(StatusCode::OK, text_completion("plain json"))).await;
+    let (app, _mock) =
+        openai_app(|_| Reply::Json(StatusCode::OK, text_completion("plain json"))).await;
     let events = read_sse(app.messages(&simple_request(true)).await).await;
-    assert_eq!(accumulate(&events).content, vec![ResponseBlock::Text { text: "plain json".into() }]);
+    assert_eq!(
+        accumulate(&events).content,
+        vec![ResponseBlock::Text {
+            text: "plain json".into()
+        }]
+    );
 }
 
 #[tokio::test]
@@ -269,7 +349,12 @@ async fn thinking_and_reasoning_effort() {
     let (app, mock) = openai_app(|_| {
         Reply::Json(
             StatusCode::OK,
-            mock_openai::completion(json!({"role": "assistant", "content": "4", "reasoning_content": "2+2=4"}), "stop", 5, 9),
+            mock_openai::completion(
+                json!({"role": "assistant", "content": "4", "reasoning_content": "2+2=4"}),
+                "stop",
+                5,
+                9,
+            ),
         )
     })
     .await;
@@ -278,7 +363,10 @@ async fn thinking_and_reasoning_effort() {
     let v: Value = app.messages(&body).await.json().await.unwrap();
     assert_eq!(v["content"][0]["type"], "thinking");
     assert_eq!(v["content"][0]["thinking"], "2+2=4");
-    assert!(v["content"][0]["signature"].as_str().unwrap().starts_with("claude-proxy."));
+    assert!(v["content"][0]["signature"]
+        .as_str()
+        .unwrap()
+        .starts_with("claude-proxy."));
     assert_eq!(v["content"][1], json!({"type": "text", "text": "4"}));
     assert_eq!(mock.requests()[0].body["reasoning_effort"], "low");
 }
@@ -305,7 +393,10 @@ async fn client_disconnect_cancels_the_upstream_request() {
     drop(resp);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while mock.aborted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(std::time::Instant::now() < deadline, "upstream stream was not cancelled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upstream stream was not cancelled"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

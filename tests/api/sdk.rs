@@ -29,7 +29,14 @@ pub fn sdk_python() -> PathBuf {
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv));
         run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(&reqs));
         std::fs::write(&stamp, wanted).expect("stamp");
     }
@@ -55,8 +62,17 @@ fn answer(rec: &Recorded) -> Reply {
     let (text, calls): (Option<String>, Vec<(&str, &str, Value)>) = match model {
         "text" => (Some("Hello from the mock".into()), vec![]),
         "tools" => match last_tool {
-            Some(t) => (Some(format!("The tool said: {}", t["content"].as_str().unwrap_or(""))), vec![]),
-            None => (None, vec![("call_1", "get_weather", json!({"city": "Paris"}))]),
+            Some(t) => (
+                Some(format!(
+                    "The tool said: {}",
+                    t["content"].as_str().unwrap_or("")
+                )),
+                vec![],
+            ),
+            None => (
+                None,
+                vec![("call_1", "get_weather", json!({"city": "Paris"}))],
+            ),
         },
         "parallel" => (
             None,
@@ -67,15 +83,42 @@ fn answer(rec: &Recorded) -> Reply {
         ),
         "image" => {
             let seen = body.to_string().contains("data:image/png;base64,");
-            (Some(if seen { "I see an image" } else { "no image arrived" }.into()), vec![])
+            (
+                Some(
+                    if seen {
+                        "I see an image"
+                    } else {
+                        "no image arrived"
+                    }
+                    .into(),
+                ),
+                vec![],
+            )
         }
         "ratelimit" => {
-            return Reply::Json(StatusCode::TOO_MANY_REQUESTS, json!({"error": {"message": "slow down"}}))
+            return Reply::Json(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": {"message": "slow down"}}),
+            )
         }
-        "boom" => return Reply::Json(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": {"message": "boom"}})),
-        other => return Reply::Json(StatusCode::NOT_FOUND, json!({"error": {"message": format!("no model {other}")}})),
+        "boom" => {
+            return Reply::Json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"message": "boom"}}),
+            )
+        }
+        other => {
+            return Reply::Json(
+                StatusCode::NOT_FOUND,
+                json!({"error": {"message": format!("no model {other}")}}),
+            )
+        }
     };
-    let finish = if calls.is_empty() { "stop" } else { "tool_calls" };
+    let finish = if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
     if body["stream"] == json!(true) {
         let mut pieces = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
         if let Some(t) = &text {
@@ -90,7 +133,10 @@ fn answer(rec: &Recorded) -> Reply {
                 json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": name, "arguments": a}}]}),
                 None,
             ));
-            pieces.push(chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}), None));
+            pieces.push(chunk(
+                json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
+                None,
+            ));
         }
         pieces.push(chunk(json!({}), Some(finish)));
         pieces.push(usage_chunk(21, 7));
@@ -109,7 +155,10 @@ fn answer(rec: &Recorded) -> Reply {
     if !tool_calls.is_empty() {
         message["tool_calls"] = Value::Array(tool_calls);
     }
-    Reply::Json(StatusCode::OK, mock_openai::completion(message, finish, 21, 7))
+    Reply::Json(
+        StatusCode::OK,
+        mock_openai::completion(message, finish, 21, 7),
+    )
 }
 
 fn run_sdk_suite(python: &Path, app: &TestApp) {
@@ -122,7 +171,10 @@ fn run_sdk_suite(python: &Path, app: &TestApp) {
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SDK suite failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "SDK suite failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
 
@@ -130,7 +182,11 @@ fn run_sdk_suite(python: &Path, app: &TestApp) {
 async fn official_python_sdk_against_openai_upstream() {
     let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
     let mock = spawn_mock(mock_openai::validate, answer).await;
-    let app = spawn_app(config_with(vec![upstream("oa", "openai", &mock.url(), &["sk-1"])]), &[]).await;
+    let app = spawn_app(
+        config_with(vec![upstream("oa", "openai", &mock.url(), &["sk-1"])]),
+        &[],
+    )
+    .await;
     tokio::task::spawn_blocking(move || run_sdk_suite(&python, &app))
         .await
         .unwrap();

@@ -272,7 +272,8 @@ struct AbortGuard {
 impl Drop for AbortGuard {
     fn drop(&mut self) {
         if !self.done {
-            self.aborted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.aborted
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -327,7 +328,10 @@ pub async fn expect_error(resp: reqwest::Response, status: u16, kind: &str) -> S
 }
 
 pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/claude-code/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/claude-code/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_slice(&std::fs::read(&path).expect("fixture")).expect("fixture json")
 }
 
