@@ -90,6 +90,16 @@ async fn handle(
     rid: &str,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    let permit = match &state.inflight {
+        None => None,
+        Some(sem) => Some(sem.clone().try_acquire_owned().map_err(|_| {
+            ApiError::overloaded(format!(
+                "the proxy is at its limit of {} concurrent requests (MAX_CONCURRENT_REQUESTS)",
+                state.settings.max_concurrent_requests
+            ))
+            .with_retry_after(Some(1))
+        })?),
+    };
     let body = body.map_err(body_error)?;
     let req: MessagesRequest = parse_json(&body)?;
     if req.messages.is_empty() {
@@ -118,6 +128,7 @@ async fn handle(
         rid,
         started,
         client_headers: headers,
+        permit: std::sync::Mutex::new(permit),
     };
     match up.config.service_type {
         ServiceType::OpenAi | ServiceType::OpenAiOld => call.openai(&req, ctx).await,
@@ -145,6 +156,9 @@ struct Call<'a> {
     started: Instant,
     #[allow(dead_code)]
     client_headers: &'a HeaderMap,
+    /// Concurrency permit; a stream takes it along so it is held until the
+    /// stream ends.
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 impl Call<'_> {
@@ -237,9 +251,14 @@ impl Call<'_> {
                 idle: self.state.settings.stream_idle_timeout,
                 ping: self.state.settings.ping_interval,
             },
-            None,
+            self.take_permit(),
             on_end,
         )
+    }
+
+    fn take_permit(&self) -> Option<Box<dyn Send + Sync>> {
+        let permit = self.permit.lock().ok()?.take()?;
+        Some(Box::new(permit))
     }
 
     fn log_done(&self, key: &str, upstream_model: &str, attempts: usize, msg: &MessagesResponse) {

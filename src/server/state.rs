@@ -99,6 +99,9 @@ pub struct AppState {
     pub live: ArcSwap<LiveState>,
     pub clients: HttpClients,
     pub started: Instant,
+    /// `MAX_CONCURRENT_REQUESTS` (None = unlimited). A request that finds no
+    /// permit is refused at once: no unbounded queue.
+    pub inflight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ impl AppState {
             .clone()
             .map(String::into_bytes)
             .unwrap_or_else(|| access_key.clone());
+        let settings_max = settings.max_concurrent_requests;
         let clients = HttpClients::new(Duration::from_secs(10).min(settings.first_byte_timeout))
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(AppState {
@@ -123,6 +127,8 @@ impl AppState {
             admin_key,
             clients,
             started: Instant::now(),
+            inflight: (settings_max > 0)
+                .then(|| Arc::new(tokio::sync::Semaphore::new(settings_max))),
         })
     }
 

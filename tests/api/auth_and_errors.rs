@@ -329,3 +329,32 @@ async fn unknown_routes_are_404_in_anthropic_shape() {
     let resp = app.client.head(app.url("/api/hello")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test]
+async fn concurrency_limit_answers_529_at_once() {
+    let mock = spawn_mock(mock_openai::validate, |_| Reply::Sse {
+        pieces: mock_openai::text_stream(&["slow", "stream"]),
+        delay: Duration::from_millis(300),
+        cut: false,
+    })
+    .await;
+    let app = app_for(&mock, &["k"], &[("MAX_CONCURRENT_REQUESTS", "1")]).await;
+    let mut body = hello();
+    body["stream"] = json!(true);
+    let first = app.messages(&body).await;
+    assert_eq!(first.status(), 200);
+    let started = Instant::now();
+    let resp = app.messages(&hello()).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    expect_error(resp, 529, "overloaded_error").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "refused at once, not queued"
+    );
+    // The stream holds its permit until it ends; afterwards requests pass again.
+    let events = read_sse(first).await;
+    accumulate(&events);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mock_reply = app.messages(&body).await;
+    assert_eq!(mock_reply.status(), 200);
+}
