@@ -10,3 +10,4 @@ mod mock_openai;
 mod auth_and_errors;
 mod openai;
 mod sdk;
+mod tls;
