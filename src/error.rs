@@ -124,6 +124,9 @@ impl ApiError {
         body: &[u8],
         retry_after: Option<u64>,
     ) -> Self {
+        if let Some(err) = Self::from_anthropic_body(status, body, retry_after) {
+            return err;
+        }
         let detail = UpstreamErrorDetail::parse(body);
         let kind = match status {
             401 => ErrorKind::Authentication,
@@ -143,6 +146,33 @@ impl ApiError {
             None => format!("upstream {upstream} returned {status}"),
         };
         ApiError::new(kind, message).with_retry_after(retry_after)
+    }
+
+    /// An Anthropic upstream's own error (`{"type":"error","error":{…}}`)
+    /// keeps its type, message and status.
+    fn from_anthropic_body(status: u16, body: &[u8], retry_after: Option<u64>) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        if v.get("type")?.as_str()? != "error" {
+            return None;
+        }
+        let kind = match v["error"]["type"].as_str()? {
+            "invalid_request_error" => ErrorKind::InvalidRequest,
+            "authentication_error" => ErrorKind::Authentication,
+            "billing_error" => ErrorKind::Billing,
+            "permission_error" => ErrorKind::Permission,
+            "not_found_error" => ErrorKind::NotFound,
+            "request_too_large" => ErrorKind::RequestTooLarge,
+            "rate_limit_error" => ErrorKind::RateLimit,
+            "timeout_error" => ErrorKind::Timeout,
+            "overloaded_error" => ErrorKind::Overloaded,
+            _ => ErrorKind::Api,
+        };
+        let message = v["error"]["message"].as_str().unwrap_or("").to_owned();
+        Some(
+            ApiError::new(kind, message)
+                .with_status(status)
+                .with_retry_after(retry_after),
+        )
     }
 
     /// The JSON body Anthropic sends for this error.

@@ -60,6 +60,11 @@ pub fn build_request(
             reqwest::header::HeaderName::from_static("x-goog-api-key"),
             key.expose().to_owned(),
         ),
+        // OAuth access tokens (Claude subscriptions) go in Authorization;
+        // API keys in x-api-key.
+        ServiceType::Claude if key.expose().starts_with("sk-ant-oat") => {
+            (AUTHORIZATION, format!("Bearer {}", key.expose()))
+        }
         ServiceType::Claude => (
             reqwest::header::HeaderName::from_static("x-api-key"),
             key.expose().to_owned(),

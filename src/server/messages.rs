@@ -24,11 +24,13 @@ use crate::error::{ApiError, ErrorKind};
 use crate::protocol::anthropic::{MessagesRequest, MessagesResponse};
 use crate::protocol::openai::ChatResponse;
 use crate::providers::Target;
+use crate::translate::anthropic::{has_synthetic_thinking, rewrite_body};
 use crate::translate::openai::{
     from_openai_response, to_openai_request, MaxTokensField, OpenAiRequestOptions,
     OpenAiStreamTranslator,
 };
 use crate::translate::ResponseContext;
+use futures_util::StreamExt;
 
 pub async fn create_message(
     State(state): State<Arc<AppState>>,
@@ -132,6 +134,7 @@ async fn handle(
     };
     match up.config.service_type {
         ServiceType::OpenAi | ServiceType::OpenAiOld => call.openai(&req, ctx).await,
+        ServiceType::Claude => call.claude(&req, &body).await,
         other => Err(ApiError::api(format!(
             "upstream {:?} has serviceType {other}, which this build cannot serve yet",
             up.config.name
@@ -216,6 +219,82 @@ impl Call<'_> {
         })
     }
 
+    /// Anthropic upstream: the body goes out as the client sent it (model
+    /// mapped, proxy-signed thinking removed) and the answer comes back
+    /// byte for byte, stream or not.
+    async fn claude(&self, req: &MessagesRequest, body: &Bytes) -> Result<Response, ApiError> {
+        let upstream_model = self.up.config.model_mapping.resolve(&req.model);
+        let changed_model = (upstream_model != req.model).then_some(upstream_model);
+        let out = rewrite_body(body, changed_model, has_synthetic_thinking(req))
+            .map_err(ApiError::invalid_request)?
+            .map(Bytes::from)
+            .unwrap_or_else(|| body.clone());
+        let mut headers = HeaderMap::new();
+        let version = self
+            .client_headers
+            .get("anthropic-version")
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("2023-06-01"));
+        headers.insert("anthropic-version", version);
+        if let Some(beta) = self.client_headers.get("anthropic-beta") {
+            headers.insert("anthropic-beta", beta.clone());
+        }
+        let stream = req.is_stream();
+        let target = Target {
+            upstream: &self.up.config,
+            model: upstream_model,
+            stream,
+        };
+        let attempted = send_with_failover(self.state, self.up, &target, out, headers).await?;
+        let upstream_resp = attempted.response;
+        let status = upstream_resp.status();
+        let content_type = upstream_resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .cloned();
+        let upstream_rid = upstream_resp.headers().get("request-id").cloned();
+        let permit = self.take_permit();
+        let rid = self.rid.to_owned();
+        let (upstream, model, key, attempts) = (
+            self.up.config.name.clone(),
+            upstream_model.to_owned(),
+            attempted.key_masked,
+            attempted.attempts,
+        );
+        let started = self.started;
+        let done = LogOnDrop(Some(Box::new(move || {
+            tracing::info!(
+                request_id = %rid, upstream = %upstream, key = %key, model = %model,
+                status = status.as_u16(), stream, attempts,
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request done (pass-through)"
+            );
+        })));
+        // The permit and the log line live as long as the body.
+        let body = upstream_resp.bytes_stream().map(move |chunk| {
+            let _keep = (&permit, &done);
+            chunk
+        });
+        let mut resp = Response::new(axum::body::Body::from_stream(body));
+        *resp.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK);
+        if let Some(ct) = content_type {
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_TYPE, ct);
+        }
+        if let Some(r) = upstream_rid {
+            resp.headers_mut().insert("upstream-request-id", r);
+        }
+        if stream {
+            resp.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            );
+            resp.headers_mut()
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        }
+        Ok(resp)
+    }
+
     fn stream<T: StreamTranslate>(
         &self,
         attempted: Attempted,
@@ -275,6 +354,17 @@ impl Call<'_> {
             attempts,
             "request done"
         );
+    }
+}
+
+/// Runs a closure when dropped (the end of a pass-through body).
+struct LogOnDrop(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
     }
 }
 

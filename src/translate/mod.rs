@@ -4,6 +4,7 @@
 //! through [`ResponseContext`]. That is what lets the translators be tested
 //! with fixtures and property tests.
 
+pub mod anthropic;
 pub mod blocks;
 pub mod openai;
 pub mod tool_args;

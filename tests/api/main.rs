@@ -8,6 +8,7 @@ mod support;
 mod mock_openai;
 
 mod auth_and_errors;
+mod claude;
 mod openai;
 mod sdk;
 mod tls;

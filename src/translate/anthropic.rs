@@ -1,0 +1,164 @@
+//! Anthropic → Anthropic pass-through: the client's body goes out unchanged
+//! except for the mapped `model` and thinking blocks whose signature the
+//! proxy made up (real Anthropic rejects those). Top-level values are kept
+//! as raw JSON, so nothing that does not change is re-encoded.
+
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::is_synthetic_signature;
+use crate::protocol::anthropic::{Content, ContentBlock, MessagesRequest};
+
+/// A JSON object as an ordered list of raw members.
+struct RawObject(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for RawObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(12));
+                while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
+                    members.push((k, v));
+                }
+                Ok(RawObject(members))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl Serialize for RawObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// True when some assistant turn holds a thinking block signed by the proxy.
+pub fn has_synthetic_thinking(req: &MessagesRequest) -> bool {
+    req.messages.iter().any(|m| match &m.content {
+        Content::Blocks(blocks) => blocks.iter().any(|b| {
+            matches!(b, ContentBlock::Thinking { signature, .. } if is_synthetic_signature(signature))
+        }),
+        Content::Text(_) => false,
+    })
+}
+
+/// The body to send to an Anthropic upstream. Returns `None` when the
+/// client's bytes can go out exactly as they are.
+pub fn rewrite_body(
+    body: &[u8],
+    model: Option<&str>,
+    strip_synthetic: bool,
+) -> Result<Option<Vec<u8>>, String> {
+    if model.is_none() && !strip_synthetic {
+        return Ok(None);
+    }
+    let mut obj: RawObject = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    for (key, value) in obj.0.iter_mut() {
+        match key.as_str() {
+            "model" => {
+                if let Some(m) = model {
+                    *value = to_raw(&Value::String(m.to_owned()))?;
+                }
+            }
+            "messages" if strip_synthetic => {
+                let mut messages: Value =
+                    serde_json::from_str(value.get()).map_err(|e| e.to_string())?;
+                strip_synthetic_thinking(&mut messages);
+                *value = to_raw(&messages)?;
+            }
+            _ => {}
+        }
+    }
+    serde_json::to_vec(&obj)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn to_raw(v: &Value) -> Result<Box<RawValue>, String> {
+    serde_json::value::to_raw_value(v).map_err(|e| e.to_string())
+}
+
+/// Removes proxy-signed thinking blocks from every message.
+fn strip_synthetic_thinking(messages: &mut Value) {
+    let Some(list) = messages.as_array_mut() else {
+        return;
+    };
+    for m in list {
+        if let Some(blocks) = m.get_mut("content").and_then(Value::as_array_mut) {
+            blocks.retain(|b| {
+                !(b.get("type").and_then(Value::as_str) == Some("thinking")
+                    && b.get("signature")
+                        .and_then(Value::as_str)
+                        .is_some_and(is_synthetic_signature))
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::synthetic_signature;
+
+    #[test]
+    fn untouched_body_is_not_rewritten() {
+        assert_eq!(
+            rewrite_body(b"{\"model\":\"x\"}", None, false).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn model_is_replaced_and_everything_else_kept_verbatim() {
+        let body = br#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"h\u00e9"}],"z":{"b":1,"a":2}}"#;
+        let out = rewrite_body(body, Some("claude-y"), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"model":"claude-y","max_tokens":5,"messages":[{"role":"user","content":"h\u00e9"}],"z":{"b":1,"a":2}}"#
+        );
+    }
+
+    #[test]
+    fn synthetic_thinking_is_stripped() {
+        let sig = synthetic_signature("openai", "");
+        let body = serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "t", "signature": sig},
+                    {"type": "thinking", "thinking": "real", "signature": "EqQB"},
+                    {"type": "text", "text": "a"}
+                ]}
+            ]
+        });
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let req: MessagesRequest = serde_json::from_value(
+            serde_json::json!({"model": "m", "max_tokens": 1, "messages": body["messages"].clone()}),
+        )
+        .unwrap();
+        assert!(has_synthetic_thinking(&req));
+        let out: Value =
+            serde_json::from_slice(&rewrite_body(&bytes, None, true).unwrap().unwrap()).unwrap();
+        let blocks = out["messages"][1]["content"].as_array().unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0]["signature"], "EqQB");
+    }
+}
