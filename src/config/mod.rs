@@ -1,10 +1,15 @@
 //! `config.json`: the upstream list, keys, model mapping and balancing.
 //!
 //! [`raw`] is the file's shape, [`model`] the validated form the server uses;
-//! [`load`] reads a file and reports problems with line/column or field path.
+//! [`load`] reads a file and reports problems with line/column or field path;
+//! [`check`] lists every problem of a file, [`store`] writes it atomically
+//! under a lock, [`watch`] notices when it changes.
 
+pub mod check;
 pub mod model;
 pub mod raw;
+pub mod store;
+pub mod watch;
 
 use std::path::Path;
 
@@ -28,6 +33,18 @@ pub enum ConfigError {
     },
     #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An edit refused by its own rules (unknown upstream, duplicate name, …);
+    /// the message is meant for the user as is.
+    #[error("{0}")]
+    Rejected(String),
+    #[error("cannot watch {path}: {message}")]
+    Watch { path: String, message: String },
 }
 
 /// Parses the text of a config file. `path` only labels error messages.
@@ -39,10 +56,14 @@ pub fn parse_raw(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
         let field = e.path().to_string();
+        // serde_json appends " at line L column C"; the location is given once, in front.
+        let full = inner.to_string();
+        let suffix = format!(" at line {} column {}", inner.line(), inner.column());
+        let inner_text = full.strip_suffix(&suffix).unwrap_or(&full);
         let message = if field.is_empty() || field == "." {
-            inner.to_string()
+            inner_text.to_owned()
         } else {
-            format!("{field}: {inner}")
+            format!("{field}: {inner_text}")
         };
         ConfigError::Syntax {
             path: path.to_owned(),
@@ -80,7 +101,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_line_and_column() {
-        let err = parse_raw("c.json", "{\n  \"upstream\": [\n    {\"name\": 1}\n  ]\n}").unwrap_err();
+        let err =
+            parse_raw("c.json", "{\n  \"upstream\": [\n    {\"name\": 1}\n  ]\n}").unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("c.json:3:"), "{msg}");
         assert!(msg.contains("upstream[0].name"), "{msg}");
@@ -108,7 +130,10 @@ mod tests {
         let cfg = raw.validate(LoadBalance::Failover).unwrap();
         assert_eq!(cfg.upstreams[0].api_keys.len(), 2);
         assert_eq!(cfg.load_balance, LoadBalance::RoundRobin);
-        assert_eq!(cfg.upstreams[0].model_mapping.resolve("claude-3-5-haiku"), "gpt-4o-mini");
+        assert_eq!(
+            cfg.upstreams[0].model_mapping.resolve("claude-3-5-haiku"),
+            "gpt-4o-mini"
+        );
         let back = serde_json::to_value(&raw).unwrap();
         assert_eq!(back["future"]["x"], true);
         assert_eq!(back["upstream"][0]["custom"], 1);
