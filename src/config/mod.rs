@@ -55,7 +55,9 @@ pub fn parse_raw(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
-        let field = e.path().to_string();
+        // An unknown position inside an element shows as `?`; drop it.
+        let full_path = e.path().to_string();
+        let field = full_path.trim_end_matches(".?").trim_end_matches('?');
         // serde_json appends " at line L column C"; the location is given once, in front.
         let full = inner.to_string();
         let suffix = format!(" at line {} column {}", inner.line(), inner.column());
