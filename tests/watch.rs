@@ -105,3 +105,23 @@ fn missing_directory_is_an_error() {
     let path = dir.path().join("nope").join("config.json");
     assert!(watch_config(path, || {}).is_err());
 }
+
+#[test]
+fn a_panicking_callback_does_not_stop_watching() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    let n = Arc::new(AtomicUsize::new(0));
+    let m = Arc::clone(&n);
+    let _guard = watch_config(path.clone(), move || {
+        if m.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("first reload fails");
+        }
+    })
+    .unwrap();
+    fs::write(&path, "{}").unwrap();
+    assert!(wait_above(&n, 0));
+    settle();
+    let before = n.load(Ordering::SeqCst);
+    fs::write(&path, "{\"upstream\": []}").unwrap();
+    assert!(wait_above(&n, before), "watching stopped after a panic");
+}

@@ -84,6 +84,9 @@ where
     };
     // The default strategy only matters to the server; any value validates.
     raw.validate(LoadBalance::default())?;
+    // Compared in normal form, so a no-op edit neither creates the file nor
+    // reformats a hand-written one.
+    let before = to_json(&raw)?;
     let out = edit(&mut raw).map_err(ConfigError::Rejected)?;
     if let Err(e) = raw.validate(LoadBalance::default()) {
         return Err(ConfigError::Rejected(format!(
@@ -91,7 +94,7 @@ where
         )));
     }
     let text = to_json(&raw)?;
-    if original.as_deref() != Some(text.as_str()) {
+    if text != before {
         write_atomic(path, text.as_bytes()).map_err(|source| write_error(path, source))?;
     }
     Ok(out)
@@ -103,6 +106,10 @@ struct LockGuard(#[allow(dead_code)] File);
 
 fn lock(path: &Path) -> Result<LockGuard, ConfigError> {
     let lock_file = lock_path(path);
+    // First write to e.g. ~/.config/claude-proxy/config.json: make the folder.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|source| write_error(dir, source))?;
+    }
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
@@ -230,7 +237,7 @@ mod tests {
     #[test]
     fn rejected_edits_and_invalid_results_write_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.json");
+        let path = dir.path().join("sub").join("c.json");
         let err = update(&path, |_| Err::<(), _>("no".into())).unwrap_err();
         assert_eq!(err.to_string(), "no");
         let err = update(&path, |raw| {
@@ -240,6 +247,17 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("currentUpstream"), "{err}");
         assert!(!path.exists());
+        update(&path, |_| Ok(())).unwrap();
+        assert!(
+            !path.exists(),
+            "an edit that changes nothing writes nothing"
+        );
+        update(&path, |raw| {
+            raw.current_upstream = Some(0);
+            Ok(())
+        })
+        .unwrap();
+        assert!(path.exists(), "the parent folder is created");
     }
 
     #[test]

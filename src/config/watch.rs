@@ -128,6 +128,9 @@ fn debounce_loop(rx: &mpsc::Receiver<()>, stopped: &AtomicBool, on_change: &dyn 
         if stopped.load(Ordering::SeqCst) {
             return;
         }
-        on_change();
+        // A panicking callback must not end hot reload for the process' life.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(on_change)).is_err() {
+            tracing::error!("config change callback panicked; still watching");
+        }
     }
 }
