@@ -1,12 +1,330 @@
-//! What each `claude-proxy config …` subcommand does.
+//! The `claude-proxy config …` subcommands: clap types here, the pure edits
+//! of a [`RawConfig`] in [`upstreams`], [`keys`], [`mapping`], the read-only
+//! views in [`show`] and [`check`]. Only [`run_config`] does I/O: it reads or
+//! locks-and-rewrites the file through [`crate::config::store`] and prints.
+//!
+//! No key is ever printed unmasked, not even in error messages.
 
+pub mod check;
+pub mod keys;
+pub mod mapping;
+pub mod show;
+pub mod upstreams;
+
+use std::io::BufRead;
 use std::path::Path;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct ConfigArgs {}
+use clap::{ArgAction, Args, Subcommand};
 
-pub fn run_config(_args: ConfigArgs, _path: &Path) -> ExitCode {
-    eprintln!("the config commands are not available in this build");
-    ExitCode::FAILURE
+use crate::config::{store, ConfigError, LoadBalance, RawConfig, ServiceType};
+
+const CONFIG_EXAMPLES: &str = "\
+Upstreams are chosen by index (as shown by `config show`) or by name (case-insensitive).
+
+Examples:
+  claude-proxy config show
+  claude-proxy config add openai openai https://api.openai.com/v1 --key sk-...
+  claude-proxy config add local http://localhost:11434/v1 openaiold
+  claude-proxy config use openai
+  claude-proxy config key openai add sk-aaa sk-bbb
+  claude-proxy config map 0 set sonnet gpt-4o
+  claude-proxy config balance failover
+  claude-proxy config check
+  claude-proxy --config /etc/claude-proxy/config.json config show";
+
+#[derive(Debug, Args)]
+#[command(after_help = CONFIG_EXAMPLES)]
+pub struct ConfigArgs {
+    /// What to do (default: show).
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show the whole configuration, keys masked.
+    #[command(
+        after_help = "Examples:\n  claude-proxy config show\n  claude-proxy config show --json | jq '.upstream[].name'"
+    )]
+    Show {
+        /// Print JSON (keys still masked) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an upstream (TYPE and URL may come in either order).
+    #[command(after_help = "\
+Types: openai (Chat Completions), openaiold (OpenAI-compatible servers that only know max_tokens), gemini, claude.
+
+Examples:
+  claude-proxy config add openai openai https://api.openai.com/v1 --key sk-...
+  claude-proxy config add groq https://api.groq.com/openai/v1 openaiold --key gsk_a --key gsk_b
+  claude-proxy config add gemini gemini https://generativelanguage.googleapis.com --max-tokens 65536")]
+    Add(AddArgs),
+    /// Remove an upstream.
+    #[command(
+        visible_alias = "rm",
+        after_help = "Examples:\n  claude-proxy config remove 1\n  claude-proxy config remove groq"
+    )]
+    Remove {
+        /// Index or name of the upstream.
+        upstream: String,
+    },
+    /// Make an upstream the current one.
+    #[command(
+        after_help = "Examples:\n  claude-proxy config use 0\n  claude-proxy config use gemini"
+    )]
+    Use {
+        /// Index or name of the upstream.
+        upstream: String,
+    },
+    /// Set how keys of an upstream are taken turns with.
+    #[command(after_help = "\
+round-robin: each request uses the next key; random: a random key; failover: the first key until it fails.
+
+Example:
+  claude-proxy config balance failover")]
+    Balance {
+        /// round-robin, random or failover.
+        #[arg(value_parser = parse_balance, value_name = "STRATEGY")]
+        strategy: LoadBalance,
+    },
+    /// Change fields of an upstream.
+    #[command(after_help = "\
+Examples:
+  claude-proxy config update 0 --url https://api.openai.com/v1 --type openai
+  claude-proxy config update groq --name groq-fast --description \"cheap and fast\"
+  claude-proxy config update local --insecureSkipVerify true --max-tokens 8192
+  claude-proxy config update local --max-tokens 0   (removes the cap)")]
+    Update(UpdateArgs),
+    /// Add, remove or list the API keys of an upstream.
+    #[command(after_help = "\
+Examples:
+  claude-proxy config key 0 add sk-aaa sk-bbb
+  pass show openai | claude-proxy config key openai add -   (keys from stdin, one per line)
+  claude-proxy config key openai remove 1
+  claude-proxy config key openai list")]
+    Key {
+        /// Index or name of the upstream.
+        upstream: String,
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Set, remove or list the model mapping of an upstream.
+    #[command(after_help = "\
+A requested model is matched exactly first, then by the family words opus, sonnet and haiku, then by \"*\".
+
+Examples:
+  claude-proxy config map 0 set sonnet gpt-4o
+  claude-proxy config map 0 set '*' gpt-4o-mini
+  claude-proxy config map openai remove sonnet
+  claude-proxy config map openai list")]
+    Map {
+        /// Index or name of the upstream.
+        upstream: String,
+        #[command(subcommand)]
+        action: MapAction,
+    },
+    /// Check the file and list every problem with its location.
+    #[command(
+        after_help = "Exits 0 when the file is valid (or missing), 1 otherwise.\n\nExample:\n  claude-proxy config check"
+    )]
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Name of the new upstream (unique, case-insensitive).
+    pub name: String,
+    /// Service type (openai, openaiold, gemini, claude) or base URL.
+    #[arg(value_name = "TYPE|URL")]
+    pub first: String,
+    /// Base URL or service type, whichever FIRST was not.
+    #[arg(value_name = "URL|TYPE")]
+    pub second: String,
+    /// An API key (repeat for several).
+    #[arg(
+        long = "key",
+        short = 'k',
+        value_name = "KEY",
+        allow_hyphen_values = true
+    )]
+    pub keys: Vec<String>,
+    /// Free-form note shown by `config show`.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Accept invalid TLS certificates from this upstream.
+    #[arg(long, alias = "insecureSkipVerify")]
+    pub insecure_skip_verify: bool,
+    /// Cap on max_tokens sent to this upstream.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_tokens: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Index or name of the upstream.
+    pub upstream: String,
+    /// New name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New base URL.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// New service type (openai, openaiold, gemini, claude).
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_service_type)]
+    pub service_type: Option<ServiceType>,
+    /// New description ("" removes it).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Accept invalid TLS certificates (true or false).
+    #[arg(long, alias = "insecureSkipVerify", value_name = "BOOL", action = ArgAction::Set)]
+    pub insecure_skip_verify: Option<bool>,
+    /// Cap on max_tokens sent upstream (0 removes the cap).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Add keys ("-" reads them from stdin, one per line); duplicates are skipped.
+    Add {
+        #[arg(required = true, value_name = "KEY", allow_hyphen_values = true)]
+        keys: Vec<String>,
+    },
+    /// Remove a key, given as the key itself or its index in `key list`.
+    #[command(visible_alias = "rm")]
+    Remove {
+        #[arg(value_name = "KEY|INDEX", allow_hyphen_values = true)]
+        key: String,
+    },
+    /// List the keys (masked).
+    #[command(visible_alias = "ls")]
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MapAction {
+    /// Map a requested model (or opus/sonnet/haiku, or "*") to an upstream model.
+    Set { from: String, to: String },
+    /// Remove a mapping.
+    #[command(visible_alias = "rm")]
+    Remove { from: String },
+    /// List the mappings in the order they are written.
+    #[command(visible_alias = "ls")]
+    List,
+}
+
+fn parse_balance(s: &str) -> Result<LoadBalance, String> {
+    LoadBalance::parse(s)
+        .ok_or_else(|| format!("unknown strategy {s:?} (expected round-robin, random or failover)"))
+}
+
+fn parse_service_type(s: &str) -> Result<ServiceType, String> {
+    ServiceType::parse(s).ok_or_else(|| upstreams::unknown_type(s))
+}
+
+/// Runs one `config` subcommand against the file at `path`: output on stdout,
+/// errors on stderr, exit code 1 on failure.
+pub fn run_config(args: ConfigArgs, path: &Path) -> ExitCode {
+    match execute(
+        args.command.unwrap_or(ConfigCommand::Show { json: false }),
+        path,
+    ) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: ConfigCommand, path: &Path) -> Result<String, String> {
+    match command {
+        ConfigCommand::Show { json } => {
+            let raw = read(path)?;
+            if let Err(e) = raw.validate(LoadBalance::default()) {
+                eprintln!(
+                    "warning: {}: {e}\n(run `claude-proxy config check`)",
+                    path.display()
+                );
+            }
+            if json {
+                show::json(&raw)
+            } else {
+                Ok(show::table(&raw, path))
+            }
+        }
+        ConfigCommand::Check => check::run(path),
+        ConfigCommand::Add(a) => write(path, |raw| upstreams::add(raw, &a)),
+        ConfigCommand::Remove { upstream } => write(path, |raw| upstreams::remove(raw, &upstream)),
+        ConfigCommand::Use { upstream } => write(path, |raw| upstreams::select(raw, &upstream)),
+        ConfigCommand::Balance { strategy } => {
+            write(path, |raw| Ok(upstreams::balance(raw, strategy)))
+        }
+        ConfigCommand::Update(u) => write(path, |raw| upstreams::update(raw, &u)),
+        ConfigCommand::Key { upstream, action } => match action {
+            KeyAction::Add { keys } => {
+                let keys = expand_stdin(keys)?;
+                write(path, |raw| keys::add(raw, &upstream, &keys))
+            }
+            KeyAction::Remove { key } => write(path, |raw| keys::remove(raw, &upstream, &key)),
+            KeyAction::List => keys::list(&read(path)?, &upstream),
+        },
+        ConfigCommand::Map { upstream, action } => match action {
+            MapAction::Set { from, to } => {
+                write(path, |raw| mapping::set(raw, &upstream, &from, &to))
+            }
+            MapAction::Remove { from } => write(path, |raw| mapping::remove(raw, &upstream, &from)),
+            MapAction::List => mapping::list(&read(path)?, &upstream),
+        },
+    }
+}
+
+fn read(path: &Path) -> Result<RawConfig, String> {
+    store::load_raw(path).map_err(|e| describe(&e, path))
+}
+
+fn write(
+    path: &Path,
+    edit: impl FnOnce(&mut RawConfig) -> Result<String, String>,
+) -> Result<String, String> {
+    store::update(path, edit).map_err(|e| match e {
+        ConfigError::Syntax { .. } | ConfigError::Invalid(_) => format!(
+            "{}\n{} was not changed; fix it by hand (`claude-proxy config check` lists every problem)",
+            describe(&e, path),
+            path.display()
+        ),
+        other => describe(&other, path),
+    })
+}
+
+fn describe(e: &ConfigError, path: &Path) -> String {
+    match e {
+        ConfigError::Invalid(_) => format!("{}: {e}", path.display()),
+        _ => e.to_string(),
+    }
+}
+
+/// `-` among the keys means "read keys from stdin", which keeps them out of
+/// the shell history and the process list.
+fn expand_stdin(keys: Vec<String>) -> Result<Vec<String>, String> {
+    if !keys.iter().any(|k| k == "-") {
+        return Ok(keys);
+    }
+    let mut out = Vec::new();
+    for key in keys {
+        if key != "-" {
+            out.push(key);
+            continue;
+        }
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| format!("cannot read keys from stdin: {e}"))?;
+            out.push(line);
+        }
+    }
+    Ok(out)
 }

@@ -1,10 +1,15 @@
 //! `config.json`: the upstream list, keys, model mapping and balancing.
 //!
 //! [`raw`] is the file's shape, [`model`] the validated form the server uses;
-//! [`load`] reads a file and reports problems with line/column or field path.
+//! [`load`] reads a file and reports problems with line/column or field path;
+//! [`check`] lists every problem of a file, [`store`] writes it atomically
+//! under a lock, [`watch`] notices when it changes.
 
+pub mod check;
 pub mod model;
 pub mod raw;
+pub mod store;
+pub mod watch;
 
 use std::path::Path;
 
@@ -28,6 +33,18 @@ pub enum ConfigError {
     },
     #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An edit refused by its own rules (unknown upstream, duplicate name, …);
+    /// the message is meant for the user as is.
+    #[error("{0}")]
+    Rejected(String),
+    #[error("cannot watch {path}: {message}")]
+    Watch { path: String, message: String },
 }
 
 /// Parses the text of a config file. `path` only labels error messages.
@@ -38,11 +55,17 @@ pub fn parse_raw(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
-        let field = e.path().to_string();
+        // An unknown position inside an element shows as `?`; drop it.
+        let full_path = e.path().to_string();
+        let field = full_path.trim_end_matches(".?").trim_end_matches('?');
+        // serde_json appends " at line L column C"; the location is given once, in front.
+        let full = inner.to_string();
+        let suffix = format!(" at line {} column {}", inner.line(), inner.column());
+        let inner_text = full.strip_suffix(&suffix).unwrap_or(&full);
         let message = if field.is_empty() || field == "." {
-            inner.to_string()
+            inner_text.to_owned()
         } else {
-            format!("{field}: {inner}")
+            format!("{field}: {inner_text}")
         };
         ConfigError::Syntax {
             path: path.to_owned(),

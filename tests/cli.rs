@@ -1,0 +1,542 @@
+//! `claude-proxy config …` end to end: the built binary against temp dirs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_claude-proxy");
+const KEY_A: &str = "sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA0001";
+const KEY_B: &str = "gsk_BBBBBBBBBBBBBBBBBBBBBBBBBBBB0002";
+const KEY_C: &str = "sk-CCCCCCCCCCCCCCCCCCCCCCCCCCCC0003";
+/// The middles of the keys: if any shows up in output, a key leaked.
+const SECRET_PARTS: [&str; 3] = ["AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCC"];
+
+struct Env {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    Env { _dir: dir, path }
+}
+
+fn run_with_stdin(path: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(path)
+        .arg("config")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in SECRET_PARTS {
+        assert!(!all.contains(part), "key leaked by {args:?}:\n{all}");
+    }
+    out
+}
+
+fn run(path: &Path, args: &[&str]) -> Output {
+    run_with_stdin(path, args, "")
+}
+
+fn ok(path: &Path, args: &[&str]) -> String {
+    let out = run(path, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(path: &Path, args: &[&str], code: i32) -> String {
+    let out = run(path, args);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn with_two(e: &Env) {
+    ok(
+        &e.path,
+        &[
+            "add",
+            "OpenAI",
+            "openai",
+            "https://api.openai.com/v1",
+            "--key",
+            KEY_A,
+        ],
+    );
+    ok(
+        &e.path,
+        &[
+            "add",
+            "groq",
+            "https://api.groq.com/openai/v1",
+            "openaiold",
+            "-k",
+            KEY_B,
+            "--max-tokens",
+            "8192",
+        ],
+    );
+}
+
+#[test]
+fn add_in_both_orders_and_show() {
+    let e = env();
+    with_two(&e);
+    let v = json(&e.path);
+    assert_eq!(v["upstream"][0]["serviceType"], "openai");
+    assert_eq!(v["upstream"][1]["serviceType"], "openaiold");
+    assert_eq!(
+        v["upstream"][1]["baseUrl"],
+        "https://api.groq.com/openai/v1"
+    );
+    assert_eq!(v["upstream"][1]["maxTokens"], 8192);
+    assert_eq!(v["upstream"][0]["apiKeys"][0], KEY_A);
+    assert_eq!(v["currentUpstream"], 0);
+    let text = fs::read_to_string(&e.path).unwrap();
+    assert!(
+        text.ends_with("}\n") && text.contains("\n  \"upstream\": [\n    {\n      \"name\""),
+        "{text}"
+    );
+
+    let show = ok(&e.path, &["show"]);
+    assert!(show.contains("sk-proj-…0001"), "{show}");
+    let star = show.lines().find(|l| l.starts_with('*')).unwrap();
+    assert!(star.contains("OpenAI"), "{show}");
+    assert_eq!(ok(&e.path, &[]), show, "show is the default");
+    let masked: Value = serde_json::from_str(&ok(&e.path, &["show", "--json"])).unwrap();
+    assert_eq!(masked["upstream"][1]["apiKeys"][0], "gsk_BBBB…0002");
+}
+
+#[test]
+fn add_rejects_bad_input() {
+    let e = env();
+    with_two(&e);
+    let before = fs::read(&e.path).unwrap();
+    let err = fails(&e.path, &["add", "GROQ", "openai", "https://x"], 1);
+    assert!(err.contains("already exists"), "{err}");
+    let err = fails(&e.path, &["add", "x", "opena", "https://x"], 1);
+    assert!(err.contains("unknown service type \"opena\""), "{err}");
+    let err = fails(&e.path, &["add", "x", "openai", "https://"], 1);
+    assert!(err.contains("URL"), "{err}");
+    let err = fails(&e.path, &["add", "x", "openai", "api.openai.com"], 1);
+    assert!(err.contains("URL"), "{err}");
+    fails(&e.path, &["add", "x", "openai"], 2);
+    fails(
+        &e.path,
+        &["add", "x", "openai", "https://x", "--max-tokens", "0"],
+        2,
+    );
+    fails(&e.path, &["frobnicate"], 2);
+    assert_eq!(fs::read(&e.path).unwrap(), before);
+}
+
+#[test]
+fn use_remove_balance_update() {
+    let e = env();
+    with_two(&e);
+    ok(
+        &e.path,
+        &["add", "third", "claude", "https://api.anthropic.com"],
+    );
+    assert!(ok(&e.path, &["use", "GROQ"]).contains("#1"));
+    assert_eq!(json(&e.path)["currentUpstream"], 1);
+    fails(&e.path, &["use", "7"], 1);
+    ok(&e.path, &["remove", "openai"]);
+    let v = json(&e.path);
+    assert_eq!(
+        v["currentUpstream"], 0,
+        "current follows the upstream it named"
+    );
+    assert_eq!(v["upstream"][0]["name"], "groq");
+    ok(&e.path, &["remove", "0"]);
+    let v = json(&e.path);
+    assert_eq!(
+        (
+            v["currentUpstream"].clone(),
+            v["upstream"][0]["name"].clone()
+        ),
+        (0.into(), "third".into())
+    );
+
+    ok(&e.path, &["balance", "failover"]);
+    assert_eq!(json(&e.path)["loadBalance"], "failover");
+    fails(&e.path, &["balance", "fastest"], 2);
+
+    let out = ok(
+        &e.path,
+        &[
+            "update",
+            "third",
+            "--name",
+            "anthropic",
+            "--type",
+            "openai",
+            "--url",
+            "https://x.example/v1",
+            "--description",
+            "d",
+        ],
+    );
+    assert!(out.contains("anthropic"), "{out}");
+    ok(
+        &e.path,
+        &[
+            "update",
+            "0",
+            "--insecureSkipVerify",
+            "true",
+            "--max-tokens",
+            "100",
+        ],
+    );
+    let u = &json(&e.path)["upstream"][0];
+    assert_eq!(
+        (u["serviceType"].as_str(), u["insecureSkipVerify"].as_bool()),
+        (Some("openai"), Some(true))
+    );
+    assert_eq!(
+        (u["maxTokens"].as_u64(), u["description"].as_str()),
+        (Some(100), Some("d"))
+    );
+    ok(
+        &e.path,
+        &[
+            "update",
+            "anthropic",
+            "--insecure-skip-verify",
+            "false",
+            "--max-tokens",
+            "0",
+            "--description",
+            "",
+        ],
+    );
+    let u = &json(&e.path)["upstream"][0];
+    assert_eq!(u["insecureSkipVerify"], false);
+    assert!(
+        u.get("maxTokens").is_none() && u.get("description").is_none(),
+        "{u}"
+    );
+    fails(&e.path, &["update", "0"], 1);
+    fails(&e.path, &["update", "0", "--url", "nope"], 1);
+    fails(&e.path, &["update", "0", "--type", "nope"], 2);
+    fails(
+        &e.path,
+        &["update", "0", "--insecureSkipVerify", "maybe"],
+        2,
+    );
+}
+
+#[test]
+fn keys_add_remove_list_masked() {
+    let e = env();
+    with_two(&e);
+    let out = ok(&e.path, &["key", "groq", "add", KEY_C, KEY_B, KEY_C]);
+    assert_eq!(out.matches("Skipped").count(), 2, "{out}");
+    assert_eq!(
+        json(&e.path)["upstream"][1]["apiKeys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let list = ok(&e.path, &["key", "1", "list"]);
+    assert!(
+        list.contains("gsk_BBBB…0002") && list.contains("sk-CCCCC…0003"),
+        "{list}"
+    );
+    ok(&e.path, &["key", "1", "remove", KEY_B]);
+    ok(&e.path, &["key", "1", "remove", "0"]);
+    assert_eq!(
+        json(&e.path)["upstream"][1]["apiKeys"],
+        Value::Array(vec![])
+    );
+    let err = fails(&e.path, &["key", "1", "remove", KEY_A], 1);
+    assert!(err.contains("no key"), "{err}");
+    fails(&e.path, &["key", "9", "list"], 1);
+    fails(&e.path, &["key", "0", "add"], 2);
+
+    let out = run_with_stdin(
+        &e.path,
+        &["key", "groq", "add", "-"],
+        &format!("{KEY_B}\n\n{KEY_C}\n"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        json(&e.path)["upstream"][1]["apiKeys"],
+        serde_json::json!([KEY_B, KEY_C])
+    );
+}
+
+#[test]
+fn model_mapping_set_remove_list_in_order() {
+    let e = env();
+    with_two(&e);
+    for (from, to) in [
+        ("sonnet", "gpt-4o"),
+        ("haiku", "gpt-4o-mini"),
+        ("*", "gpt-4.1"),
+        ("opus", "o3"),
+    ] {
+        ok(&e.path, &["map", "openai", "set", from, to]);
+    }
+    ok(&e.path, &["map", "0", "set", "haiku", "gpt-5-mini"]);
+    ok(&e.path, &["map", "0", "remove", "sonnet"]);
+    fails(&e.path, &["map", "0", "remove", "sonnet"], 1);
+    let text = fs::read_to_string(&e.path).unwrap();
+    let (h, s, o) = (
+        text.find("\"haiku\"").unwrap(),
+        text.find("\"*\"").unwrap(),
+        text.find("\"opus\"").unwrap(),
+    );
+    assert!(h < s && s < o, "{text}");
+    let list = ok(&e.path, &["map", "0", "list"]);
+    assert_eq!(
+        list.lines().next().unwrap(),
+        "haiku  →  gpt-5-mini",
+        "{list}"
+    );
+}
+
+#[test]
+fn unknown_fields_and_order_survive_a_write() {
+    let e = env();
+    let text = r#"{
+  "upstream": [
+    {"name": "a", "baseUrl": "https://a", "apiKeys": ["k"], "serviceType": "openai",
+     "modelMapping": {"zeta": "1", "alpha": "2"}, "headers": {"X-Org": "o"}, "priority": 3}
+  ],
+  "currentUpstream": 0,
+  "comment": "mine",
+  "future": {"nested": [1, 2]}
+}"#;
+    fs::write(&e.path, text).unwrap();
+    ok(&e.path, &["key", "a", "add", KEY_A]);
+    let v = json(&e.path);
+    assert_eq!(v["comment"], "mine");
+    assert_eq!(v["future"]["nested"][1], 2);
+    assert_eq!(v["upstream"][0]["headers"]["X-Org"], "o");
+    assert_eq!(v["upstream"][0]["priority"], 3);
+    let text = fs::read_to_string(&e.path).unwrap();
+    assert!(
+        text.find("\"zeta\"").unwrap() < text.find("\"alpha\"").unwrap(),
+        "{text}"
+    );
+}
+
+#[test]
+fn broken_files_are_never_written() {
+    let e = env();
+    let broken = [
+        ("{\n  \"upstream\": [\n    {\"name\": \"a\",}\n  ]\n}", "config.json:3:"),
+        ("{\"upstream\": [{\"name\": 5}]}", "upstream[0].name"),
+        ("{\"upstream\": [{\"name\": \"a\", \"baseUrl\": \"https://a\", \"serviceType\": \"cobol\"}]}", "serviceType"),
+        ("{\"upstream\": [{\"name\": \"a\", \"baseUrl\": \"not a url\", \"serviceType\": \"openai\"}]}", "baseUrl"),
+        ("{\"upstream\": [], \"currentUpstream\": 2}", "currentUpstream"),
+    ];
+    let writes: [&[&str]; 6] = [
+        &["add", "b", "openai", "https://b"],
+        &["remove", "0"],
+        &["use", "0"],
+        &["balance", "random"],
+        &["key", "0", "add", KEY_A],
+        &["map", "0", "set", "a", "b"],
+    ];
+    for (text, location) in broken {
+        fs::write(&e.path, text).unwrap();
+        for args in writes {
+            let err = fails(&e.path, args, 1);
+            assert!(
+                err.contains(location) && err.contains("not changed"),
+                "{args:?} on {text}: {err}"
+            );
+            assert_eq!(
+                fs::read_to_string(&e.path).unwrap(),
+                text,
+                "{args:?} modified the file"
+            );
+        }
+        let err = fails(&e.path, &["check"], 1);
+        assert!(err.contains(location), "{err}");
+    }
+    // The syntax error is reported with line and column.
+    fs::write(&e.path, broken[0].0).unwrap();
+    let err = fails(&e.path, &["use", "0"], 1);
+    assert!(err.contains("config.json:3:18"), "{err}");
+}
+
+#[test]
+fn check_reports_every_problem_or_a_summary() {
+    let e = env();
+    assert!(ok(&e.path, &["check"]).contains("does not exist"));
+    assert!(
+        !e.path.exists(),
+        "read-only commands do not create the file"
+    );
+    assert!(ok(&e.path, &["show"]).contains("No upstreams"));
+    with_two(&e);
+    let out = ok(&e.path, &["check"]);
+    assert!(out.contains("is valid: 2 upstream(s), 2 key(s)"), "{out}");
+    fs::write(
+        &e.path,
+        r#"{"upstream":[{"name":"a","baseUrl":"ftp://a","serviceType":"x","maxTokens":0},{"name":"A","baseUrl":"https://b","serviceType":"gemini"}],"loadBalance":"fastest"}"#,
+    )
+    .unwrap();
+    let err = fails(&e.path, &["check"], 1);
+    for needle in [
+        "upstream[0].baseUrl",
+        "upstream[0].serviceType",
+        "upstream[0].maxTokens",
+        "upstream[1].name",
+        "loadBalance",
+    ] {
+        assert!(err.contains(needle), "missing {needle}: {err}");
+    }
+    assert!(err.contains("5 problem(s)"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn new_files_are_private_and_modes_are_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env();
+    ok(
+        &e.path,
+        &["add", "a", "openai", "https://a", "--key", KEY_A],
+    );
+    assert_eq!(
+        fs::metadata(&e.path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    fs::set_permissions(&e.path, fs::Permissions::from_mode(0o640)).unwrap();
+    ok(&e.path, &["balance", "random"]);
+    assert_eq!(
+        fs::metadata(&e.path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // No temp files are left behind.
+    let names: Vec<String> = fs::read_dir(e.path.parent().unwrap())
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "config.json" || n == "config.json.lock"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn help_has_examples() {
+    for args in [
+        &["config", "--help"][..],
+        &["config", "add", "--help"],
+        &["config", "key", "--help"],
+        &["config", "update", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success() && text.contains("Example"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn parallel_key_adds_all_land() {
+    let e = env();
+    ok(&e.path, &["add", "a", "openai", "https://a"]);
+    const N: usize = 12;
+    let children: Vec<_> = (0..N)
+        .map(|i| {
+            Command::new(BIN)
+                .arg("--config")
+                .arg(&e.path)
+                .args(["config", "key", "0", "add", &format!("key-number-{i:02}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let keys = json(&e.path)["upstream"][0]["apiKeys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(keys, N);
+}
+
+#[test]
+fn readers_never_see_a_torn_file() {
+    use claude_proxy::config::{parse_raw, store};
+    let e = env();
+    let big = |tag: &str| {
+        let mut raw = claude_proxy::config::RawConfig::default();
+        for i in 0..400 {
+            raw.upstream.push(claude_proxy::config::raw::RawUpstream {
+                name: format!("{tag}-{i}"),
+                base_url: format!("https://{tag}{i}.example/v1"),
+                api_keys: (0..5)
+                    .map(|k| format!("sk-{tag}-{i}-{k}-{}", "x".repeat(40)))
+                    .collect(),
+                service_type: "openai".into(),
+                ..Default::default()
+            });
+        }
+        raw
+    };
+    let (a, b) = (big("a"), big("b"));
+    store::save(&e.path, &a).unwrap();
+    let path = e.path.clone();
+    let writer = std::thread::spawn(move || {
+        for n in 0..60 {
+            store::save(&path, if n % 2 == 0 { &b } else { &a }).unwrap();
+        }
+    });
+    let mut reads = 0;
+    while !writer.is_finished() && reads < 5000 {
+        let text = fs::read_to_string(&e.path).unwrap();
+        let raw = parse_raw("c", &text).unwrap_or_else(|err| panic!("torn read: {err}"));
+        assert_eq!(raw.upstream.len(), 400);
+        reads += 1;
+    }
+    writer.join().unwrap();
+    assert!(reads > 0);
+    // The CLI reads what the library wrote.
+    assert!(ok(&e.path, &["check"]).contains("400 upstream(s)"));
+}
