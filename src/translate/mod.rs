@@ -5,6 +5,7 @@
 //! with fixtures and property tests.
 
 pub mod blocks;
+pub mod gemini;
 pub mod openai;
 pub mod tool_args;
 
