@@ -1,5 +1,7 @@
 //! Gemini translation against real Claude Code bodies and a strict stand-in
 //! for Gemini's own request validation.
+// Test helpers outside `#[test]` functions panic on purpose, like the tests.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 #[path = "support/gemini_validator.rs"]
 mod gemini_validator;
@@ -20,7 +22,10 @@ fn fixtures() -> Vec<(String, Value)> {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if name.ends_with(".json") && !name.ends_with(".headers.json") {
-            out.push((name, serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()));
+            out.push((
+                name,
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap(),
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -44,15 +49,24 @@ fn every_claude_code_fixture_translates_to_a_valid_gemini_request() {
         for (name, body) in &all {
             let out = translate(body, model);
             if let Err(e) = validate_gemini_request(&out) {
-                panic!("{name} for {model}: {e}\n{}", serde_json::to_string_pretty(&out).unwrap());
+                panic!(
+                    "{name} for {model}: {e}\n{}",
+                    serde_json::to_string_pretty(&out).unwrap()
+                );
             }
             // Every client tool is declared (DeferredToolPlaceholder without parameters).
             let tools = body["tools"].as_array().unwrap();
             let decls = out["tools"][0]["functionDeclarations"].as_array().unwrap();
             assert_eq!(decls.len(), tools.len(), "{name}");
-            let placeholder = decls.iter().find(|d| d["name"] == "DeferredToolPlaceholder").unwrap();
+            let placeholder = decls
+                .iter()
+                .find(|d| d["name"] == "DeferredToolPlaceholder")
+                .unwrap();
             assert!(placeholder.get("parameters").is_none(), "{name}");
-            assert!(out["systemInstruction"]["parts"].as_array().unwrap().len() >= 3, "{name}");
+            assert!(
+                out["systemInstruction"]["parts"].as_array().unwrap().len() >= 3,
+                "{name}"
+            );
             assert!(out["generationConfig"]["maxOutputTokens"].as_u64().unwrap() <= 65_536);
         }
     }
@@ -60,7 +74,10 @@ fn every_claude_code_fixture_translates_to_a_valid_gemini_request() {
 
 #[test]
 fn toolsearch_turn2_declares_all_23_tools_and_answers_the_call() {
-    let (_, body) = fixtures().into_iter().find(|(n, _)| n == "07-toolsearch-turn2.json").unwrap();
+    let (_, body) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "07-toolsearch-turn2.json")
+        .unwrap();
     let out = translate(&body, "gemini-2.5-pro");
     validate_gemini_request(&out).unwrap();
     let decls = out["tools"][0]["functionDeclarations"].as_array().unwrap();
@@ -68,25 +85,39 @@ fn toolsearch_turn2_declares_all_23_tools_and_answers_the_call() {
     let read = decls.iter().find(|d| d["name"] == "Read").unwrap();
     assert_eq!(read["parameters"]["properties"]["limit"]["minimum"], 1);
     let fetch = decls.iter().find(|d| d["name"] == "WebFetch").unwrap();
-    assert!(fetch["parameters"]["properties"]["url"].get("format").is_none());
+    assert!(fetch["parameters"]["properties"]["url"]
+        .get("format")
+        .is_none());
     let workflow = decls.iter().find(|d| d["name"] == "Workflow").unwrap();
     assert!(workflow["parameters"]["properties"]["args"]["anyOf"].is_array());
 
     let contents = out["contents"].as_array().unwrap();
-    let roles: Vec<&str> = contents.iter().map(|c| c["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = contents
+        .iter()
+        .map(|c| c["role"].as_str().unwrap())
+        .collect();
     // user prompt, model call, user response, placeholder, user "Tool loaded."
     assert_eq!(roles, ["user", "model", "user", "model", "user"]);
     let response = &contents[2]["parts"][0]["functionResponse"];
     assert_eq!(response["name"], "ToolSearch");
-    assert!(response["response"]["output"].as_str().unwrap().contains("Tool loaded: WebFetch"));
+    assert!(response["response"]["output"]
+        .as_str()
+        .unwrap()
+        .contains("Tool loaded: WebFetch"));
     assert_eq!(contents[4]["parts"][0]["text"], "Tool loaded.");
     // Adaptive thinking on 2.5: dynamic.
-    assert_eq!(out["generationConfig"]["thinkingConfig"], json!({"includeThoughts": true}));
+    assert_eq!(
+        out["generationConfig"]["thinkingConfig"],
+        json!({"includeThoughts": true})
+    );
 }
 
 #[test]
 fn gemini3_gets_levels_and_signature_sentinels() {
-    let (_, body) = fixtures().into_iter().find(|(n, _)| n == "03-parallel-turn2.json").unwrap();
+    let (_, body) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "03-parallel-turn2.json")
+        .unwrap();
     let out = translate(&body, "gemini-3-pro-preview");
     validate_gemini_request(&out).unwrap();
     // Opus fixture: adaptive thinking with effort "medium".
@@ -100,14 +131,25 @@ fn gemini3_gets_levels_and_signature_sentinels() {
         .iter()
         .find(|c| c["role"] == "model")
         .unwrap();
-    let calls: Vec<&Value> = model["parts"].as_array().unwrap().iter().filter(|p| p.get("functionCall").is_some()).collect();
+    let calls: Vec<&Value> = model["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.get("functionCall").is_some())
+        .collect();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0]["thoughtSignature"], SKIP_SIGNATURE);
     assert!(calls[1].get("thoughtSignature").is_none());
 
-    let (_, haiku) = fixtures().into_iter().find(|(n, _)| n == "05-haiku-turn2.json").unwrap();
+    let (_, haiku) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "05-haiku-turn2.json")
+        .unwrap();
     let out = translate(&haiku, "gemini-3-flash-preview");
-    assert_eq!(out["generationConfig"]["thinkingConfig"]["thinkingLevel"], "HIGH");
+    assert_eq!(
+        out["generationConfig"]["thinkingConfig"]["thinkingLevel"],
+        "HIGH"
+    );
     let out = translate(&haiku, "gemini-2.5-flash");
     assert_eq!(
         out["generationConfig"]["thinkingConfig"],
@@ -157,13 +199,26 @@ fn thought_signature_round_trips_through_the_client() {
         let out = translate(&next, model);
         validate_gemini_request(&out).unwrap();
         let model_parts = out["contents"][1]["parts"].as_array().unwrap();
-        assert_eq!(model_parts.len(), 2, "thinking is never sent as text: {model_parts:?}");
+        assert_eq!(
+            model_parts.len(),
+            2,
+            "thinking is never sent as text: {model_parts:?}"
+        );
         assert_eq!(model_parts[0]["thoughtSignature"], "Q2lRQi9hYg==");
-        assert_eq!(model_parts[0]["functionCall"]["args"], json!({"file_path": "/a"}));
+        assert_eq!(
+            model_parts[0]["functionCall"]["args"],
+            json!({"file_path": "/a"})
+        );
         assert!(model_parts[1].get("thoughtSignature").is_none());
         let responses = out["contents"][2]["parts"].as_array().unwrap();
-        assert_eq!(responses[0]["functionResponse"]["response"], json!({"output": "A"}));
-        assert_eq!(responses[1]["functionResponse"]["response"], json!({"output": "B"}));
+        assert_eq!(
+            responses[0]["functionResponse"]["response"],
+            json!({"output": "A"})
+        );
+        assert_eq!(
+            responses[1]["functionResponse"]["response"],
+            json!({"output": "B"})
+        );
     }
 }
 
@@ -198,8 +253,14 @@ fn validator_rejects_what_gemini_rejects() {
     broken("/contents/0/parts", json!([]));
     broken("/contents/2/parts", json!([{"text": "no response"}]));
     broken("/contents/2/parts/0/functionResponse/name", json!("g"));
-    broken("/generationConfig/thinkingConfig", json!({"thinkingBudget": 1, "thinkingLevel": "LOW"}));
+    broken(
+        "/generationConfig/thinkingConfig",
+        json!({"thinkingBudget": 1, "thinkingLevel": "LOW"}),
+    );
     let mut ends_with_model = ok.clone();
-    ends_with_model["contents"].as_array_mut().unwrap().push(json!({"role": "model", "parts": [{"text": "x"}]}));
+    ends_with_model["contents"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "model", "parts": [{"text": "x"}]}));
     validate_gemini_request(&ends_with_model).unwrap_err();
 }

@@ -332,8 +332,10 @@ mod tests {
         assert!(parts[2].text.is_none() && parts[2].function_call.is_none());
         assert_eq!(r.usage_metadata.unwrap().prompt_token_count, 3);
 
-        let r: GenerateContentResponse =
-            serde_json::from_str(r#"{"candidates":null,"promptFeedback":{"blockReason":"SAFETY"}}"#).unwrap();
+        let r: GenerateContentResponse = serde_json::from_str(
+            r#"{"candidates":null,"promptFeedback":{"blockReason":"SAFETY"}}"#,
+        )
+        .unwrap();
         assert!(r.candidates.is_empty());
         let r: GenerateContentResponse =
             serde_json::from_str(r#"{"candidates":[{"content":{"parts":null}}]}"#).unwrap();

@@ -33,13 +33,23 @@ const SCHEMA_KEYS: &[&str] = &[
     "propertyOrdering",
 ];
 
-const TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object", "null"];
+const TYPES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
 
 /// `Ok` when Gemini would accept `body` as a `GenerateContentRequest`.
 pub fn validate_gemini_request(body: &Value) -> Result<(), String> {
     let obj = body.as_object().ok_or("body is not an object")?;
     for key in obj.keys() {
-        if !["contents", "systemInstruction", "tools", "toolConfig", "generationConfig"].contains(&key.as_str()) {
+        if ![
+            "contents",
+            "systemInstruction",
+            "tools",
+            "toolConfig",
+            "generationConfig",
+        ]
+        .contains(&key.as_str())
+        {
             return Err(format!("unknown top-level field {key}"));
         }
     }
@@ -70,10 +80,16 @@ fn check_parts(content: &Value, at: &str) -> Result<(), String> {
         return Err(format!("{at}: empty parts"));
     }
     for (i, p) in parts.iter().enumerate() {
-        let data = ["text", "inlineData", "fileData", "functionCall", "functionResponse"]
-            .iter()
-            .filter(|k| p.get(**k).is_some())
-            .count();
+        let data = [
+            "text",
+            "inlineData",
+            "fileData",
+            "functionCall",
+            "functionResponse",
+        ]
+        .iter()
+        .filter(|k| p.get(**k).is_some())
+        .count();
         if data != 1 {
             return Err(format!("{at}.parts[{i}]: {data} data fields"));
         }
@@ -82,17 +98,27 @@ fn check_parts(content: &Value, at: &str) -> Result<(), String> {
                 return Err(format!("{at}.parts[{i}]: functionCall without name"));
             }
             if fc.get("args").is_some_and(|a| !a.is_object()) {
-                return Err(format!("{at}.parts[{i}]: functionCall args is not an object"));
+                return Err(format!(
+                    "{at}.parts[{i}]: functionCall args is not an object"
+                ));
             }
         }
         if let Some(fr) = p.get("functionResponse") {
-            if !fr.get("name").is_some_and(Value::is_string) || !fr.get("response").is_some_and(Value::is_object) {
-                return Err(format!("{at}.parts[{i}]: functionResponse needs name and response object"));
+            if !fr.get("name").is_some_and(Value::is_string)
+                || !fr.get("response").is_some_and(Value::is_object)
+            {
+                return Err(format!(
+                    "{at}.parts[{i}]: functionResponse needs name and response object"
+                ));
             }
         }
         if let Some(d) = p.get("inlineData") {
-            if !d.get("mimeType").is_some_and(Value::is_string) || !d.get("data").is_some_and(Value::is_string) {
-                return Err(format!("{at}.parts[{i}]: inlineData needs mimeType and data"));
+            if !d.get("mimeType").is_some_and(Value::is_string)
+                || !d.get("data").is_some_and(Value::is_string)
+            {
+                return Err(format!(
+                    "{at}.parts[{i}]: inlineData needs mimeType and data"
+                ));
             }
         }
     }
@@ -137,13 +163,20 @@ fn check_contents(contents: &[Value]) -> Result<(), String> {
             let next = contents
                 .get(i + 1)
                 .ok_or(format!("contents[{i}]: function calls not answered"))?;
-            let next_parts = next["parts"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let next_parts = next["parts"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let responses = count(next_parts, "functionResponse");
             if responses != calls {
-                return Err(format!("contents[{i}]: {calls} function calls but {responses} responses"));
+                return Err(format!(
+                    "contents[{i}]: {calls} function calls but {responses} responses"
+                ));
             }
             if names(parts, "functionCall") != names(next_parts, "functionResponse") {
-                return Err(format!("contents[{i}]: function response names do not match the calls"));
+                return Err(format!(
+                    "contents[{i}]: function response names do not match the calls"
+                ));
             }
         }
         if role == "user" && count(parts, "functionResponse") > 0 {
@@ -164,15 +197,25 @@ fn check_contents(contents: &[Value]) -> Result<(), String> {
 
 fn check_tools(tools: Option<&Value>) -> Result<Vec<String>, String> {
     let mut declared = Vec::new();
-    let Some(tools) = tools else { return Ok(declared) };
-    for (t, tool) in tools.as_array().ok_or("tools is not an array")?.iter().enumerate() {
+    let Some(tools) = tools else {
+        return Ok(declared);
+    };
+    for (t, tool) in tools
+        .as_array()
+        .ok_or("tools is not an array")?
+        .iter()
+        .enumerate()
+    {
         let decls = tool
             .get("functionDeclarations")
             .and_then(Value::as_array)
             .ok_or(format!("tools[{t}]: functionDeclarations missing"))?;
         for (d, decl) in decls.iter().enumerate() {
             let at = format!("tools[{t}].functionDeclarations[{d}]");
-            let name = decl.get("name").and_then(Value::as_str).ok_or(format!("{at}: name"))?;
+            let name = decl
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or(format!("{at}: name"))?;
             check_name(name).map_err(|e| format!("{at}: {e}"))?;
             if declared.iter().any(|n| n == name) {
                 return Err(format!("{at}: duplicate name {name}"));
@@ -184,7 +227,12 @@ fn check_tools(tools: Option<&Value>) -> Result<Vec<String>, String> {
                 }
             }
             if let Some(p) = decl.get("parameters") {
-                if p.get("type").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() != Some("object") {
+                if p.get("type")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                    != Some("object")
+                {
                     return Err(format!("{at}.parameters: root type must be object"));
                 }
                 check_schema(p, &format!("{at}.parameters"))?;
@@ -195,7 +243,10 @@ fn check_tools(tools: Option<&Value>) -> Result<Vec<String>, String> {
 }
 
 fn check_name(name: &str) -> Result<(), String> {
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     let chars_ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
@@ -206,7 +257,9 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn check_schema(s: &Value, at: &str) -> Result<(), String> {
-    let obj = s.as_object().ok_or(format!("{at}: schema is not an object"))?;
+    let obj = s
+        .as_object()
+        .ok_or(format!("{at}: schema is not an object"))?;
     for key in obj.keys() {
         if !SCHEMA_KEYS.contains(&key.as_str()) {
             return Err(format!("Unknown name \"{key}\" at '{at}'"));
@@ -214,13 +267,21 @@ fn check_schema(s: &Value, at: &str) -> Result<(), String> {
     }
     let ty = match obj.get("type") {
         None => None,
-        Some(Value::String(t)) if TYPES.contains(&t.to_ascii_lowercase().as_str()) => Some(t.to_ascii_lowercase()),
-        Some(Value::Array(_)) => return Err(format!("{at}.type: Proto field is not repeating, cannot start list")),
+        Some(Value::String(t)) if TYPES.contains(&t.to_ascii_lowercase().as_str()) => {
+            Some(t.to_ascii_lowercase())
+        }
+        Some(Value::Array(_)) => {
+            return Err(format!(
+                "{at}.type: Proto field is not repeating, cannot start list"
+            ))
+        }
         Some(other) => return Err(format!("{at}.type: invalid value {other}")),
     };
     let any_of = obj.get("anyOf");
     if ty.is_none() && any_of.is_none() {
-        return Err(format!("{at}.type: must be specified when not using one_of, any_of or all_of fields"));
+        return Err(format!(
+            "{at}.type: must be specified when not using one_of, any_of or all_of fields"
+        ));
     }
     let ty = ty.as_deref();
     if let Some(values) = obj.get("enum") {
@@ -234,16 +295,22 @@ fn check_schema(s: &Value, at: &str) -> Result<(), String> {
     }
     if let Some(f) = obj.get("format").and_then(Value::as_str) {
         if ty == Some("string") && f != "enum" && f != "date-time" {
-            return Err(format!("{at}.format: only 'enum' and 'date-time' are supported for STRING type"));
+            return Err(format!(
+                "{at}.format: only 'enum' and 'date-time' are supported for STRING type"
+            ));
         }
     }
     if let Some(props) = obj.get("properties") {
         if ty != Some("object") {
             return Err(format!("{at}.properties: only allowed for OBJECT type"));
         }
-        let props = props.as_object().ok_or(format!("{at}.properties: not an object"))?;
+        let props = props
+            .as_object()
+            .ok_or(format!("{at}.properties: not an object"))?;
         if props.is_empty() {
-            return Err(format!("{at}.properties: should be non-empty for OBJECT type"));
+            return Err(format!(
+                "{at}.properties: should be non-empty for OBJECT type"
+            ));
         }
         for (name, p) in props {
             check_schema(p, &format!("{at}.properties[{name}]"))?;
@@ -259,13 +326,17 @@ fn check_schema(s: &Value, at: &str) -> Result<(), String> {
         return Err(format!("{at}.required without properties"));
     }
     if ty == Some("array") {
-        let items = obj.get("items").ok_or(format!("{at}.items: missing field"))?;
+        let items = obj
+            .get("items")
+            .ok_or(format!("{at}.items: missing field"))?;
         check_schema(items, &format!("{at}.items"))?;
     } else if obj.contains_key("items") {
         return Err(format!("{at}.items: only allowed for ARRAY type"));
     }
     if let Some(variants) = any_of {
-        let variants = variants.as_array().ok_or(format!("{at}.anyOf: not a list"))?;
+        let variants = variants
+            .as_array()
+            .ok_or(format!("{at}.anyOf: not a list"))?;
         for (i, v) in variants.iter().enumerate() {
             check_schema(v, &format!("{at}.anyOf[{i}]"))?;
         }
@@ -274,7 +345,9 @@ fn check_schema(s: &Value, at: &str) -> Result<(), String> {
 }
 
 fn check_tool_config(tc: &Value, declared: &[String]) -> Result<(), String> {
-    let fcc = tc.get("functionCallingConfig").ok_or("toolConfig: functionCallingConfig missing")?;
+    let fcc = tc
+        .get("functionCallingConfig")
+        .ok_or("toolConfig: functionCallingConfig missing")?;
     let mode = fcc.get("mode").and_then(Value::as_str).unwrap_or("AUTO");
     if !["AUTO", "ANY", "NONE", "VALIDATED"].contains(&mode) {
         return Err(format!("toolConfig: mode {mode}"));
@@ -293,12 +366,18 @@ fn check_tool_config(tc: &Value, declared: &[String]) -> Result<(), String> {
 }
 
 fn check_generation_config(gc: &Value) -> Result<(), String> {
-    if gc.get("stopSequences").and_then(Value::as_array).is_some_and(|s| s.len() > 5) {
+    if gc
+        .get("stopSequences")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.len() > 5)
+    {
         return Err("stopSequences: at most 5".into());
     }
     if let Some(tc) = gc.get("thinkingConfig") {
         if tc.get("thinkingLevel").is_some() && tc.get("thinkingBudget").is_some() {
-            return Err("thinkingConfig: thinkingLevel and thinkingBudget are mutually exclusive".into());
+            return Err(
+                "thinkingConfig: thinkingLevel and thinkingBudget are mutually exclusive".into(),
+            );
         }
     }
     if let Some(t) = gc.get("temperature").and_then(Value::as_f64) {

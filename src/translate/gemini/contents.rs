@@ -21,7 +21,9 @@ use serde_json::Value;
 
 use super::{sanitize_tool_name, SIGNATURE_PROVIDER, SKIP_SIGNATURE};
 use crate::protocol::anthropic::{self, ContentBlock, DocumentSource, ImageSource, Message, Role};
-use crate::protocol::gemini::{Blob, Content, FunctionCall, FunctionResponse, FunctionResponsePart, Part};
+use crate::protocol::gemini::{
+    Blob, Content, FunctionCall, FunctionResponse, FunctionResponsePart, Part,
+};
 use crate::translate::parse_synthetic_signature;
 
 /// Model turn interposed between function responses and the user text that
@@ -134,7 +136,8 @@ impl<'a> Builder<'a> {
             return;
         }
         let after_responses = self.out.last().is_some_and(|c| {
-            c.role.as_deref() == Some("user") && c.parts.iter().any(|p| p.function_response.is_some())
+            c.role.as_deref() == Some("user")
+                && c.parts.iter().any(|p| p.function_response.is_some())
         });
         if after_responses {
             self.push("model", vec![Part::text(CONTINUE_PLACEHOLDER)]);
@@ -148,7 +151,11 @@ impl<'a> Builder<'a> {
             // request is valid and ends with a user turn.
             let calls = std::mem::take(&mut self.pending);
             self.push("user", answer(&calls, &[]));
-        } else if self.out.last().is_some_and(|c| c.role.as_deref() == Some("model")) {
+        } else if self
+            .out
+            .last()
+            .is_some_and(|c| c.role.as_deref() == Some("model"))
+        {
             // Assistant prefill: Gemini rejects a request ending with a model
             // turn. Ask for the continuation instead, which is what the
             // client expects back (the reply without the prefix).
@@ -300,7 +307,7 @@ fn model_parts<'a>(blocks: impl Iterator<Item = BlockRef<'a>>) -> (Vec<Part<'a>>
     let mut signature: Option<&'a str> = None;
     for b in blocks {
         let block = match b {
-            BlockRef::Text(t) if t.is_empty() => continue,
+            BlockRef::Text("") => continue,
             BlockRef::Text(t) => {
                 let mut part = Part::text(t);
                 part.thought_signature = signature.take().map(Cow::Borrowed);
@@ -366,7 +373,9 @@ fn signature_part(signature: &str) -> Part<'_> {
     }
 }
 
-fn user_parts<'a>(blocks: impl Iterator<Item = BlockRef<'a>>) -> (Vec<ToolResult<'a>>, Vec<Part<'a>>) {
+fn user_parts<'a>(
+    blocks: impl Iterator<Item = BlockRef<'a>>,
+) -> (Vec<ToolResult<'a>>, Vec<Part<'a>>) {
     let mut results = Vec::new();
     let mut parts = Vec::new();
     for b in blocks {
@@ -396,10 +405,14 @@ fn fill_missing_signatures(contents: &mut [Content<'_>]) {
     let start = contents
         .iter()
         .rposition(|c| {
-            c.role.as_deref() == Some("user") && c.parts.iter().any(|p| p.function_response.is_none())
+            c.role.as_deref() == Some("user")
+                && c.parts.iter().any(|p| p.function_response.is_none())
         })
         .map_or(0, |i| i + 1);
-    for content in contents[start..].iter_mut().filter(|c| c.role.as_deref() == Some("model")) {
+    for content in contents[start..]
+        .iter_mut()
+        .filter(|c| c.role.as_deref() == Some("model"))
+    {
         if let Some(first) = content.parts.iter_mut().find(|p| p.function_call.is_some()) {
             if first.thought_signature.is_none() {
                 first.thought_signature = Some(Cow::Borrowed(SKIP_SIGNATURE));

@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn tool_names_are_kept_or_sanitized_deterministically() {
         assert!(matches!(sanitize_tool_name("Read"), Cow::Borrowed("Read")));
-        assert!(matches!(sanitize_tool_name("mcp__srv__do.it:v1-x"), Cow::Borrowed(_)));
+        assert!(matches!(
+            sanitize_tool_name("mcp__srv__do.it:v1-x"),
+            Cow::Borrowed(_)
+        ));
         let a = sanitize_tool_name("my tool!");
         assert!(a.starts_with("my_tool__"), "{a}");
         assert_eq!(a, sanitize_tool_name("my tool!"));

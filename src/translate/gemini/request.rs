@@ -11,8 +11,9 @@ use super::schema::clean_schema;
 use super::{is_gemini3, sanitize_tool_name};
 use crate::protocol::anthropic::{self, MessagesRequest, Thinking, ToolChoice};
 use crate::protocol::gemini::{
-    Content, FunctionCallingConfig, FunctionCallingMode, FunctionDeclaration, GenerateContentRequest,
-    GenerationConfig, Part, ThinkingConfig, ThinkingLevel, Tool, ToolConfig,
+    Content, FunctionCallingConfig, FunctionCallingMode, FunctionDeclaration,
+    GenerateContentRequest, GenerationConfig, Part, ThinkingConfig, ThinkingLevel, Tool,
+    ToolConfig,
 };
 
 /// Gemini's documented cap on `stopSequences`.
@@ -27,7 +28,10 @@ pub struct GeminiRequestOptions<'a> {
     pub model: &'a str,
 }
 
-pub fn to_gemini_request<'a>(req: &'a MessagesRequest, opts: &GeminiRequestOptions<'a>) -> GenerateContentRequest<'a> {
+pub fn to_gemini_request<'a>(
+    req: &'a MessagesRequest,
+    opts: &GeminiRequestOptions<'a>,
+) -> GenerateContentRequest<'a> {
     let gemini3 = is_gemini3(opts.model);
     let declarations = function_declarations(req);
     let tool_config = tool_config(req.tool_choice.as_ref(), &declarations);
@@ -53,9 +57,11 @@ fn system_instruction(req: &MessagesRequest) -> Option<Content<'_>> {
     let top: Vec<Part<'_>> = match &req.system {
         None => Vec::new(),
         Some(anthropic::Content::Text(s)) => vec![Part::text(s.as_str())],
-        Some(anthropic::Content::Blocks(blocks)) => {
-            blocks.iter().filter_map(|b| b.as_text()).map(Part::text).collect()
-        }
+        Some(anthropic::Content::Blocks(blocks)) => blocks
+            .iter()
+            .filter_map(|b| b.as_text())
+            .map(Part::text)
+            .collect(),
     };
     let parts: Vec<Part<'_>> = top
         .into_iter()
@@ -89,7 +95,10 @@ fn function_declarations(req: &MessagesRequest) -> Vec<FunctionDeclaration<'_>> 
 
 /// D.4 tool_choice mapping; dropped when there is nothing to choose from or
 /// the named tool is not declared (D.9 #25).
-fn tool_config<'a>(choice: Option<&'a ToolChoice>, declared: &[FunctionDeclaration<'a>]) -> Option<ToolConfig<'a>> {
+fn tool_config<'a>(
+    choice: Option<&'a ToolChoice>,
+    declared: &[FunctionDeclaration<'a>],
+) -> Option<ToolConfig<'a>> {
     if declared.is_empty() {
         return None;
     }
@@ -113,7 +122,11 @@ fn tool_config<'a>(choice: Option<&'a ToolChoice>, declared: &[FunctionDeclarati
     })
 }
 
-fn generation_config<'a>(req: &'a MessagesRequest, opts: &GeminiRequestOptions<'_>, gemini3: bool) -> GenerationConfig<'a> {
+fn generation_config<'a>(
+    req: &'a MessagesRequest,
+    opts: &GeminiRequestOptions<'_>,
+    gemini3: bool,
+) -> GenerationConfig<'a> {
     let max = match opts.max_tokens_cap {
         Some(cap) => req.max_tokens.min(cap),
         None => req.max_tokens,

@@ -16,7 +16,10 @@ fn gemini(body: Value, model: &str) -> Value {
 }
 
 fn convo(messages: Value) -> Value {
-    gemini(json!({"model": "c", "max_tokens": 100, "messages": messages}), "gemini-2.5-flash")
+    gemini(
+        json!({"model": "c", "max_tokens": 100, "messages": messages}),
+        "gemini-2.5-flash",
+    )
 }
 
 fn call(id: &str, name: &str) -> Value {
@@ -37,9 +40,15 @@ fn system_prompt_and_system_turns_become_the_system_instruction() {
                             {"role": "user", "content": [{"type": "text", "text": "again"}]}]}),
         "gemini-2.5-flash",
     );
-    assert_eq!(out["systemInstruction"], json!({"parts": [{"text": "A"}, {"text": "B"}, {"text": "C"}]}));
+    assert_eq!(
+        out["systemInstruction"],
+        json!({"parts": [{"text": "A"}, {"text": "B"}, {"text": "C"}]})
+    );
     // The two user turns around the system turn merge.
-    assert_eq!(out["contents"], json!([{"role": "user", "parts": [{"text": "hi"}, {"text": "again"}]}]));
+    assert_eq!(
+        out["contents"],
+        json!([{"role": "user", "parts": [{"text": "hi"}, {"text": "again"}]}])
+    );
     let out = convo(json!([{"role": "user", "content": "x"}]));
     assert!(out.get("systemInstruction").is_none());
 }
@@ -104,13 +113,22 @@ fn missing_results_are_synthesized_and_json_output_is_structured() {
         {"role": "user", "content": [result("toolu_2", json!("{\"a\": [1]}"))]}
     ]));
     let parts = &out["contents"][2]["parts"];
-    assert_eq!(parts[0]["functionResponse"]["response"], json!({"error": INTERRUPTED}));
-    assert_eq!(parts[1]["functionResponse"]["response"], json!({"output": {"a": [1]}}));
+    assert_eq!(
+        parts[0]["functionResponse"]["response"],
+        json!({"error": INTERRUPTED})
+    );
+    assert_eq!(
+        parts[1]["functionResponse"]["response"],
+        json!({"output": {"a": [1]}})
+    );
     // Results whose call is not in the preceding model turn are dropped.
     let out = convo(json!([
         {"role": "user", "content": [result("toolu_9", json!("x")), {"type": "text", "text": "hi"}]}
     ]));
-    assert_eq!(out["contents"], json!([{"role": "user", "parts": [{"text": "hi"}]}]));
+    assert_eq!(
+        out["contents"],
+        json!([{"role": "user", "parts": [{"text": "hi"}]}])
+    );
 }
 
 #[test]
@@ -140,7 +158,10 @@ fn results_split_over_consecutive_user_messages_are_merged() {
         {"role": "user", "content": [result("toolu_2", json!("2"))]}
     ]));
     assert_eq!(out["contents"][1]["parts"].as_array().unwrap().len(), 2);
-    assert_eq!(out["contents"][2]["parts"][1]["functionResponse"]["response"]["output"], "2");
+    assert_eq!(
+        out["contents"][2]["parts"][1]["functionResponse"]["response"]["output"],
+        "2"
+    );
 }
 
 #[test]
@@ -150,8 +171,14 @@ fn gemini_ids_are_echoed_and_client_ids_are_not() {
         {"role": "assistant", "content": [call("call_abc", "Read")]},
         {"role": "user", "content": [result("call_abc", json!("r"))]}
     ]));
-    assert_eq!(out["contents"][1]["parts"][0]["functionCall"]["id"], "call_abc");
-    assert_eq!(out["contents"][2]["parts"][0]["functionResponse"]["id"], "call_abc");
+    assert_eq!(
+        out["contents"][1]["parts"][0]["functionCall"]["id"],
+        "call_abc"
+    );
+    assert_eq!(
+        out["contents"][2]["parts"][0]["functionResponse"]["id"],
+        "call_abc"
+    );
 }
 
 #[test]
@@ -199,7 +226,9 @@ fn gemini3_sentinel_only_covers_the_current_turn() {
     assert_eq!(c[5]["parts"][0]["thoughtSignature"], SKIP_SIGNATURE);
     assert!(c[5]["parts"][1].get("thoughtSignature").is_none());
     let out = gemini(body, "gemini-2.5-pro");
-    assert!(out["contents"][5]["parts"][0].get("thoughtSignature").is_none());
+    assert!(out["contents"][5]["parts"][0]
+        .get("thoughtSignature")
+        .is_none());
 }
 
 #[test]
@@ -212,10 +241,18 @@ fn trailing_prefill_becomes_a_continuation_request() {
     assert_eq!(c.len(), 1);
     assert_eq!(c[0]["role"], "user");
     let last = c[0]["parts"][1]["text"].as_str().unwrap();
-    assert!(last.starts_with("Continue your reply") && last.ends_with("{\"a\":"), "{last}");
+    assert!(
+        last.starts_with("Continue your reply") && last.ends_with("{\"a\":"),
+        "{last}"
+    );
     // Unanswered calls at the end are answered instead.
-    let out = convo(json!([{"role": "user", "content": "go"}, {"role": "assistant", "content": [call("toolu_1", "A")]}]));
-    assert_eq!(out["contents"][2]["parts"][0]["functionResponse"]["response"]["error"], INTERRUPTED);
+    let out = convo(
+        json!([{"role": "user", "content": "go"}, {"role": "assistant", "content": [call("toolu_1", "A")]}]),
+    );
+    assert_eq!(
+        out["contents"][2]["parts"][0]["functionResponse"]["response"]["error"],
+        INTERRUPTED
+    );
 }
 
 #[test]
@@ -239,22 +276,39 @@ fn tools_choice_and_names() {
     assert_eq!(decls.as_array().unwrap().len(), 3);
     assert_eq!(decls[1], json!({"name": renamed}));
     assert_eq!(decls[2]["name"], "fn");
-    assert_eq!(out["toolConfig"], json!({"functionCallingConfig": {"mode": "AUTO"}}));
-    assert_eq!(body(json!({"type": "any"}))["toolConfig"]["functionCallingConfig"]["mode"], "ANY");
-    assert_eq!(body(json!({"type": "none"}))["toolConfig"]["functionCallingConfig"]["mode"], "NONE");
+    assert_eq!(
+        out["toolConfig"],
+        json!({"functionCallingConfig": {"mode": "AUTO"}})
+    );
+    assert_eq!(
+        body(json!({"type": "any"}))["toolConfig"]["functionCallingConfig"]["mode"],
+        "ANY"
+    );
+    assert_eq!(
+        body(json!({"type": "none"}))["toolConfig"]["functionCallingConfig"]["mode"],
+        "NONE"
+    );
     assert_eq!(
         body(json!({"type": "tool", "name": "no args"}))["toolConfig"],
         json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [renamed]}})
     );
-    assert!(body(json!({"type": "tool", "name": "missing"})).get("toolConfig").is_none());
+    assert!(body(json!({"type": "tool", "name": "missing"}))
+        .get("toolConfig")
+        .is_none());
     // History uses the same sanitized names.
     let out = convo(json!([
         {"role": "user", "content": "go"},
         {"role": "assistant", "content": [call("toolu_1", "no args")]},
         {"role": "user", "content": [result("toolu_1", json!("r"))]}
     ]));
-    assert_eq!(out["contents"][1]["parts"][0]["functionCall"]["name"], renamed);
-    assert_eq!(out["contents"][2]["parts"][0]["functionResponse"]["name"], renamed);
+    assert_eq!(
+        out["contents"][1]["parts"][0]["functionCall"]["name"],
+        renamed
+    );
+    assert_eq!(
+        out["contents"][2]["parts"][0]["functionResponse"]["name"],
+        renamed
+    );
 }
 
 #[test]
@@ -277,9 +331,14 @@ fn generation_config_maps_sampling_limits_and_thinking() {
     );
     let mut b = base.clone();
     b["thinking"] = json!({"type": "enabled", "budget_tokens": 10000});
-    assert_eq!(gemini(b.clone(), "gemini-3-pro")["generationConfig"]["thinkingConfig"]["thinkingLevel"], "MEDIUM");
+    assert_eq!(
+        gemini(b.clone(), "gemini-3-pro")["generationConfig"]["thinkingConfig"]["thinkingLevel"],
+        "MEDIUM"
+    );
     b["thinking"] = json!({"type": "disabled"});
-    assert!(gemini(b.clone(), "gemini-2.5-flash")["generationConfig"].get("thinkingConfig").is_none());
+    assert!(gemini(b.clone(), "gemini-2.5-flash")["generationConfig"]
+        .get("thinkingConfig")
+        .is_none());
     b["thinking"] = json!({"type": "adaptive"});
     assert_eq!(
         gemini(b, "gemini-2.5-flash")["generationConfig"]["thinkingConfig"],

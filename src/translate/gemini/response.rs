@@ -10,12 +10,17 @@ use super::stream::GeminiStreamTranslator;
 use super::ToolNameMap;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::anthropic::{MessagesResponse, StopReason, Usage};
-use crate::protocol::gemini::{FinishReason, GeminiError, GenerateContentResponse, PromptFeedback, UsageMetadata};
+use crate::protocol::gemini::{
+    FinishReason, GeminiError, GenerateContentResponse, PromptFeedback, UsageMetadata,
+};
 use crate::translate::{accumulate, ResponseContext};
 
 /// For requests whose tool names were all valid Gemini names (Claude Code's
 /// are); otherwise use [`from_gemini_response_with_names`].
-pub fn from_gemini_response(resp: GenerateContentResponse, ctx: &ResponseContext) -> Result<MessagesResponse, ApiError> {
+pub fn from_gemini_response(
+    resp: GenerateContentResponse,
+    ctx: &ResponseContext,
+) -> Result<MessagesResponse, ApiError> {
     from_gemini_response_with_names(resp, ctx, &ToolNameMap::default())
 }
 
@@ -74,7 +79,9 @@ pub fn stop_reason(reason: FinishReason, saw_tool_use: bool) -> StopReason {
 /// count excludes thoughts.
 pub fn usage(u: &UsageMetadata) -> Usage {
     Usage {
-        input_tokens: u.prompt_token_count.saturating_sub(u.cached_content_token_count),
+        input_tokens: u
+            .prompt_token_count
+            .saturating_sub(u.cached_content_token_count),
         output_tokens: u.candidates_token_count + u.thoughts_token_count,
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: u.cached_content_token_count,

@@ -75,7 +75,9 @@ impl Cleaner<'_> {
         };
         match obj.get("$ref").and_then(Value::as_str) {
             Some(r) if depth < MAX_DEPTH => {
-                let mut target = self.resolve(r).map_or_else(Map::new, |t| self.deref(t, depth + 1));
+                let mut target = self
+                    .resolve(r)
+                    .map_or_else(Map::new, |t| self.deref(t, depth + 1));
                 for (k, v) in obj {
                     if k != "$ref" {
                         target.insert(k.clone(), v.clone());
@@ -100,7 +102,10 @@ impl Cleaner<'_> {
         }
         if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
             let resolved = self.deref(v, 0);
-            if self.expanding.iter().any(|r| r == reference) || resolved.contains_key("$ref") || resolved.is_empty() {
+            if self.expanding.iter().any(|r| r == reference)
+                || resolved.contains_key("$ref")
+                || resolved.is_empty()
+            {
                 return any_schema(description, false);
             }
             self.expanding.push(reference.to_owned());
@@ -181,7 +186,13 @@ impl Cleaner<'_> {
         self.typed(obj, &ty, nullable, depth)
     }
 
-    fn typed(&mut self, obj: &Map<String, Value>, ty: &str, mut nullable: bool, depth: usize) -> Map<String, Value> {
+    fn typed(
+        &mut self,
+        obj: &Map<String, Value>,
+        ty: &str,
+        mut nullable: bool,
+        depth: usize,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         let ty = match ty {
             "string" | "number" | "integer" | "boolean" | "array" | "object" => ty,
@@ -216,7 +227,8 @@ impl Cleaner<'_> {
                         out.insert("enum".into(), Value::Array(strings));
                     }
                 }
-                if let Some(f @ ("date-time" | "enum")) = obj.get("format").and_then(Value::as_str) {
+                if let Some(f @ ("date-time" | "enum")) = obj.get("format").and_then(Value::as_str)
+                {
                     out.insert("format".into(), Value::String(f.into()));
                 }
                 copy_counts(obj, &mut out, &["minLength", "maxLength"]);
@@ -226,7 +238,11 @@ impl Cleaner<'_> {
             }
             "number" | "integer" => {
                 let integer = ty == "integer";
-                let wanted: &[&str] = if integer { &["int32", "int64"] } else { &["float", "double"] };
+                let wanted: &[&str] = if integer {
+                    &["int32", "int64"]
+                } else {
+                    &["float", "double"]
+                };
                 if let Some(f) = obj.get("format").and_then(Value::as_str) {
                     if wanted.contains(&f) {
                         out.insert("format".into(), Value::String(f.into()));
@@ -369,7 +385,10 @@ fn infer_type(obj: &Map<String, Value>) -> Option<String> {
         } else {
             "string"
         }
-    } else if ["minLength", "maxLength", "pattern"].iter().any(|k| obj.contains_key(*k)) {
+    } else if ["minLength", "maxLength", "pattern"]
+        .iter()
+        .any(|k| obj.contains_key(*k))
+    {
         "string"
     } else if ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
         .iter()
@@ -420,11 +439,21 @@ fn hint_allowed_values(out: &mut Map<String, Value>, values: &[Value]) {
 /// `minimum` or `maximum`, folding in the exclusive form (numeric in draft 6+,
 /// boolean in draft 4). For integers an exclusive bound moves by one; for
 /// numbers it becomes inclusive (the nearest Gemini can say).
-fn bound(obj: &Map<String, Value>, inclusive: &str, exclusive: &str, integer: bool, lower: bool) -> Option<Value> {
+fn bound(
+    obj: &Map<String, Value>,
+    inclusive: &str,
+    exclusive: &str,
+    integer: bool,
+    lower: bool,
+) -> Option<Value> {
     let inc = obj.get(inclusive).filter(|v| v.is_number());
     let step = |n: &Number| -> Value {
         match (integer, n.as_i64()) {
-            (true, Some(i)) => Value::from(if lower { i.saturating_add(1) } else { i.saturating_sub(1) }),
+            (true, Some(i)) => Value::from(if lower {
+                i.saturating_add(1)
+            } else {
+                i.saturating_sub(1)
+            }),
             _ => Value::Number(n.clone()),
         }
     };

@@ -18,7 +18,10 @@ fn drops_meta_keywords_and_additional_properties() {
         "additionalProperties": false
     }))
     .unwrap();
-    assert_eq!(out, json!({"type": "object", "properties": {"a": {"type": "string"}}}));
+    assert_eq!(
+        out,
+        json!({"type": "object", "properties": {"a": {"type": "string"}}})
+    );
 }
 
 #[test]
@@ -49,12 +52,18 @@ fn exclusive_bounds_become_inclusive() {
 
 #[test]
 fn const_and_enum_become_string_enums() {
-    assert_eq!(prop(json!({"const": "insert"})), json!({"type": "string", "enum": ["insert"]}));
+    assert_eq!(
+        prop(json!({"const": "insert"})),
+        json!({"type": "string", "enum": ["insert"]})
+    );
     assert_eq!(
         prop(json!({"type": "string", "enum": ["a", 1, true, null]})),
         json!({"type": "string", "enum": ["a", "1", "true"], "nullable": true})
     );
-    assert_eq!(prop(json!({"enum": ["x", 2]})), json!({"type": "string", "enum": ["x", "2"]}));
+    assert_eq!(
+        prop(json!({"enum": ["x", 2]})),
+        json!({"type": "string", "enum": ["x", "2"]})
+    );
     // Non-string enums: Gemini's enum is string-only, so the values move to
     // the description and the real type stays.
     assert_eq!(
@@ -74,7 +83,9 @@ fn one_of_becomes_any_of_and_null_variants_become_nullable() {
         json!({"description": "d", "anyOf": [{"type": "string"}, {"type": "integer"}]})
     );
     assert_eq!(
-        prop(json!({"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}], "description": "d"})),
+        prop(
+            json!({"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}], "description": "d"})
+        ),
         json!({"type": "string", "description": "d", "nullable": true})
     );
 }
@@ -82,7 +93,9 @@ fn one_of_becomes_any_of_and_null_variants_become_nullable() {
 #[test]
 fn all_of_is_merged() {
     assert_eq!(
-        prop(json!({"type": "string", "allOf": [{"pattern": "^a"}, {"pattern": "^b", "maxLength": 3}]})),
+        prop(
+            json!({"type": "string", "allOf": [{"pattern": "^a"}, {"pattern": "^b", "maxLength": 3}]})
+        ),
         json!({"type": "string", "pattern": "^a", "maxLength": 3})
     );
     assert_eq!(
@@ -103,36 +116,60 @@ fn unsupported_keywords_are_dropped() {
         "examples": [[1]], "readOnly": true, "writeOnly": false, "deprecated": true,
         "not": {"type": "string"}, "if": {}, "then": {}, "else": {}, "minItems": 1
     }));
-    assert_eq!(out, json!({"type": "array", "items": {"type": "number"}, "minItems": 1}));
+    assert_eq!(
+        out,
+        json!({"type": "array", "items": {"type": "number"}, "minItems": 1})
+    );
     let out = prop(json!({
         "type": "object", "properties": {"k": {"type": "string", "contentEncoding": "base64",
                                                 "contentMediaType": "image/png"}},
         "dependentSchemas": {}, "patternProperties": {"^x": {}}, "propertyNames": {"maxLength": 3},
         "unevaluatedProperties": false, "minProperties": 1
     }));
-    assert_eq!(out, json!({"type": "object", "minProperties": 1, "properties": {"k": {"type": "string"}}}));
+    assert_eq!(
+        out,
+        json!({"type": "object", "minProperties": 1, "properties": {"k": {"type": "string"}}})
+    );
 }
 
 #[test]
 fn string_formats_other_than_enum_and_date_time_are_dropped() {
-    assert_eq!(prop(json!({"type": "string", "format": "uri"})), json!({"type": "string"}));
-    assert_eq!(prop(json!({"type": "string", "format": "email"})), json!({"type": "string"}));
+    assert_eq!(
+        prop(json!({"type": "string", "format": "uri"})),
+        json!({"type": "string"})
+    );
+    assert_eq!(
+        prop(json!({"type": "string", "format": "email"})),
+        json!({"type": "string"})
+    );
     assert_eq!(
         prop(json!({"type": "string", "format": "date-time"})),
         json!({"type": "string", "format": "date-time"})
     );
-    assert_eq!(prop(json!({"type": "integer", "format": "int64"})), json!({"type": "integer", "format": "int64"}));
-    assert_eq!(prop(json!({"type": "number", "format": "int64"})), json!({"type": "number"}));
+    assert_eq!(
+        prop(json!({"type": "integer", "format": "int64"})),
+        json!({"type": "integer", "format": "int64"})
+    );
+    assert_eq!(
+        prop(json!({"type": "number", "format": "int64"})),
+        json!({"type": "number"})
+    );
 }
 
 #[test]
 fn type_arrays_become_nullable_or_any_of() {
-    assert_eq!(prop(json!({"type": ["string", "null"]})), json!({"type": "string", "nullable": true}));
+    assert_eq!(
+        prop(json!({"type": ["string", "null"]})),
+        json!({"type": "string", "nullable": true})
+    );
     assert_eq!(
         prop(json!({"type": ["string", "integer"], "description": "d", "minimum": 1})),
         json!({"description": "d", "anyOf": [{"type": "string"}, {"type": "integer", "minimum": 1}]})
     );
-    assert_eq!(prop(json!({"type": "null"})), json!({"type": "string", "nullable": true}));
+    assert_eq!(
+        prop(json!({"type": "null"})),
+        json!({"type": "string", "nullable": true})
+    );
 }
 
 #[test]
@@ -153,7 +190,10 @@ fn refs_and_defs_are_inlined_with_a_recursion_guard() {
         out["properties"]["p"],
         json!({"type": "object", "description": "where", "properties": {"x": {"type": "number"}}})
     );
-    assert_eq!(out["properties"]["n"], json!({"type": "string", "minLength": 1}));
+    assert_eq!(
+        out["properties"]["n"],
+        json!({"type": "string", "minLength": 1})
+    );
     assert!(out["properties"]["missing"]["anyOf"].is_array());
     assert!(out["properties"]["remote"]["anyOf"].is_array());
     assert!(out.get("$defs").is_none() && out.get("definitions").is_none());
@@ -172,31 +212,45 @@ fn refs_and_defs_are_inlined_with_a_recursion_guard() {
     assert_eq!(node["properties"]["name"], json!({"type": "string"}));
     assert!(node["properties"]["children"]["items"]["anyOf"].is_array());
     // Self reference to the root.
-    assert!(clean_schema(&json!({"type": "object", "properties": {"me": {"$ref": "#"}}})).is_some());
+    assert!(
+        clean_schema(&json!({"type": "object", "properties": {"me": {"$ref": "#"}}})).is_some()
+    );
 }
 
 #[test]
 fn empty_root_properties_mean_no_parameters() {
-    assert_eq!(clean_schema(&json!({"type": "object", "properties": {}})), None);
+    assert_eq!(
+        clean_schema(&json!({"type": "object", "properties": {}})),
+        None
+    );
     assert_eq!(clean_schema(&json!({"type": "object"})), None);
     assert_eq!(clean_schema(&json!({})), None);
     assert_eq!(clean_schema(&json!(true)), None);
     assert_eq!(
-        clean_schema(&json!({"$schema": "x", "type": "object", "properties": {}, "additionalProperties": false})),
+        clean_schema(
+            &json!({"$schema": "x", "type": "object", "properties": {}, "additionalProperties": false})
+        ),
         None
     );
     // Nested empty objects keep their type but lose `properties`.
-    assert_eq!(prop(json!({"type": "object", "properties": {}})), json!({"type": "object"}));
+    assert_eq!(
+        prop(json!({"type": "object", "properties": {}})),
+        json!({"type": "object"})
+    );
 }
 
 #[test]
 fn root_type_is_forced_to_object() {
-    let out = clean_schema(&json!({"properties": {"a": {"type": "string"}}, "required": ["a", "ghost"]})).unwrap();
+    let out =
+        clean_schema(&json!({"properties": {"a": {"type": "string"}}, "required": ["a", "ghost"]}))
+            .unwrap();
     assert_eq!(
         out,
         json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}})
     );
-    let out = clean_schema(&json!({"type": ["object", "null"], "properties": {"a": {"type": "string"}}})).unwrap();
+    let out =
+        clean_schema(&json!({"type": ["object", "null"], "properties": {"a": {"type": "string"}}}))
+            .unwrap();
     assert_eq!(out["type"], "object");
     assert!(out.get("nullable").is_none());
     let out = clean_schema(&json!({"anyOf": [
@@ -204,7 +258,10 @@ fn root_type_is_forced_to_object() {
         {"type": "object", "properties": {"b": {"type": "string"}}}
     ]}))
     .unwrap();
-    assert_eq!(out["properties"], json!({"a": {"type": "string"}, "b": {"type": "string"}}));
+    assert_eq!(
+        out["properties"],
+        json!({"a": {"type": "string"}, "b": {"type": "string"}})
+    );
 }
 
 #[test]
@@ -212,11 +269,19 @@ fn untyped_properties_get_a_permissive_union() {
     let out = prop(json!({"description": "anything"}));
     assert_eq!(out["description"], "anything");
     assert!(out.get("type").is_none());
-    let kinds: Vec<&str> = out["anyOf"].as_array().unwrap().iter().map(|v| v["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = out["anyOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["string", "number", "boolean", "object", "array"]);
     // Shape implies the type.
     assert_eq!(prop(json!({"items": {"type": "string"}}))["type"], "array");
-    assert_eq!(prop(json!({"properties": {"a": {"type": "string"}}}))["type"], "object");
+    assert_eq!(
+        prop(json!({"properties": {"a": {"type": "string"}}}))["type"],
+        "object"
+    );
     assert_eq!(prop(json!({"maxLength": 3}))["type"], "string");
 }
 
@@ -228,7 +293,10 @@ fn keywords_only_appear_on_types_they_fit() {
         prop(json!({"type": "string", "properties": {"a": {}}, "items": {}, "minimum": 1})),
         json!({"type": "string"})
     );
-    assert_eq!(prop(json!({"type": "array"})), json!({"type": "array", "items": prop(json!({}))}));
+    assert_eq!(
+        prop(json!({"type": "array"})),
+        json!({"type": "array", "items": prop(json!({}))})
+    );
     assert_eq!(
         prop(json!({"type": "array", "items": [{"type": "string"}, {"type": "number"}]})),
         json!({"type": "array", "items": {"type": "string"}})

@@ -16,8 +16,12 @@
 use super::response::{block_reason, error_kind, error_message, stop_reason, usage};
 use super::{ToolNameMap, SIGNATURE_PROVIDER};
 use crate::error::ErrorKind;
-use crate::protocol::anthropic::{ErrorBody, MessageDeltaBody, MessagesResponse, StopReason, StreamEvent, Usage};
-use crate::protocol::gemini::{FinishReason, FunctionCall, GenerateContentResponse, Part, UsageMetadata};
+use crate::protocol::anthropic::{
+    ErrorBody, MessageDeltaBody, MessagesResponse, StopReason, StreamEvent, Usage,
+};
+use crate::protocol::gemini::{
+    FinishReason, FunctionCall, GenerateContentResponse, Part, UsageMetadata,
+};
 use crate::translate::tool_args::normalize_tool_arguments;
 use crate::translate::{sanitize_tool_id, synthetic_signature, BlockWriter, ResponseContext};
 
@@ -75,7 +79,8 @@ impl GeminiStreamTranslator {
             return;
         }
         self.started = true;
-        let mut message = MessagesResponse::new(self.ctx.message_id.clone(), self.ctx.model.clone());
+        let mut message =
+            MessagesResponse::new(self.ctx.message_id.clone(), self.ctx.model.clone());
         message.usage.input_tokens = self.ctx.input_tokens_hint;
         out.push(StreamEvent::MessageStart { message });
     }
@@ -98,7 +103,11 @@ impl GeminiStreamTranslator {
         self.start(out);
         let Some(end) = self.end else {
             // A body cut short: the client must not take it for a complete answer.
-            self.fail(ErrorKind::Api, "Gemini stream ended without a finish reason", out);
+            self.fail(
+                ErrorKind::Api,
+                "Gemini stream ended without a finish reason",
+                out,
+            );
             return;
         };
         self.writer.close(out);
@@ -147,10 +156,15 @@ impl GeminiStreamTranslator {
     /// A complete non-streamed body without `finishReason` is still a whole
     /// answer (unlike a stream that stops short).
     pub(super) fn assume_finished(&mut self) {
-        self.end.get_or_insert(End::Finished(FinishReason::FinishReasonUnspecified));
+        self.end
+            .get_or_insert(End::Finished(FinishReason::FinishReasonUnspecified));
     }
 
-    pub(super) fn push_response(&mut self, chunk: GenerateContentResponse, out: &mut Vec<StreamEvent>) {
+    pub(super) fn push_response(
+        &mut self,
+        chunk: GenerateContentResponse,
+        out: &mut Vec<StreamEvent>,
+    ) {
         if self.done {
             return;
         }

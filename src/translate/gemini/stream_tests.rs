@@ -5,7 +5,9 @@ use super::GeminiStreamTranslator;
 use crate::error::ErrorKind;
 use crate::protocol::anthropic::{ResponseBlock, StopReason, StreamEvent, Usage};
 use crate::protocol::gemini::GenerateContentResponse;
-use crate::translate::gemini::{from_gemini_response, from_gemini_response_with_names, sanitize_tool_name, ToolNameMap};
+use crate::translate::gemini::{
+    from_gemini_response, from_gemini_response_with_names, sanitize_tool_name, ToolNameMap,
+};
 use crate::translate::{accumulate, synthetic_signature, ResponseContext};
 
 fn ctx() -> ResponseContext {
@@ -129,7 +131,10 @@ fn sanitized_names_are_mapped_back() {
     .unwrap();
     let names = ToolNameMap::from_request(&req);
     let gemini_name = sanitize_tool_name("my tool").into_owned();
-    let resp = response(candidate(json!([{"functionCall": {"name": gemini_name, "args": {}}}]), Some("STOP")));
+    let resp = response(candidate(
+        json!([{"functionCall": {"name": gemini_name, "args": {}}}]),
+        Some("STOP"),
+    ));
     let r = from_gemini_response_with_names(resp, &ctx(), &names).unwrap();
     assert!(matches!(&r.content[0], ResponseBlock::ToolUse { name, .. } if name == "my tool"));
 }
@@ -154,16 +159,32 @@ fn finish_reasons_and_usage() {
             cache_read_input_tokens: 20
         }
     );
-    assert_eq!(with_usage("SAFETY", json!([])).stop_reason, Some(StopReason::Refusal));
-    assert_eq!(with_usage("RECITATION", json!([{"text": "a"}])).stop_reason, Some(StopReason::Refusal));
-    assert_eq!(with_usage("OTHER", json!([{"text": "a"}])).stop_reason, Some(StopReason::EndTurn));
+    assert_eq!(
+        with_usage("SAFETY", json!([])).stop_reason,
+        Some(StopReason::Refusal)
+    );
+    assert_eq!(
+        with_usage("RECITATION", json!([{"text": "a"}])).stop_reason,
+        Some(StopReason::Refusal)
+    );
+    assert_eq!(
+        with_usage("OTHER", json!([{"text": "a"}])).stop_reason,
+        Some(StopReason::EndTurn)
+    );
     let r = with_usage("MALFORMED_FUNCTION_CALL", json!([]));
     assert_eq!(r.stop_reason, Some(StopReason::EndTurn));
     assert!(matches!(&r.content[..], [ResponseBlock::Text { text }] if text.contains("malformed")));
     // A candidate without content (MAX_TOKENS while thinking) is an empty reply.
-    let r = from_gemini_response(response(json!({"candidates": [{"finishReason": "MAX_TOKENS"}]})), &ctx()).unwrap();
+    let r = from_gemini_response(
+        response(json!({"candidates": [{"finishReason": "MAX_TOKENS"}]})),
+        &ctx(),
+    )
+    .unwrap();
     assert!(r.content.is_empty());
-    assert_eq!(r.usage.input_tokens, 7, "no usageMetadata: the estimate stays");
+    assert_eq!(
+        r.usage.input_tokens, 7,
+        "no usageMetadata: the estimate stays"
+    );
 }
 
 #[test]
@@ -174,7 +195,9 @@ fn blocked_prompt() {
     assert!(err.message.contains("PROHIBITED_CONTENT"));
     let msg = accumulate(&stream(&[blocked])).unwrap();
     assert_eq!(msg.stop_reason, Some(StopReason::Refusal));
-    assert!(matches!(&msg.content[..], [ResponseBlock::Text { text }] if text.contains("PROHIBITED_CONTENT")));
+    assert!(
+        matches!(&msg.content[..], [ResponseBlock::Text { text }] if text.contains("PROHIBITED_CONTENT"))
+    );
     assert_eq!(msg.usage.input_tokens, 5);
 }
 
@@ -186,16 +209,24 @@ fn stream_emits_deltas_and_whole_tool_calls() {
         json!("not json"),
         candidate(json!([{"text": "Hel"}]), None),
         candidate(json!([{"text": "lo"}]), None),
-        candidate(json!([{"functionCall": {"name": "Bash", "args": {"command": "ls"}}, "thoughtSignature": "S"}]), None),
+        candidate(
+            json!([{"functionCall": {"name": "Bash", "args": {"command": "ls"}}, "thoughtSignature": "S"}]),
+            None,
+        ),
         {
             let mut c = candidate(json!([]), Some("STOP"));
             c["usageMetadata"] = json!({"promptTokenCount": 50, "candidatesTokenCount": 9});
             c
         },
     ]);
-    let StreamEvent::MessageStart { message } = &events[0] else { panic!() };
+    let StreamEvent::MessageStart { message } = &events[0] else {
+        panic!()
+    };
     assert_eq!(message.usage.input_tokens, 7);
-    let deltas = events.iter().filter(|e| matches!(e, StreamEvent::ContentBlockDelta { .. })).count();
+    let deltas = events
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::ContentBlockDelta { .. }))
+        .count();
     // thinking_delta + signature, 2 text deltas, thinking signature, one input_json.
     assert_eq!(deltas, 6);
     let msg = accumulate(&events).unwrap();
@@ -204,20 +235,27 @@ fn stream_emits_deltas_and_whole_tool_calls() {
     assert_eq!(msg.usage.output_tokens, 9);
     assert_eq!(msg.content.len(), 4);
     assert_eq!(msg.content[1], text("Hello"));
-    assert!(matches!(&msg.content[2], ResponseBlock::Thinking { signature, .. } if *signature == sig("S")));
+    assert!(
+        matches!(&msg.content[2], ResponseBlock::Thinking { signature, .. } if *signature == sig("S"))
+    );
 }
 
 #[test]
 fn stream_without_finish_reason_ends_in_an_error_event() {
     let events = stream(&[candidate(json!([{"text": "partial"}]), None)]);
-    let Some(StreamEvent::Error { error }) = events.last() else { panic!("{events:?}") };
+    let Some(StreamEvent::Error { error }) = events.last() else {
+        panic!("{events:?}")
+    };
     assert_eq!(error.kind, "api_error");
     assert!(accumulate(&events).is_err());
     // Nothing at all still starts the message first.
     let mut t = GeminiStreamTranslator::new(ctx());
     let mut out = Vec::new();
     t.finish(&mut out);
-    assert!(matches!(out[..], [StreamEvent::MessageStart { .. }, StreamEvent::Error { .. }]));
+    assert!(matches!(
+        out[..],
+        [StreamEvent::MessageStart { .. }, StreamEvent::Error { .. }]
+    ));
 }
 
 #[test]
