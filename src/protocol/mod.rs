@@ -1,4 +1,5 @@
 //! Wire types of each API the proxy speaks; serde only, no logic.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;

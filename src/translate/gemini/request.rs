@@ -1,0 +1,223 @@
+//! `MessagesRequest` → `GenerateContentRequest` (PROTOCOLS D.4). Pure.
+//!
+//! History shaping lives in [`super::contents`], schema cleaning in
+//! [`super::schema`]; this module assembles the request around them:
+//! system instruction, tools, tool choice and generation settings.
+
+use serde_json::Value;
+
+use super::contents::{system_turn_parts, to_contents};
+use super::schema::clean_schema;
+use super::{is_gemini3, sanitize_tool_name};
+use crate::protocol::anthropic::{self, MessagesRequest, Thinking, ToolChoice};
+use crate::protocol::gemini::{
+    Content, FunctionCallingConfig, FunctionCallingMode, FunctionDeclaration,
+    GenerateContentRequest, GenerationConfig, Part, ThinkingConfig, ThinkingLevel, Tool,
+    ToolConfig,
+};
+
+/// Gemini's documented cap on `stopSequences`.
+const MAX_STOP_SEQUENCES: usize = 5;
+
+#[derive(Debug, Clone, Copy)]
+pub struct GeminiRequestOptions<'a> {
+    /// Upper limit for `maxOutputTokens` (the upstream model's own limit).
+    pub max_tokens_cap: Option<u64>,
+    /// Upstream model id (`gemini-2.5-flash`, `gemini-3-pro-preview`, …):
+    /// decides between `thinkingBudget` and `thinkingLevel`.
+    pub model: &'a str,
+}
+
+pub fn to_gemini_request<'a>(
+    req: &'a MessagesRequest,
+    opts: &GeminiRequestOptions<'a>,
+) -> GenerateContentRequest<'a> {
+    let gemini3 = is_gemini3(opts.model);
+    let declarations = function_declarations(req);
+    let tool_config = tool_config(req.tool_choice.as_ref(), &declarations);
+    let tools = if declarations.is_empty() {
+        Vec::new()
+    } else {
+        vec![Tool {
+            function_declarations: declarations,
+        }]
+    };
+    GenerateContentRequest {
+        contents: to_contents(&req.messages, gemini3),
+        system_instruction: system_instruction(req),
+        tools,
+        tool_config,
+        generation_config: generation_config(req, opts, gemini3),
+    }
+}
+
+/// `system` (string or text blocks, one part each) followed by the text of any
+/// `role:"system"` turns inside `messages`.
+fn system_instruction(req: &MessagesRequest) -> Option<Content<'_>> {
+    let top: Vec<Part<'_>> = match &req.system {
+        None => Vec::new(),
+        Some(anthropic::Content::Text(s)) => vec![Part::text(s.as_str())],
+        Some(anthropic::Content::Blocks(blocks)) => blocks
+            .iter()
+            .filter_map(|b| b.as_text())
+            .map(Part::text)
+            .collect(),
+    };
+    let parts: Vec<Part<'_>> = top
+        .into_iter()
+        .filter(|p| p.text.as_deref().is_some_and(|t| !t.is_empty()))
+        .chain(system_turn_parts(&req.messages))
+        .collect();
+    (!parts.is_empty()).then_some(Content { role: None, parts })
+}
+
+/// Client tools as declarations; Anthropic server tools (no schema, dated
+/// type) are dropped, and so is a repeated name (Gemini rejects duplicates).
+fn function_declarations(req: &MessagesRequest) -> Vec<FunctionDeclaration<'_>> {
+    let mut out: Vec<FunctionDeclaration<'_>> = Vec::new();
+    for spec in req.tools.iter().flatten().filter_map(|t| t.spec()) {
+        let name = sanitize_tool_name(spec.name);
+        if out.iter().any(|d| d.name == name) {
+            continue;
+        }
+        let parameters = spec
+            .schema
+            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+            .and_then(|schema| clean_schema(&schema));
+        out.push(FunctionDeclaration {
+            name,
+            description: spec.description.filter(|d| !d.is_empty()),
+            parameters,
+        });
+    }
+    out
+}
+
+/// D.4 tool_choice mapping; dropped when there is nothing to choose from or
+/// the named tool is not declared (D.9 #25).
+fn tool_config<'a>(
+    choice: Option<&'a ToolChoice>,
+    declared: &[FunctionDeclaration<'a>],
+) -> Option<ToolConfig<'a>> {
+    if declared.is_empty() {
+        return None;
+    }
+    let (mode, allowed) = match choice? {
+        ToolChoice::Auto { .. } => (FunctionCallingMode::Auto, None),
+        ToolChoice::Any { .. } => (FunctionCallingMode::Any, None),
+        ToolChoice::None => (FunctionCallingMode::None, None),
+        ToolChoice::Tool { name, .. } => {
+            let name = sanitize_tool_name(name);
+            if !declared.iter().any(|d| d.name == name) {
+                return None;
+            }
+            (FunctionCallingMode::Any, Some(vec![name]))
+        }
+    };
+    Some(ToolConfig {
+        function_calling_config: FunctionCallingConfig {
+            mode,
+            allowed_function_names: allowed,
+        },
+    })
+}
+
+fn generation_config<'a>(
+    req: &'a MessagesRequest,
+    opts: &GeminiRequestOptions<'_>,
+    gemini3: bool,
+) -> GenerationConfig<'a> {
+    let max = match opts.max_tokens_cap {
+        Some(cap) => req.max_tokens.min(cap),
+        None => req.max_tokens,
+    };
+    GenerationConfig {
+        max_output_tokens: Some(max),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: req.top_k,
+        // Passed through; Gemini reports a matched stop sequence as a plain
+        // STOP, so the reply says `end_turn` (D.7 option c).
+        stop_sequences: req
+            .stop_sequences
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .take(MAX_STOP_SEQUENCES)
+            .collect(),
+        thinking_config: thinking_config(req, opts.model, gemini3),
+    }
+}
+
+/// D.4 thinking mapping. Gemini 3 takes a level, 2.x a token budget — never
+/// both. `disabled` sends nothing: some models (2.5 Pro, 3.x) cannot turn
+/// thinking off and reject a zero budget.
+fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<ThinkingConfig> {
+    let include = Some(true);
+    match req.thinking.as_ref()? {
+        Thinking::Disabled => None,
+        Thinking::Enabled { budget_tokens } if gemini3 => Some(ThinkingConfig {
+            include_thoughts: include,
+            thinking_level: budget_tokens.map(level_for_budget),
+            ..ThinkingConfig::default()
+        }),
+        Thinking::Enabled { budget_tokens } => Some(ThinkingConfig {
+            include_thoughts: include,
+            thinking_budget: budget_tokens.map(|b| clamp_budget(model, b)),
+            ..ThinkingConfig::default()
+        }),
+        // Adaptive thinking is Gemini's dynamic default; on Gemini 3 the
+        // client's `output_config.effort` still picks a level.
+        Thinking::Adaptive => Some(ThinkingConfig {
+            include_thoughts: include,
+            thinking_level: if gemini3 {
+                req.output_config
+                    .as_ref()
+                    .and_then(|o| o.effort.as_deref())
+                    .and_then(level_for_effort)
+            } else {
+                None
+            },
+            ..ThinkingConfig::default()
+        }),
+    }
+}
+
+fn level_for_budget(budget: u64) -> ThinkingLevel {
+    match budget {
+        0..=4095 => ThinkingLevel::Low,
+        4096..=16383 => ThinkingLevel::Medium,
+        _ => ThinkingLevel::High,
+    }
+}
+
+fn level_for_effort(effort: &str) -> Option<ThinkingLevel> {
+    match effort {
+        "low" => Some(ThinkingLevel::Low),
+        "medium" => Some(ThinkingLevel::Medium),
+        "high" | "xhigh" | "max" => Some(ThinkingLevel::High),
+        _ => None,
+    }
+}
+
+/// Budgets outside a model's range are a 400 (C.2): 2.5 Pro takes
+/// 128–32768, Flash-Lite 512–24576, Flash 1–24576. Unknown models get the
+/// widest range.
+fn clamp_budget(model: &str, budget: u64) -> i64 {
+    let m = model.to_ascii_lowercase();
+    let (lo, hi) = if m.contains("flash-lite") {
+        (512, 24_576)
+    } else if m.contains("flash") {
+        (1, 24_576)
+    } else if m.contains("pro") {
+        (128, 32_768)
+    } else {
+        (1, 32_768)
+    };
+    i64::try_from(budget).unwrap_or(i64::MAX).clamp(lo, hi)
+}
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;
