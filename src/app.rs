@@ -93,6 +93,7 @@ fn serve(mut settings: Settings) -> ExitCode {
             }
         };
         print_banner(&listener, &state, &config_path, generated.as_deref());
+        let _watcher = server::watch_config_file(&state);
         if let Err(e) = server::serve(listener, state, shutdown_signal()).await {
             eprintln!("error: server failed: {e}");
             return ExitCode::FAILURE;

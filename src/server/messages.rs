@@ -22,9 +22,14 @@ use super::util::{message_id, request_id};
 use crate::config::ServiceType;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::anthropic::{MessagesRequest, MessagesResponse};
+use crate::protocol::gemini::GenerateContentResponse;
 use crate::protocol::openai::ChatResponse;
 use crate::providers::Target;
 use crate::translate::anthropic::{has_synthetic_thinking, rewrite_body};
+use crate::translate::gemini::{
+    from_gemini_response_with_names, to_gemini_request, GeminiRequestOptions,
+    GeminiStreamTranslator, ToolNameMap,
+};
 use crate::translate::openai::{
     from_openai_response, to_openai_request, MaxTokensField, OpenAiRequestOptions,
     OpenAiStreamTranslator,
@@ -134,12 +139,8 @@ async fn handle(
     };
     match up.config.service_type {
         ServiceType::OpenAi | ServiceType::OpenAiOld => call.openai(&req, ctx).await,
+        ServiceType::Gemini => call.gemini(&req, ctx).await,
         ServiceType::Claude => call.claude(&req, &body).await,
-        other => Err(ApiError::api(format!(
-            "upstream {:?} has serviceType {other}, which this build cannot serve yet",
-            up.config.name
-        ))
-        .with_status(501)),
     }
 }
 
@@ -217,6 +218,43 @@ impl Call<'_> {
         } else {
             Json(msg).into_response()
         })
+    }
+
+    async fn gemini(
+        &self,
+        req: &MessagesRequest,
+        ctx: ResponseContext,
+    ) -> Result<Response, ApiError> {
+        let upstream_model = self.up.config.model_mapping.resolve(&req.model);
+        let stream = req.is_stream();
+        let opts = GeminiRequestOptions {
+            model: upstream_model,
+            max_tokens_cap: self.up.config.max_tokens,
+        };
+        let body = serde_json::to_vec(&to_gemini_request(req, &opts))
+            .map_err(|e| ApiError::api(format!("cannot encode upstream request: {e}")))?;
+        let names = ToolNameMap::from_request(req);
+        let target = Target {
+            upstream: &self.up.config,
+            model: upstream_model,
+            stream,
+        };
+        let attempted =
+            send_with_failover(self.state, self.up, &target, body.into(), HeaderMap::new()).await?;
+        if stream {
+            let translator = GeminiStreamTranslator::new(ctx).with_tool_names(names);
+            return Ok(self.stream(attempted, translator, upstream_model));
+        }
+        let bytes = read_body(&self.up.config.name, attempted.response).await?;
+        let resp: GenerateContentResponse = parse_upstream_json(&self.up.config.name, &bytes)?;
+        let msg = from_gemini_response_with_names(resp, &ctx, &names)?;
+        self.log_done(
+            &attempted.key_masked,
+            upstream_model,
+            attempted.attempts,
+            &msg,
+        );
+        Ok(Json(msg).into_response())
     }
 
     /// Anthropic upstream: the body goes out as the client sent it (model

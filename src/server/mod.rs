@@ -138,6 +138,34 @@ pub fn config_summary(live: &state::LiveState) -> serde_json::Value {
     })
 }
 
+/// Watches config.json and swaps in every valid new version; an invalid one
+/// is logged and the running configuration kept. Dropping the guard stops it.
+pub fn watch_config_file(state: &Arc<AppState>) -> Option<crate::config::watch::WatchGuard> {
+    let st = state.clone();
+    let path = state.settings.config_path.clone();
+    let watched = crate::config::watch::watch_config(path.clone(), move || match st.reload() {
+        Ok(live) => tracing::info!(
+            upstreams = live.config.upstreams.len(),
+            current = live
+                .current()
+                .map(|u| u.config.name.as_str())
+                .unwrap_or("-"),
+            "config file changed; configuration reloaded"
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            "config file changed but cannot be used; keeping the running configuration"
+        ),
+    });
+    match watched {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "hot reload is off: cannot watch the config file");
+            None
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then stops accepting and lets running
 /// requests finish.
 pub async fn serve(

@@ -135,10 +135,16 @@ impl AppState {
     /// Re-reads the config file and swaps it in. On error the running
     /// configuration stays in place and the error is returned.
     pub fn reload(&self) -> Result<Arc<LiveState>, ConfigError> {
-        let config = config::load(
-            &self.settings.config_path,
-            self.settings.load_balance_strategy,
-        )?;
+        let path = &self.settings.config_path;
+        // A file that vanished (mid-save, or deleted by mistake) is not an
+        // instruction to drop every upstream.
+        if !path.exists() {
+            return Err(ConfigError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+            });
+        }
+        let config = config::load(path, self.settings.load_balance_strategy)?;
         let current = self.live.load();
         let next = Arc::new(LiveState::build(config, Some(&current)));
         self.live.store(next.clone());

@@ -52,6 +52,7 @@ macro_rules! impl_stream_translate {
 }
 
 impl_stream_translate!(OpenAiStreamTranslator);
+impl_stream_translate!(crate::translate::gemini::GeminiStreamTranslator);
 
 /// Silence limits of a stream.
 #[derive(Debug, Clone, Copy)]

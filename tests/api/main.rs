@@ -7,8 +7,14 @@ mod support;
 
 mod mock_openai;
 
+#[allow(dead_code)]
+#[path = "../support/gemini_validator.rs"]
+mod gemini_validator;
+
 mod auth_and_errors;
 mod claude;
+mod gemini;
 mod openai;
+mod reload;
 mod sdk;
 mod tls;

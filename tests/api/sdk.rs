@@ -161,6 +161,192 @@ fn answer(rec: &Recorded) -> Reply {
     )
 }
 
+/// The same script for a Gemini upstream (the model is in the URL path).
+fn answer_gemini(rec: &Recorded) -> Reply {
+    let model = rec
+        .path
+        .strip_prefix("/v1beta/models/")
+        .and_then(|r| r.split(':').next())
+        .unwrap_or("");
+    let stream = rec.path.ends_with(":streamGenerateContent");
+    let contents = rec.body["contents"].as_array().cloned().unwrap_or_default();
+    // The function responses may be followed by the rest of the user turn.
+    let last_response = contents.iter().rev().find_map(|c| {
+        c["parts"]
+            .as_array()?
+            .iter()
+            .find_map(|p| p.get("functionResponse").cloned())
+    });
+    let call =
+        |city: &str| json!({"functionCall": {"name": "get_weather", "args": {"city": city}}});
+    let parts = match model {
+        "text" => json!([{"text": "Hello "}, {"text": "from the mock"}]),
+        "tools" => match last_response {
+            Some(r) => {
+                let out = r["response"]["output"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| r["response"].to_string());
+                json!([{"text": format!("The tool said: {out}")}])
+            }
+            None => json!([call("Paris")]),
+        },
+        "parallel" => json!([call("Paris"), call("Rome")]),
+        "image" => {
+            let seen = rec.body.to_string().contains("\"inlineData\"");
+            json!([{"text": if seen { "I see an image" } else { "no image arrived" }}])
+        }
+        "ratelimit" => {
+            return Reply::Json(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}),
+            )
+        }
+        "boom" => {
+            return Reply::Json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"code": 500, "message": "boom", "status": "INTERNAL"}}),
+            )
+        }
+        other => {
+            return Reply::Json(
+                StatusCode::NOT_FOUND,
+                json!({"error": {"code": 404, "message": other, "status": "NOT_FOUND"}}),
+            )
+        }
+    };
+    let usage = json!({"promptTokenCount": 21, "candidatesTokenCount": 7, "totalTokenCount": 28});
+    if stream {
+        let list = parts.as_array().cloned().unwrap_or_default();
+        let n = list.len();
+        let pieces = list
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut c = json!({"candidates": [{"content": {"role": "model", "parts": [p]}}], "usageMetadata": usage});
+                if i + 1 == n {
+                    c["candidates"][0]["finishReason"] = json!("STOP");
+                }
+                format!("data: {c}\r\n\r\n")
+            })
+            .collect();
+        return Reply::Sse {
+            pieces,
+            delay: Duration::from_millis(1),
+            cut: false,
+        };
+    }
+    Reply::Json(
+        StatusCode::OK,
+        json!({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}], "usageMetadata": usage}),
+    )
+}
+
+/// The same script for an Anthropic upstream (answers in Anthropic's own format).
+fn answer_claude(rec: &Recorded) -> Reply {
+    let body = &rec.body;
+    let model = body["model"].as_str().unwrap_or("");
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
+    let result = last["content"].as_array().and_then(|blocks| {
+        blocks
+            .iter()
+            .find(|b| b["type"] == "tool_result")
+            .map(|b| b["content"].as_str().unwrap_or("").to_owned())
+    });
+    let tool = |id: &str, city: &str| json!({"type": "tool_use", "id": id, "name": "get_weather", "input": {"city": city}});
+    let (content, stop) = match model {
+        "text" => (
+            json!([{"type": "text", "text": "Hello from the mock"}]),
+            "end_turn",
+        ),
+        "tools" => match result {
+            Some(r) => (
+                json!([{"type": "text", "text": format!("The tool said: {r}")}]),
+                "end_turn",
+            ),
+            None => (json!([tool("toolu_01", "Paris")]), "tool_use"),
+        },
+        "parallel" => (
+            json!([tool("toolu_p1", "Paris"), tool("toolu_p2", "Rome")]),
+            "tool_use",
+        ),
+        "image" => {
+            let seen = body.to_string().contains("\"type\":\"image\"");
+            (
+                json!([{"type": "text", "text": if seen { "I see an image" } else { "no image arrived" }}]),
+                "end_turn",
+            )
+        }
+        "ratelimit" => {
+            return Reply::Json(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}),
+            )
+        }
+        "boom" => {
+            return Reply::Json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"type": "error", "error": {"type": "api_error", "message": "boom"}}),
+            )
+        }
+        other => {
+            return Reply::Json(
+                StatusCode::NOT_FOUND,
+                json!({"type": "error", "error": {"type": "not_found_error", "message": other}}),
+            )
+        }
+    };
+    let usage = json!({"input_tokens": 21, "output_tokens": 7});
+    let message = json!({"id": "msg_mock", "type": "message", "role": "assistant", "model": model,
+                         "content": content, "stop_reason": stop, "stop_sequence": null, "usage": usage});
+    if body["stream"] != json!(true) {
+        return Reply::Json(StatusCode::OK, message);
+    }
+    let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut start = message.clone();
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    let mut pieces = vec![ev(
+        "message_start",
+        json!({"type": "message_start", "message": start}),
+    )];
+    for (i, block) in message["content"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        if block["type"] == "text" {
+            pieces.push(ev("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})));
+            pieces.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": block["text"]}})));
+        } else {
+            let mut shell = block.clone();
+            shell["input"] = json!({});
+            pieces.push(ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": shell}),
+            ));
+            pieces.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": block["input"].to_string()}})));
+        }
+        pieces.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": i}),
+        ));
+    }
+    pieces.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 7}})));
+    pieces.push(ev("message_stop", json!({"type": "message_stop"})));
+    Reply::Sse {
+        pieces,
+        delay: Duration::from_millis(1),
+        cut: false,
+    }
+}
+
 fn run_sdk_suite(python: &Path, app: &TestApp) {
     let script = repo().join("tests/sdk/test_sdk.py");
     let out = Command::new(python)
@@ -184,6 +370,34 @@ async fn official_python_sdk_against_openai_upstream() {
     let mock = spawn_mock(mock_openai::validate, answer).await;
     let app = spawn_app(
         config_with(vec![upstream("oa", "openai", &mock.url(), &["sk-1"])]),
+        &[],
+    )
+    .await;
+    tokio::task::spawn_blocking(move || run_sdk_suite(&python, &app))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_sdk_against_gemini_upstream() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let mock = spawn_mock(super::gemini::validate, answer_gemini).await;
+    let app = spawn_app(
+        config_with(vec![upstream("gem", "gemini", &mock.url(), &["AIza-1"])]),
+        &[],
+    )
+    .await;
+    tokio::task::spawn_blocking(move || run_sdk_suite(&python, &app))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_sdk_against_claude_upstream() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let mock = spawn_mock(no_validation, answer_claude).await;
+    let app = spawn_app(
+        config_with(vec![upstream("ant", "claude", &mock.url(), &["sk-ant-1"])]),
         &[],
     )
     .await;

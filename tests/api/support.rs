@@ -27,6 +27,7 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
+    pub watcher: Option<claude_proxy::config::watch::WatchGuard>,
     _shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -37,6 +38,12 @@ impl TestApp {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("config.json")
+    }
+
+    /// Turns on hot reload, as the binary does at start.
+    pub fn watch(&mut self) {
+        self.watcher = server::watch_config_file(&self.state);
+        assert!(self.watcher.is_some(), "watcher started");
     }
 
     /// POST /v1/messages with the access key.
@@ -98,6 +105,7 @@ pub async fn spawn_app(config: Value, env: &[(&str, &str)]) -> TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client"),
+        watcher: None,
         _shutdown: Some(tx),
     }
 }
