@@ -7,7 +7,6 @@ mod support;
 
 mod mock_openai;
 
-#[allow(dead_code)]
 #[path = "../support/gemini_validator.rs"]
 mod gemini_validator;
 
