@@ -120,6 +120,9 @@ pub fn add(raw: &mut RawConfig, args: &AddArgs) -> Result<String, String> {
         model_mapping: Some(Map::new()),
         max_tokens: args.max_tokens,
         description: args.description.clone().filter(|d| !d.trim().is_empty()),
+        fallback: None,
+        load_balance: None,
+        auth_header: None,
         extra: Map::new(),
     });
     let i = raw.upstream.len() - 1;

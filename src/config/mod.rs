@@ -13,7 +13,9 @@ pub mod watch;
 
 use std::path::Path;
 
-pub use model::{mask_secret, ApiKey, Config, LoadBalance, ModelMapping, ServiceType, Upstream};
+pub use model::{
+    mask_secret, ApiKey, AuthHeader, Config, LoadBalance, ModelMapping, ServiceType, Upstream,
+};
 pub use raw::RawConfig;
 
 #[derive(Debug, thiserror::Error)]

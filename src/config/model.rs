@@ -202,6 +202,35 @@ pub struct Upstream {
     /// 128,000 Claude Code asks for).
     pub max_tokens: Option<u64>,
     pub description: Option<String>,
+    /// Upstreams (by name) that take over when every key of this one
+    /// failed, in order. Empty: no cross-upstream fallback.
+    pub fallback: Vec<String>,
+    /// Key order for this upstream; `None` uses the global `loadBalance`.
+    pub load_balance: Option<LoadBalance>,
+    /// How the key is sent to a `claude` upstream.
+    pub auth_header: AuthHeader,
+}
+
+/// Where a `claude` upstream's key goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthHeader {
+    /// `x-api-key` for API keys, `Authorization: Bearer` for OAuth tokens
+    /// (`sk-ant-oat…`).
+    #[default]
+    Auto,
+    XApiKey,
+    Bearer,
+}
+
+impl AuthHeader {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(AuthHeader::Auto),
+            "x-api-key" | "x_api_key" | "apikey" => Some(AuthHeader::XApiKey),
+            "bearer" | "authorization" => Some(AuthHeader::Bearer),
+            _ => None,
+        }
+    }
 }
 
 impl Upstream {
@@ -270,6 +299,9 @@ mod tests {
             model_mapping: ModelMapping::default(),
             max_tokens: None,
             description: None,
+            fallback: Vec::new(),
+            load_balance: None,
+            auth_header: AuthHeader::Auto,
         };
         assert_eq!(
             up("https://api.openai.com", ServiceType::OpenAi).endpoint("/chat/completions"),

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::model::{ApiKey, Config, LoadBalance, ModelMapping, ServiceType, Upstream};
+use super::model::{ApiKey, AuthHeader, Config, LoadBalance, ModelMapping, ServiceType, Upstream};
 use super::ConfigError;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,6 +55,23 @@ pub struct RawUpstream {
     pub max_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Names of upstreams that take over when every key of this one failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Vec<String>>,
+    /// Per-upstream key strategy (overrides the top-level `loadBalance`).
+    #[serde(
+        default,
+        rename = "loadBalance",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub load_balance: Option<String>,
+    /// `claude` upstreams: `auto` (default), `x-api-key` or `bearer`.
+    #[serde(
+        default,
+        rename = "authHeader",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_header: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -106,6 +123,49 @@ impl RawConfig {
             if raw.max_tokens == Some(0) {
                 problems.push(format!("{}: must be at least 1", at("maxTokens")));
             }
+            let load_balance = raw.load_balance.as_deref().and_then(|lb| {
+                let parsed = LoadBalance::parse(lb);
+                if parsed.is_none() {
+                    problems.push(format!(
+                        "{}: unknown strategy {lb:?} (expected round-robin, random or failover)",
+                        at("loadBalance")
+                    ));
+                }
+                parsed
+            });
+            let auth_header = match raw.auth_header.as_deref() {
+                None => AuthHeader::Auto,
+                Some(a) => AuthHeader::parse(a).unwrap_or_else(|| {
+                    problems.push(format!(
+                        "{}: unknown value {a:?} (expected auto, x-api-key or bearer)",
+                        at("authHeader")
+                    ));
+                    AuthHeader::Auto
+                }),
+            };
+            let fallback: Vec<String> = raw
+                .fallback
+                .iter()
+                .flatten()
+                .map(|f| f.trim().to_owned())
+                .collect();
+            for (j, f) in fallback.iter().enumerate() {
+                let known = self
+                    .upstream
+                    .iter()
+                    .any(|u| u.name.trim().eq_ignore_ascii_case(f));
+                if !known {
+                    problems.push(format!(
+                        "{}: no upstream is named {f:?}",
+                        at(&format!("fallback[{j}]"))
+                    ));
+                } else if f.eq_ignore_ascii_case(&name) {
+                    problems.push(format!(
+                        "{}: an upstream cannot fall back to itself",
+                        at(&format!("fallback[{j}]"))
+                    ));
+                }
+            }
             let api_keys = raw
                 .api_keys
                 .iter()
@@ -123,6 +183,9 @@ impl RawConfig {
                     model_mapping: ModelMapping::new(mapping),
                     max_tokens: raw.max_tokens,
                     description: raw.description.clone(),
+                    fallback,
+                    load_balance,
+                    auth_header,
                 });
             }
         }

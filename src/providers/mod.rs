@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
-use crate::config::{ApiKey, ServiceType, Upstream};
+use crate::config::{ApiKey, AuthHeader, ServiceType, Upstream};
 use crate::error::{ApiError, ErrorKind, UpstreamErrorDetail};
 use crate::routing::keys::KeyFailure;
 
@@ -62,7 +62,11 @@ pub fn build_request(
         ),
         // OAuth access tokens (Claude subscriptions) go in Authorization;
         // API keys in x-api-key.
-        ServiceType::Claude if key.expose().starts_with("sk-ant-oat") => {
+        ServiceType::Claude
+            if target.upstream.auth_header == AuthHeader::Bearer
+                || (target.upstream.auth_header == AuthHeader::Auto
+                    && key.expose().starts_with("sk-ant-oat")) =>
+        {
             (AUTHORIZATION, format!("Bearer {}", key.expose()))
         }
         ServiceType::Claude => (

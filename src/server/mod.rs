@@ -3,6 +3,9 @@
 pub mod auth;
 pub mod health;
 pub mod messages;
+pub mod metrics;
+pub mod observe;
+pub mod respond;
 pub mod state;
 pub mod stream;
 pub mod upstream;

@@ -54,6 +54,30 @@ impl LiveState {
     pub fn current(&self) -> Option<&Arc<UpstreamRuntime>> {
         self.upstreams.get(self.config.current_upstream)
     }
+
+    /// The upstreams a request may use, in order: the current one, then its
+    /// `fallback` list (each once; upstreams without keys are skipped).
+    pub fn route(&self) -> Vec<Arc<UpstreamRuntime>> {
+        let Some(current) = self.current() else {
+            return Vec::new();
+        };
+        let mut route: Vec<Arc<UpstreamRuntime>> =
+            Vec::with_capacity(1 + current.config.fallback.len());
+        let candidates = std::iter::once(current.clone()).chain(
+            current.config.fallback.iter().filter_map(|name| {
+                self.upstreams
+                    .iter()
+                    .find(|u| u.config.name.eq_ignore_ascii_case(name))
+                    .cloned()
+            }),
+        );
+        for up in candidates {
+            if !up.keys.is_empty() && !route.iter().any(|r| Arc::ptr_eq(r, &up)) {
+                route.push(up);
+            }
+        }
+        route
+    }
 }
 
 /// HTTP clients, built once: one verifying certificates and one for

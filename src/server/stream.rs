@@ -76,6 +76,8 @@ pub struct StreamOutcome {
     pub bytes_sent: u64,
     /// Client went away before the end.
     pub client_gone: bool,
+    /// Final usage, from the `message_delta` event.
+    pub usage: Option<crate::protocol::anthropic::Usage>,
 }
 
 struct StreamState<T> {
@@ -121,8 +123,12 @@ impl<T: StreamTranslate> StreamState<T> {
             return None;
         }
         for ev in &self.events {
-            if let StreamEvent::Error { error } = ev {
-                self.outcome.error = Some(format!("{}: {}", error.kind, error.message));
+            match ev {
+                StreamEvent::Error { error } => {
+                    self.outcome.error = Some(format!("{}: {}", error.kind, error.message));
+                }
+                StreamEvent::MessageDelta { usage, .. } => self.outcome.usage = Some(usage.clone()),
+                _ => {}
             }
         }
         encode_events(&self.events, &mut self.buf);

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::HeaderMap;
 
+use super::metrics::record_key_failure;
 use super::state::{AppState, UpstreamRuntime};
 use crate::error::{ApiError, ErrorKind};
 use crate::providers::{self, build_request, classify, Target, Verdict};
@@ -25,7 +26,17 @@ pub struct Attempted {
     /// Masked key, for logs.
     pub key_masked: String,
     /// How many keys were tried (1 = first try worked).
-    pub attempts: usize,
+    pub attempts: u32,
+}
+
+/// Why no key of an upstream produced a 2xx.
+#[derive(Debug)]
+pub enum SendError {
+    /// The request itself was refused (a 400-class error): no other key or
+    /// upstream would do better; the client gets this.
+    Request(ApiError),
+    /// Every usable key failed or rests: another upstream may still work.
+    Exhausted { error: ApiError, attempts: u32 },
 }
 
 /// Sends `body` with the upstream's keys in strategy order, resting keys that
@@ -37,12 +48,18 @@ pub async fn send_with_failover(
     target: &Target<'_>,
     body: Bytes,
     extra_headers: HeaderMap,
-) -> Result<Attempted, ApiError> {
-    let strategy = state.live.load().config.load_balance;
+) -> Result<Attempted, SendError> {
+    let strategy = up
+        .config
+        .load_balance
+        .unwrap_or_else(|| state.live.load().config.load_balance);
     let order = up
         .keys
         .attempt_order(strategy)
-        .map_err(|r| all_resting_error(&up.config.name, r))?;
+        .map_err(|r| SendError::Exhausted {
+            error: all_resting_error(&up.config.name, r),
+            attempts: 0,
+        })?;
     let client = state.clients.for_upstream(&up.config);
     let settings = &state.settings;
     let mut last_error = None;
@@ -60,6 +77,7 @@ pub async fn send_with_failover(
         let response = match outcome {
             Err(_) => {
                 up.keys.mark_failure(i, KeyFailure::Unavailable);
+                record_key_failure(&up.config.name, "timeout");
                 tracing::warn!(upstream = %up.config.name, key = %key, "no response within FIRST_BYTE_TIMEOUT; trying next key");
                 last_error = Some(ApiError::timeout(format!(
                     "upstream {} did not answer within {} s",
@@ -70,6 +88,7 @@ pub async fn send_with_failover(
             }
             Ok(Err(e)) => {
                 up.keys.mark_failure(i, KeyFailure::Unavailable);
+                record_key_failure(&up.config.name, "connection");
                 let err = providers::transport_error(&up.config.name, &e);
                 tracing::warn!(upstream = %up.config.name, key = %key, error = %err.message, "upstream request failed; trying next key");
                 last_error = Some(err);
@@ -84,7 +103,7 @@ pub async fn send_with_failover(
                 response,
                 key_index: i,
                 key_masked: key.masked(),
-                attempts: n + 1,
+                attempts: n as u32 + 1,
             });
         }
         let retry_after = providers::retry_after(response.headers());
@@ -92,14 +111,26 @@ pub async fn send_with_failover(
         match classify(&up.config.name, status, &body, retry_after) {
             Verdict::NextKey(failure, err) => {
                 up.keys.mark_failure(i, failure);
+                record_key_failure(
+                    &up.config.name,
+                    match failure {
+                        KeyFailure::RateLimited(_) => "rate_limited",
+                        KeyFailure::Rejected => "rejected",
+                        KeyFailure::Unavailable => "unavailable",
+                    },
+                );
                 tracing::warn!(upstream = %up.config.name, key = %key, status, "key failed; trying next key");
                 last_error = Some(err);
             }
-            Verdict::Fail(err) => return Err(err),
+            Verdict::Fail(err) => return Err(SendError::Request(err)),
         }
     }
-    Err(last_error
-        .unwrap_or_else(|| ApiError::api(format!("upstream {} has no usable key", up.config.name))))
+    Err(SendError::Exhausted {
+        error: last_error.unwrap_or_else(|| {
+            ApiError::api(format!("upstream {} has no usable key", up.config.name))
+        }),
+        attempts: order.len() as u32,
+    })
 }
 
 fn all_resting_error(upstream: &str, r: AllResting) -> ApiError {

@@ -1,0 +1,82 @@
+//! Prometheus metrics (`GET /metrics`): requests by upstream and status,
+//! latency and time-to-first-byte histograms, tokens, retries, key failures
+//! and cooldowns, in-flight requests.
+//!
+//! The recorder is process-wide and installed once; recording is lock-free
+//! (atomics in the `metrics` registry).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::observe::RequestRecord;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// Installs the recorder (first call only) and returns its handle.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Counts a request while it is in flight (a stream until it ends).
+pub struct InflightGuard;
+
+impl InflightGuard {
+    pub fn new() -> Self {
+        metrics::gauge!("claude_proxy_inflight_requests").increment(1.0);
+        InflightGuard
+    }
+}
+
+impl Default for InflightGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        metrics::gauge!("claude_proxy_inflight_requests").decrement(1.0);
+    }
+}
+
+pub fn record_request(r: &RequestRecord, latency: Duration) {
+    let upstream = r.upstream.clone().unwrap_or_else(|| "-".to_owned());
+    let status = r.status.to_string();
+    metrics::counter!("claude_proxy_requests_total", "upstream" => upstream.clone(), "status" => status).increment(1);
+    metrics::histogram!("claude_proxy_request_duration_seconds", "upstream" => upstream.clone())
+        .record(latency.as_secs_f64());
+    if let Some(t) = r.ttfb {
+        metrics::histogram!("claude_proxy_ttfb_seconds", "upstream" => upstream.clone())
+            .record(t.as_secs_f64());
+    }
+    if let Some(u) = &r.usage {
+        metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "input")
+            .increment(u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens);
+        metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "output")
+            .increment(u.output_tokens);
+    }
+    if r.attempts > 1 {
+        metrics::counter!("claude_proxy_retries_total", "upstream" => upstream)
+            .increment(u64::from(r.attempts - 1));
+    }
+}
+
+/// A key failed with `reason` (rate_limited, rejected, unavailable).
+pub fn record_key_failure(upstream: &str, reason: &'static str) {
+    metrics::counter!("claude_proxy_key_failures_total", "upstream" => upstream.to_owned(), "reason" => reason)
+        .increment(1);
+}
