@@ -1,8 +1,10 @@
 //! The HTTP server: router, middleware, handlers and shared state.
 
 pub mod auth;
+pub mod count_tokens;
 pub mod health;
 pub mod messages;
+pub mod models;
 pub mod state;
 pub mod stream;
 pub mod upstream;
@@ -26,6 +28,13 @@ pub use state::AppState;
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/messages", post(messages::create_message))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
+        .route("/v1/models", get(models::list_models))
+        // A wildcard: upstream model names may contain `/` (`openai/gpt-4o`).
+        .route("/v1/models/{*model_id}", get(models::get_model))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_access_key,
@@ -145,6 +154,9 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Build the tokenizer tables off the async workers now, so the first
+    // count_tokens request does not pay for them.
+    tokio::task::spawn_blocking(crate::tokens::warm_up);
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

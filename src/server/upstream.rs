@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 
 use super::state::{AppState, UpstreamRuntime};
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{self, build_request, classify, Target, Verdict};
+use crate::providers::{self, build_request_to, classify, Target, Verdict};
 use crate::routing::keys::{AllResting, KeyFailure};
 
 /// Largest upstream body the proxy reads into memory (error bodies and
@@ -38,6 +38,18 @@ pub async fn send_with_failover(
     body: Bytes,
     extra_headers: HeaderMap,
 ) -> Result<Attempted, ApiError> {
+    send_with_failover_to(state, up, target, &target.url(), body, extra_headers).await
+}
+
+/// [`send_with_failover`] to `url` instead of the target's usual endpoint.
+pub async fn send_with_failover_to(
+    state: &AppState,
+    up: &UpstreamRuntime,
+    target: &Target<'_>,
+    url: &str,
+    body: Bytes,
+    extra_headers: HeaderMap,
+) -> Result<Attempted, ApiError> {
     let strategy = state.live.load().config.load_balance;
     let order = up
         .keys
@@ -48,8 +60,9 @@ pub async fn send_with_failover(
     let mut last_error = None;
     for (n, i) in order.iter().copied().enumerate() {
         let key = up.keys.key(i);
-        let request = build_request(
+        let request = build_request_to(
             client,
+            url,
             target,
             key,
             body.clone(),

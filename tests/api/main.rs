@@ -8,5 +8,7 @@ mod support;
 mod mock_openai;
 
 mod auth_and_errors;
+mod count_tokens;
+mod models;
 mod openai;
 mod sdk;
