@@ -12,6 +12,7 @@
 //! | [`protocol`] | wire types of each API (serde only) |
 //! | [`translate`] | pure request/response/stream conversions |
 //! | [`error`] | the Anthropic-shaped error every client sees |
+//! | [`tokens`] | local input-token counting (o200k BPE) |
 
 pub mod app;
 pub mod cli;
@@ -24,4 +25,5 @@ pub mod routing;
 pub mod server;
 pub mod settings;
 pub mod sse;
+pub mod tokens;
 pub mod translate;

@@ -50,6 +50,28 @@ pub fn build_request(
     extra_headers: HeaderMap,
     timeout: Duration,
 ) -> reqwest::RequestBuilder {
+    build_request_to(
+        client,
+        &target.url(),
+        target,
+        key,
+        body,
+        extra_headers,
+        timeout,
+    )
+}
+
+/// [`build_request`] to another endpoint of the same upstream (e.g. Claude's
+/// `/messages/count_tokens`), with the same auth headers.
+pub fn build_request_to(
+    client: &reqwest::Client,
+    url: &str,
+    target: &Target<'_>,
+    key: &ApiKey,
+    body: Bytes,
+    extra_headers: HeaderMap,
+    timeout: Duration,
+) -> reqwest::RequestBuilder {
     let mut headers = extra_headers;
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let (name, value) = match target.upstream.service_type {
@@ -85,7 +107,7 @@ pub fn build_request(
         );
     }
     client
-        .post(target.url())
+        .post(url)
         .headers(headers)
         .timeout(timeout)
         .body(body)

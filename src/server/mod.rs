@@ -1,9 +1,11 @@
 //! The HTTP server: router, middleware, handlers and shared state.
 
 pub mod auth;
+pub mod count_tokens;
 pub mod health;
 pub mod messages;
 pub mod metrics;
+pub mod models;
 pub mod observe;
 pub mod respond;
 pub mod state;
@@ -29,17 +31,35 @@ pub use state::AppState;
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/messages", post(messages::create_message))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
+        .route("/v1/models", get(models::list_models))
+        // A wildcard: upstream model names may contain `/` (`openai/gpt-4o`).
+        .route("/v1/models/{*model_id}", get(models::get_model))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_access_key,
         ));
-    let admin = Router::new()
-        .route("/admin/config/reload", post(reload_config))
-        .route_layer(middleware::from_fn_with_state(
+    let mut admin = Router::new().route("/admin/config/reload", post(reload_config));
+    if state.settings.development {
+        admin = admin.route("/admin/dev/info", get(dev_info));
+    }
+    let admin = admin.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_admin_key,
+    ));
+    // Install the recorder before the first request is counted.
+    let _ = metrics::handle();
+    let mut metrics_route = Router::new().route("/metrics", get(render_metrics));
+    if !state.settings.metrics_public {
+        metrics_route = metrics_route.route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_admin_key,
+            auth::require_access_key,
         ));
-    let mut app = Router::new().merge(api).merge(admin);
+    }
+    let mut app = Router::new().merge(api).merge(admin).merge(metrics_route);
     if state.settings.health_check_enabled {
         app = app.route(&state.settings.health_check_path, get(health::health));
     }
@@ -108,6 +128,54 @@ async fn reload_config(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+async fn render_metrics() -> Response {
+    match metrics::handle() {
+        Some(h) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => ApiError::api("metrics recorder is not available").into_response(),
+    }
+}
+
+/// `GET /admin/dev/info` (NODE_ENV=development only): settings and the
+/// running configuration, every secret masked.
+async fn dev_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let s = &state.settings;
+    let live = state.live.load();
+    let mask = |k: &Option<String>| k.as_deref().map(crate::config::mask_secret);
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime": state.started.elapsed().as_secs_f64(),
+        "settings": {
+            "host": s.host.to_string(),
+            "port": s.port,
+            "configPath": s.config_path.display().to_string(),
+            "proxyAccessKey": mask(&s.proxy_access_key),
+            "adminAccessKey": mask(&s.admin_access_key),
+            "logLevel": s.log_level,
+            "requestTimeoutMs": s.request_timeout.as_millis() as u64,
+            "firstByteTimeoutMs": s.first_byte_timeout.as_millis() as u64,
+            "streamIdleTimeoutMs": s.stream_idle_timeout.as_millis() as u64,
+            "maxConcurrentRequests": s.max_concurrent_requests,
+            "maxBodySize": s.max_body_size,
+            "enableCors": s.enable_cors,
+            "corsOrigin": s.cors_origin,
+            "enableRateLimit": s.enable_rate_limit,
+            "rateLimitWindowMs": s.rate_limit_window.as_millis() as u64,
+            "rateLimitMaxRequests": s.rate_limit_max_requests,
+            "enableRequestLogs": s.enable_request_logs,
+            "enableResponseLogs": s.enable_response_logs,
+        },
+        "config": config_summary(&live),
+        "inflightPermitsAvailable": state.inflight.as_ref().map(|s| s.available_permits()),
+    }))
+}
+
 /// The configuration as admin endpoints show it: keys masked.
 pub fn config_summary(live: &state::LiveState) -> serde_json::Value {
     let upstreams: Vec<_> = live
@@ -130,6 +198,9 @@ pub fn config_summary(live: &state::LiveState) -> serde_json::Value {
                     .collect::<serde_json::Map<_, _>>(),
                 "insecureSkipVerify": c.insecure_skip_verify,
                 "maxTokens": c.max_tokens,
+                "fallback": c.fallback,
+                "keys": u.keys.len(),
+                "restingKeys": u.keys.resting_count(),
                 "current": i == live.config.current_upstream,
             })
         })
@@ -176,6 +247,9 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Build the tokenizer tables off the async workers now, so the first
+    // count_tokens request does not pay for them.
+    tokio::task::spawn_blocking(crate::tokens::warm_up);
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

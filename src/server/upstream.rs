@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use super::metrics::record_key_failure;
 use super::state::{AppState, UpstreamRuntime};
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{self, build_request, classify, Target, Verdict};
+use crate::providers::{self, build_request_to, classify, Target, Verdict};
 use crate::routing::keys::{AllResting, KeyFailure};
 
 /// Largest upstream body the proxy reads into memory (error bodies and
@@ -39,6 +39,14 @@ pub enum SendError {
     Exhausted { error: ApiError, attempts: u32 },
 }
 
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Request(e) | SendError::Exhausted { error: e, .. } => e,
+        }
+    }
+}
+
 /// Sends `body` with the upstream's keys in strategy order, resting keys that
 /// fail and moving on, each key at most once. Errors caused by the request
 /// itself (400-class) are returned at once.
@@ -46,6 +54,18 @@ pub async fn send_with_failover(
     state: &AppState,
     up: &UpstreamRuntime,
     target: &Target<'_>,
+    body: Bytes,
+    extra_headers: HeaderMap,
+) -> Result<Attempted, SendError> {
+    send_with_failover_to(state, up, target, &target.url(), body, extra_headers).await
+}
+
+/// [`send_with_failover`] to `url` instead of the target's usual endpoint.
+pub async fn send_with_failover_to(
+    state: &AppState,
+    up: &UpstreamRuntime,
+    target: &Target<'_>,
+    url: &str,
     body: Bytes,
     extra_headers: HeaderMap,
 ) -> Result<Attempted, SendError> {
@@ -65,8 +85,9 @@ pub async fn send_with_failover(
     let mut last_error = None;
     for (n, i) in order.iter().copied().enumerate() {
         let key = up.keys.key(i);
-        let request = build_request(
+        let request = build_request_to(
             client,
+            url,
             target,
             key,
             body.clone(),

@@ -12,7 +12,9 @@ mod gemini_validator;
 
 mod auth_and_errors;
 mod claude;
+mod count_tokens;
 mod gemini;
+mod models;
 mod openai;
 mod reload;
 mod sdk;

@@ -1,0 +1,305 @@
+//! `GET /v1/models` and `GET /v1/models/{model_id}` (PROTOCOLS A.9): the
+//! model names a client can ask this proxy for, in Anthropic's list shape.
+//!
+//! The list comes from the current upstream's `modelMapping`: its source
+//! names first (what clients ask for; the family words expand to
+//! [`FAMILY_MODELS`]), then its targets (the upstream's own models, which
+//! pass through unmapped), de-duplicated in that order. Built from the live
+//! configuration on each call, so a reload shows at once; no upstream call.
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
+use std::time::SystemTime;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::state::AppState;
+use super::util::rfc3339;
+use crate::config::Upstream;
+use crate::error::ApiError;
+
+/// What a family word in `modelMapping` (`"opus"`, `"sonnet"`, `"haiku"`)
+/// stands for in the list: the current Claude model of that family, as
+/// Claude Code asks for it. Any other name containing the word maps the same
+/// way; only these are listed, to keep the list short. Update on new releases.
+pub const FAMILY_MODELS: [FamilyModel; 3] = [
+    FamilyModel {
+        family: "opus",
+        id: "claude-opus-4-5",
+        display_name: "Claude Opus 4.5",
+        created_at: "2025-11-24T00:00:00Z",
+    },
+    FamilyModel {
+        family: "sonnet",
+        id: "claude-sonnet-4-5",
+        display_name: "Claude Sonnet 4.5",
+        created_at: "2025-09-29T00:00:00Z",
+    },
+    FamilyModel {
+        family: "haiku",
+        id: "claude-haiku-4-5",
+        display_name: "Claude Haiku 4.5",
+        created_at: "2025-10-15T00:00:00Z",
+    },
+];
+
+/// Context window and output limit of the [`FAMILY_MODELS`] (all three).
+const FAMILY_MAX_INPUT_TOKENS: u64 = 200_000;
+const FAMILY_MAX_TOKENS: u64 = 64_000;
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 1000;
+
+/// `created_at` for names without a known release date: when this process
+/// first listed models, so the value is stable between calls.
+static FIRST_LISTED: LazyLock<String> = LazyLock::new(|| rfc3339(SystemTime::now()));
+
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyModel {
+    pub family: &'static str,
+    pub id: &'static str,
+    pub display_name: &'static str,
+    pub created_at: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelInfo {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    pub display_name: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+}
+
+impl ModelInfo {
+    fn family(f: &FamilyModel) -> Self {
+        ModelInfo {
+            kind: "model",
+            id: f.id.to_owned(),
+            display_name: f.display_name.to_owned(),
+            created_at: f.created_at.to_owned(),
+            max_input_tokens: Some(FAMILY_MAX_INPUT_TOKENS),
+            max_tokens: Some(FAMILY_MAX_TOKENS),
+        }
+    }
+
+    fn named(id: &str, max_tokens: Option<u64>) -> Self {
+        ModelInfo {
+            kind: "model",
+            id: id.to_owned(),
+            display_name: id.to_owned(),
+            created_at: FIRST_LISTED.clone(),
+            max_input_tokens: None,
+            max_tokens,
+        }
+    }
+}
+
+/// The models a client can ask for with `upstream` current. With no
+/// upstream, or a mapping with no source names (empty, or only `"*"`),
+/// every name reaches the upstream, so the family models are listed as what
+/// Claude Code will ask for.
+pub fn available_models(upstream: Option<&Upstream>) -> Vec<ModelInfo> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut push = |m: ModelInfo, out: &mut Vec<ModelInfo>| {
+        if seen.insert(m.id.clone()) {
+            out.push(m);
+        }
+    };
+    let entries = upstream.map(|u| u.model_mapping.entries()).unwrap_or(&[]);
+    let sources = entries.iter().filter(|(from, _)| from != "*");
+    if sources.clone().next().is_none() {
+        FAMILY_MODELS
+            .iter()
+            .for_each(|f| push(ModelInfo::family(f), &mut out));
+    }
+    for (from, _) in sources {
+        match FAMILY_MODELS
+            .iter()
+            .find(|f| f.family.eq_ignore_ascii_case(from))
+        {
+            Some(f) => push(ModelInfo::family(f), &mut out),
+            None => push(ModelInfo::named(from, None), &mut out),
+        }
+    }
+    let cap = upstream.and_then(|u| u.max_tokens);
+    for (_, to) in entries {
+        push(ModelInfo::named(to, cap), &mut out);
+    }
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    /// Kept as text so a bad value gets Anthropic's 400, not axum's.
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub after_id: Option<String>,
+    #[serde(default)]
+    pub before_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelPage<'a> {
+    pub data: &'a [ModelInfo],
+    pub has_more: bool,
+    pub first_id: Option<&'a str>,
+    pub last_id: Option<&'a str>,
+}
+
+/// One page of `models`, cursor semantics as Anthropic's: `after_id` pages
+/// forward from just after that id, `before_id` backward from just before it.
+pub fn page<'a>(models: &'a [ModelInfo], q: &ListQuery) -> Result<ModelPage<'a>, ApiError> {
+    let limit = match q.limit.as_deref().map(str::trim) {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid_request(format!(
+                    "limit: must be an integer from 1 to {MAX_LIMIT}, got {s:?}"
+                ))
+            })?,
+    };
+    let position = |field: &str, id: &str| {
+        models
+            .iter()
+            .position(|m| m.id == id)
+            .ok_or_else(|| ApiError::invalid_request(format!("{field}: unknown model id {id:?}")))
+    };
+    let (start, end, has_more) = match (q.after_id.as_deref(), q.before_id.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_request(
+                "after_id and before_id cannot be used together",
+            ))
+        }
+        (Some(after), None) => {
+            let start = position("after_id", after)? + 1;
+            let end = (start + limit).min(models.len());
+            (start, end, end < models.len())
+        }
+        (None, Some(before)) => {
+            let end = position("before_id", before)?;
+            let start = end.saturating_sub(limit);
+            (start, end, start > 0)
+        }
+        (None, None) => {
+            let end = limit.min(models.len());
+            (0, end, end < models.len())
+        }
+    };
+    let data = &models[start..end];
+    Ok(ModelPage {
+        data,
+        has_more,
+        first_id: data.first().map(|m| m.id.as_str()),
+        last_id: data.last().map(|m| m.id.as_str()),
+    })
+}
+
+/// `GET /v1/models`.
+pub async fn list_models(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return ApiError::invalid_request(e.body_text()).into_response(),
+    };
+    let live = state.live.load_full();
+    let models = available_models(live.current().map(|u| &u.config));
+    match page(&models, &q) {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/models/{model_id}`: one entry of the list, or 404.
+pub async fn get_model(
+    State(state): State<Arc<AppState>>,
+    Path(model_id): Path<String>,
+) -> Response {
+    let live = state.live.load_full();
+    match available_models(live.current().map(|u| &u.config))
+        .into_iter()
+        .find(|m| m.id == model_id)
+    {
+        Some(m) => Json(m).into_response(),
+        None => ApiError::not_found(format!("model: {model_id}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(models: &[ModelInfo]) -> Vec<&str> {
+        models.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    fn list(n: usize) -> Vec<ModelInfo> {
+        (0..n)
+            .map(|i| ModelInfo::named(&format!("m{i}"), None))
+            .collect()
+    }
+
+    fn q(limit: Option<&str>, after: Option<&str>, before: Option<&str>) -> ListQuery {
+        ListQuery {
+            limit: limit.map(str::to_owned),
+            after_id: after.map(str::to_owned),
+            before_id: before.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn no_upstream_lists_the_families() {
+        assert_eq!(
+            ids(&available_models(None)),
+            ["claude-opus-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"]
+        );
+    }
+
+    #[test]
+    fn pages_forward_and_backward() {
+        let models = list(5);
+        let p = page(&models, &q(Some("2"), None, None)).unwrap();
+        assert_eq!((ids(p.data), p.has_more), (vec!["m0", "m1"], true));
+        let p = page(&models, &q(Some("2"), Some("m1"), None)).unwrap();
+        assert_eq!((ids(p.data), p.has_more), (vec!["m2", "m3"], true));
+        let p = page(&models, &q(Some("2"), Some("m3"), None)).unwrap();
+        assert_eq!((ids(p.data), p.has_more), (vec!["m4"], false));
+        assert_eq!((p.first_id, p.last_id), (Some("m4"), Some("m4")));
+        let p = page(&models, &q(Some("2"), None, Some("m3"))).unwrap();
+        assert_eq!((ids(p.data), p.has_more), (vec!["m1", "m2"], true));
+        let p = page(&models, &q(None, None, Some("m1"))).unwrap();
+        assert_eq!((ids(p.data), p.has_more), (vec!["m0"], false));
+        let p = page(&models, &q(None, Some("m4"), None)).unwrap();
+        assert!(p.data.is_empty() && p.first_id.is_none() && !p.has_more);
+    }
+
+    #[test]
+    fn bad_queries_are_400() {
+        let models = list(3);
+        for bad in [
+            q(Some("0"), None, None),
+            q(Some("1001"), None, None),
+            q(Some("ten"), None, None),
+            q(None, Some("nope"), None),
+            q(None, Some("m0"), Some("m2")),
+        ] {
+            let err = page(&models, &bad).unwrap_err();
+            assert_eq!(err.status.as_u16(), 400, "{bad:?}");
+        }
+    }
+}
