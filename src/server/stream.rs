@@ -52,7 +52,24 @@ macro_rules! impl_stream_translate {
 }
 
 impl_stream_translate!(OpenAiStreamTranslator);
-impl_stream_translate!(crate::translate::gemini::GeminiStreamTranslator);
+
+/// Gemini's first chunk carries the prompt token count, so `message_start`
+/// waits for it (pings keep the client company meanwhile).
+impl StreamTranslate for crate::translate::gemini::GeminiStreamTranslator {
+    fn start(&mut self, _out: &mut Vec<StreamEvent>) {}
+    fn push(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
+        Self::push(self, data, out)
+    }
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        Self::finish(self, out)
+    }
+    fn fail(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<StreamEvent>) {
+        Self::fail(self, kind, message, out)
+    }
+    fn is_done(&self) -> bool {
+        Self::is_done(self)
+    }
+}
 
 /// Silence limits of a stream.
 #[derive(Debug, Clone, Copy)]

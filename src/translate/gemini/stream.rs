@@ -168,6 +168,19 @@ impl GeminiStreamTranslator {
         if self.done {
             return;
         }
+        if !self.started {
+            // The first chunk usually carries the prompt size: put it in
+            // message_start, where clients read the context size early.
+            if let Some(u) = chunk
+                .usage_metadata
+                .as_ref()
+                .filter(|u| u.prompt_token_count > 0)
+            {
+                self.ctx.input_tokens_hint = u
+                    .prompt_token_count
+                    .saturating_sub(u.cached_content_token_count);
+            }
+        }
         self.start(out);
         if let Some(err) = &chunk.error {
             self.fail(error_kind(err), &error_message(err), out);
