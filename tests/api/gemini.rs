@@ -107,7 +107,15 @@ async fn every_claude_code_fixture_streams_through_gemini() {
     for name in fixture_names() {
         let resp = app.messages(&fixture(&name)).await;
         assert_eq!(resp.status(), 200, "{name}: {}", resp.text().await.unwrap());
-        let msg = accumulate(&parse_sse(&resp.bytes().await.unwrap()));
+        let events = parse_sse(&resp.bytes().await.unwrap());
+        let StreamEvent::MessageStart { message } = &events[0] else {
+            panic!("first event is message_start: {events:?}")
+        };
+        assert_eq!(
+            message.usage.input_tokens, 900,
+            "prompt size known at message_start"
+        );
+        let msg = accumulate(&events);
         assert_eq!(
             msg.content,
             vec![ResponseBlock::Text {
