@@ -358,3 +358,43 @@ async fn concurrency_limit_answers_529_at_once() {
     let mock_reply = app.messages(&body).await;
     assert_eq!(mock_reply.status(), 200);
 }
+
+#[tokio::test]
+async fn request_timeout_bounds_the_whole_request() {
+    let mock = spawn_mock(mock_openai::validate, |_| Reply::Hang).await;
+    let app = app_for(
+        &mock,
+        &["k"],
+        &[("REQUEST_TIMEOUT", "300"), ("FIRST_BYTE_TIMEOUT", "10000")],
+    )
+    .await;
+    let started = Instant::now();
+    expect_error(app.messages(&hello()).await, 504, "timeout_error").await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn request_timeout_ends_a_stalled_stream_with_an_error_event() {
+    let mock = spawn_mock(mock_openai::validate, |_| Reply::Sse {
+        pieces: vec![
+            mock_openai::chunk(json!({"role": "assistant", "content": "start"}), None),
+            mock_openai::chunk(json!({"content": " never finished"}), None),
+        ],
+        delay: Duration::from_secs(30),
+        cut: false,
+    })
+    .await;
+    let app = app_for(&mock, &["k"], &[("REQUEST_TIMEOUT", "500")]).await;
+    let mut body = hello();
+    body["stream"] = json!(true);
+    let started = Instant::now();
+    let events = read_sse(app.messages(&body).await).await;
+    assert!(
+        matches!(
+            events.last(),
+            Some(claude_proxy::protocol::anthropic::StreamEvent::Error { .. })
+        ),
+        "{events:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -1,0 +1,310 @@
+//! The release-style binary started the way a user starts it: in a directory
+//! with (or without) `.env` and `config.json`. Checks start-up, settings and
+//! their effects, and refusal of bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_claude-proxy");
+
+/// A running proxy; killed on drop.
+struct Proxy {
+    child: Child,
+    addr: String,
+    stdout: Vec<String>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Starts the proxy and waits (bounded) for its "listening on" line.
+fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Proxy {
+    let mut child = command(dir, env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdout = Vec::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the proxy prints where it listens");
+        stdout.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    // The banner is short; collect the rest of it.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        stdout.push(line);
+    }
+    Proxy {
+        child,
+        addr,
+        stdout,
+        lines: rx,
+    }
+}
+
+/// Runs the binary to completion (it must exit by itself).
+fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let out = command(dir, env).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn get(url: &str, key: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    })
+}
+
+fn post_messages(addr: &str, key: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/messages"))
+            .header("x-api-key", key)
+            .body(r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    })
+}
+
+#[test]
+fn starts_with_nothing_configured_and_prints_a_generated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), &[("PORT", "0")], &[]);
+    assert!(p.addr.starts_with("127.0.0.1:"), "{}", p.addr);
+    let banner = p.stdout.join("\n");
+    assert!(
+        banner.contains("config add"),
+        "explains how to add an upstream: {banner}"
+    );
+    let key = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("cp-"))
+        .expect("generated key printed")
+        .to_owned();
+    assert_eq!(banner.matches(&key).count(), 1, "printed once");
+    let (status, body) = post_messages(&p.addr, &key);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("\"type\":\"error\"") && body.contains("config add"),
+        "{body}"
+    );
+    let (status, _) = post_messages(&p.addr, "wrong");
+    assert_eq!(status, 401);
+    let (status, body) = get(&format!("http://{}/health", p.addr), None);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"upstreamCount\":0"), "{body}");
+}
+
+#[test]
+fn dotenv_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "PORT=0\nPROXY_ACCESS_KEY=from-dotenv-key\nHEALTH_CHECK_PATH=/healthz\n",
+    )
+    .unwrap();
+    let p = start(dir.path(), &[], &[]);
+    assert!(
+        !p.stdout.join("\n").contains("from-dotenv-key"),
+        "a configured key is never printed"
+    );
+    assert_eq!(post_messages(&p.addr, "from-dotenv-key").0, 503);
+    assert_eq!(get(&format!("http://{}/healthz", p.addr), None).0, 200);
+    drop(p);
+    let p = start(dir.path(), &[("PROXY_ACCESS_KEY", "from-env-key")], &[]);
+    assert_eq!(post_messages(&p.addr, "from-env-key").0, 503);
+    assert_eq!(post_messages(&p.addr, "from-dotenv-key").0, 401);
+}
+
+#[test]
+fn invalid_settings_stop_startup_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("PORT", "abc"),
+        ("LOAD_BALANCE_STRATEGY", "fastest"),
+        ("LOG_LEVEL", "loud"),
+        ("REQUEST_TIMEOUT", "soon"),
+        ("ENABLE_CORS", "perhaps"),
+        ("MAX_CONCURRENT_REQUESTS", "-1"),
+    ] {
+        let (code, _, stderr) = run(dir.path(), &[(var, value)], &[]);
+        assert_ne!(code, 0, "{var}={value} must stop start-up");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+    }
+}
+
+#[test]
+fn non_loopback_host_without_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(dir.path(), &[("HOST", "0.0.0.0"), ("PORT", "0")], &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("PROXY_ACCESS_KEY"), "{stderr}");
+}
+
+#[test]
+fn broken_config_stops_startup_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "{\n  \"upstream\": [\n    {\"name\": \"a\",}\n  ]\n}\n";
+    std::fs::write(dir.path().join("config.json"), text).unwrap();
+    let (code, _, stderr) = run(dir.path(), &[("PORT", "0"), ("PROXY_ACCESS_KEY", "k")], &[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("config.json:3:"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config.json")).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn config_path_and_flag_choose_the_file_and_strategy_default_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = r#"{"upstream":[{"name":"one","baseUrl":"http://127.0.0.1:9","apiKeys":["k1"],"serviceType":"openai"}]}"#;
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::write(dir.path().join("conf/proxy.json"), cfg).unwrap();
+    let env = [
+        ("PORT", "0"),
+        ("PROXY_ACCESS_KEY", "k"),
+        ("CONFIG_PATH", "conf/proxy.json"),
+        ("LOAD_BALANCE_STRATEGY", "failover"),
+    ];
+    let p = start(dir.path(), &env, &[]);
+    let (_, body) = get(&format!("http://{}/health", p.addr), None);
+    assert!(body.contains("\"upstreamCount\":1"), "{body}");
+    assert!(body.contains("\"loadBalance\":\"failover\""), "{body}");
+    drop(p);
+    // --config wins over CONFIG_PATH.
+    let p = start(dir.path(), &env, &["--config", "missing.json"]);
+    let (_, body) = get(&format!("http://{}/health", p.addr), None);
+    assert!(body.contains("\"upstreamCount\":0"), "{body}");
+}
+
+#[test]
+fn help_lists_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = run(dir.path(), &[], &["--help"]);
+    assert_eq!(code, 0);
+    for var in [
+        "PORT",
+        "HOST",
+        "NODE_ENV",
+        "PROXY_ACCESS_KEY",
+        "LOAD_BALANCE_STRATEGY",
+        "LOG_LEVEL",
+        "ENABLE_REQUEST_LOGS",
+        "ENABLE_RESPONSE_LOGS",
+        "REQUEST_TIMEOUT",
+        "MAX_CONCURRENT_REQUESTS",
+        "ENABLE_CORS",
+        "CORS_ORIGIN",
+        "ENABLE_RATE_LIMIT",
+        "RATE_LIMIT_WINDOW",
+        "RATE_LIMIT_MAX_REQUESTS",
+        "HEALTH_CHECK_ENABLED",
+        "HEALTH_CHECK_PATH",
+        "CONFIG_PATH",
+    ] {
+        assert!(stdout.contains(var), "--help lists {var}");
+    }
+    assert!(stdout.contains("config"), "--help lists the config command");
+}
+
+#[test]
+fn development_mode_serves_dev_info_behind_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("PORT", "0"),
+        ("PROXY_ACCESS_KEY", "dev-key-123456789"),
+        ("NODE_ENV", "development"),
+    ];
+    let p = start(dir.path(), &env, &[]);
+    let url = format!("http://{}/admin/dev/info", p.addr);
+    assert_eq!(get(&url, None).0, 401);
+    let (status, body) = get(&url, Some("dev-key-123456789"));
+    assert_eq!(status, 200);
+    assert!(!body.contains("dev-key-123456789"), "masked: {body}");
+    drop(p);
+    let p = start(dir.path(), &[("PORT", "0"), ("PROXY_ACCESS_KEY", "k")], &[]);
+    assert_eq!(
+        get(&format!("http://{}/admin/dev/info", p.addr), Some("k")).0,
+        404
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = start(dir.path(), &[("PORT", "0"), ("PROXY_ACCESS_KEY", "k")], &[]);
+    let pid = p.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    while p.lines.recv_timeout(Duration::from_millis(10)).is_ok() {}
+}
