@@ -96,9 +96,12 @@ pub fn build_request_to(
             key.expose().to_owned(),
         ),
     };
-    if let Ok(mut v) = HeaderValue::from_str(&value) {
-        v.set_sensitive(true);
-        headers.insert(name, v);
+    // A keyless upstream (local server) gets no auth header at all.
+    if !key.expose().is_empty() {
+        if let Ok(mut v) = HeaderValue::from_str(&value) {
+            v.set_sensitive(true);
+            headers.insert(name, v);
+        }
     }
     if target.stream {
         headers.insert(

@@ -70,15 +70,21 @@ pub struct KeyPool {
     keys: Vec<ApiKey>,
     states: Vec<KeyState>,
     next: AtomicUsize,
+    /// No key configured (a local server such as Ollama): requests go out
+    /// once, without an auth header, through one empty pseudo-key.
+    keyless: bool,
 }
 
 impl KeyPool {
     pub fn new(keys: Vec<ApiKey>) -> Self {
+        let keyless = keys.is_empty();
+        let keys = if keyless { vec![ApiKey::new("")] } else { keys };
         let states = keys.iter().map(|_| KeyState::default()).collect();
         KeyPool {
             keys,
             states,
             next: AtomicUsize::new(0),
+            keyless,
         }
     }
 
@@ -104,12 +110,17 @@ impl KeyPool {
         pool
     }
 
+    /// Configured keys (0 for a keyless upstream).
     pub fn len(&self) -> usize {
-        self.keys.len()
+        if self.keyless {
+            0
+        } else {
+            self.keys.len()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
     }
 
     pub fn key(&self, i: usize) -> &ApiKey {
@@ -266,6 +277,14 @@ mod tests {
         assert!(!e.rate_limited);
         p.mark_success(0);
         assert_eq!(p.resting_count(), 0);
+    }
+
+    #[test]
+    fn keyless_pool_has_one_attempt() {
+        let p = KeyPool::new(Vec::new());
+        assert!(p.is_empty());
+        assert_eq!(p.attempt_order(LoadBalance::RoundRobin).unwrap(), vec![0]);
+        assert_eq!(p.key(0).expose(), "");
     }
 
     #[test]

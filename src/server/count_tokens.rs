@@ -88,13 +88,6 @@ async fn forward_to_claude(
     model: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    if up.keys.is_empty() {
-        return Err(ApiError::api(format!(
-            "upstream {:?} has no API keys; add one with: claude-proxy config key {:?} add <KEY>",
-            up.config.name, up.config.name
-        ))
-        .with_status(503));
-    }
     let upstream_model = up.config.model_mapping.resolve(model);
     let body = with_model(body, upstream_model)?;
     let mut extra = HeaderMap::new();

@@ -122,14 +122,7 @@ async fn handle(
     let live = state.live.load_full();
     let route = live.route();
     if route.is_empty() {
-        return Err(match live.current() {
-            None => no_upstream(),
-            Some(up) => ApiError::api(format!(
-                "upstream {:?} has no API keys; add one with: claude-proxy config key {:?} add <KEY>",
-                up.config.name, up.config.name
-            ))
-            .with_status(503),
-        });
+        return Err(no_upstream());
     }
     let ctx = ResponseContext {
         message_id: message_id(),

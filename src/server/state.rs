@@ -56,7 +56,7 @@ impl LiveState {
     }
 
     /// The upstreams a request may use, in order: the current one, then its
-    /// `fallback` list (each once; upstreams without keys are skipped).
+    /// `fallback` list (each once).
     pub fn route(&self) -> Vec<Arc<UpstreamRuntime>> {
         let Some(current) = self.current() else {
             return Vec::new();
@@ -72,7 +72,7 @@ impl LiveState {
             }),
         );
         for up in candidates {
-            if !up.keys.is_empty() && !route.iter().any(|r| Arc::ptr_eq(r, &up)) {
+            if !route.iter().any(|r| Arc::ptr_eq(r, &up)) {
                 route.push(up);
             }
         }

@@ -400,3 +400,26 @@ async fn client_disconnect_cancels_the_upstream_request() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn keyless_upstream_is_called_without_auth() {
+    let mock = spawn_mock(no_validation, |_| {
+        Reply::Json(StatusCode::OK, text_completion("local model"))
+    })
+    .await;
+    let app = spawn_app(
+        config_with(vec![upstream("ollama", "openaiold", &mock.url(), &[])]),
+        &[],
+    )
+    .await;
+    let v: Value = app
+        .messages(&simple_request(false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["content"][0]["text"], "local model");
+    let rec = &mock.requests()[0];
+    assert!(rec.header("authorization").is_none());
+    assert!(rec.header("x-api-key").is_none());
+}
