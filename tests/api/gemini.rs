@@ -126,6 +126,9 @@ async fn every_claude_code_fixture_streams_through_gemini() {
         assert_eq!(msg.usage.input_tokens, 40, "{name}");
     }
     assert_eq!(mock.count(), fixture_names().len());
+    for r in mock.requests() {
+        assert!(!r.body.to_string().contains("x-anthropic-billing-header"));
+    }
 }
 
 #[tokio::test]

@@ -206,6 +206,10 @@ async fn every_claude_code_fixture_passes_strict_openai_validation() {
         assert!(r.body.get("context_management").is_none());
         assert!(r.body.get("output_config").is_none());
         assert!(r.body.get("thinking").is_none());
+        assert!(
+            !r.body.to_string().contains("x-anthropic-billing-header"),
+            "Claude Code's per-request billing header would defeat prefix caching"
+        );
     }
 }
 

@@ -60,6 +60,7 @@ fn system_instruction(req: &MessagesRequest) -> Option<Content<'_>> {
         Some(anthropic::Content::Blocks(blocks)) => blocks
             .iter()
             .filter_map(|b| b.as_text())
+            .filter(|t| !anthropic::is_billing_header(t))
             .map(Part::text)
             .collect(),
     };

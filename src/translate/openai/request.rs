@@ -329,7 +329,7 @@ impl<'a> MessagesBuilder<'a> {
 fn system_message(content: &Content) -> Option<ChatMessage<'_>> {
     let text = match content {
         Content::Text(s) => Cow::Borrowed(s.as_str()),
-        Content::Blocks(_) => Cow::Owned(content.joined_text("\n\n")),
+        Content::Blocks(_) => Cow::Owned(content.system_text("\n\n")),
     };
     (!text.is_empty()).then_some(ChatMessage::System { content: text })
 }
