@@ -158,6 +158,80 @@ pub fn classify(
     }
 }
 
+/// Optional request parameters that some upstream models refuse (OpenAI's
+/// reasoning models reject `temperature`; non-reasoning models reject
+/// `reasoning_effort`; some servers know no `stream_options`). When an
+/// upstream names one in a 400, the proxy sends the request again without it
+/// and remembers that for the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OptionalParam {
+    ReasoningEffort,
+    Temperature,
+    TopP,
+    StreamOptions,
+    ParallelToolCalls,
+    User,
+    /// `max_tokens` refused in favour of `max_completion_tokens`.
+    MaxTokens,
+}
+
+impl OptionalParam {
+    const ALL: [(OptionalParam, &'static str); 7] = [
+        (OptionalParam::ReasoningEffort, "reasoning_effort"),
+        (OptionalParam::Temperature, "temperature"),
+        (OptionalParam::TopP, "top_p"),
+        (OptionalParam::StreamOptions, "stream_options"),
+        (OptionalParam::ParallelToolCalls, "parallel_tool_calls"),
+        (OptionalParam::User, "user"),
+        (OptionalParam::MaxTokens, "max_tokens"),
+    ];
+}
+
+/// The optional parameter a 400 complains about, if the complaint is that
+/// the parameter (or its value) is unsupported.
+pub fn rejected_param(status: u16, body: &[u8]) -> Option<OptionalParam> {
+    if status != 400 && status != 422 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let err = v.get("error").unwrap_or(&v);
+    let message = err
+        .get("message")
+        .or_else(|| v.get("detail"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let unsupported = [
+        "unsupported",
+        "not supported",
+        "unrecognized",
+        "unknown",
+        "does not support",
+        "not allowed",
+        "extra inputs",
+        "not permitted",
+    ]
+    .iter()
+    .any(|w| message.contains(w))
+        || err
+            .get("code")
+            .and_then(|c| c.as_str())
+            .is_some_and(|c| c.starts_with("unsupported"));
+    if !unsupported {
+        return None;
+    }
+    let param = err.get("param").and_then(|p| p.as_str()).unwrap_or("");
+    OptionalParam::ALL.iter().find_map(|&(p, name)| {
+        let quoted = [
+            format!("'{name}'"),
+            format!("\"{name}\""),
+            format!("`{name}`"),
+            format!(": {name}"),
+        ];
+        (param == name || quoted.iter().any(|q| message.contains(q.as_str()))).then_some(p)
+    })
+}
+
 /// "Insufficient balance / quota" bodies that some providers send with 400,
 /// 402 or 429: the key is out of money, not the request wrong.
 fn is_quota_exhausted(detail: &UpstreamErrorDetail) -> bool {
@@ -266,6 +340,41 @@ mod tests {
             Verdict::NextKey(KeyFailure::Rejected, _)
         ));
         assert!(matches!(v(404, "{}"), Verdict::Fail(_)));
+    }
+
+    #[test]
+    fn recognises_refused_optional_parameters() {
+        let r = |b: &str| rejected_param(400, b.as_bytes());
+        assert_eq!(
+            r(
+                r#"{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#
+            ),
+            Some(OptionalParam::MaxTokens)
+        );
+        assert_eq!(
+            r(
+                r#"{"error":{"message":"Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.","param":"temperature","code":"unsupported_value"}}"#
+            ),
+            Some(OptionalParam::Temperature)
+        );
+        assert_eq!(
+            r(
+                r#"{"error":{"message":"Unrecognized request argument supplied: reasoning_effort"}}"#
+            ),
+            Some(OptionalParam::ReasoningEffort)
+        );
+        assert_eq!(
+            r(r#"{"error":{"message":"messages: bad role","param":"messages"}}"#),
+            None
+        );
+        assert_eq!(
+            r(r#"{"error":{"message":"temperature must be <= 2"}}"#),
+            None
+        );
+        assert_eq!(
+            rejected_param(401, br#"{"error":{"message":"unsupported 'user'"}}"#),
+            None
+        );
     }
 
     #[test]

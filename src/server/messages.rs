@@ -132,19 +132,42 @@ async fn handle(
     };
     let mut last_error = None;
     for up in route {
-        let out = prepare(&req, &body, &up.config, headers)?;
+        let upstream_model = up.config.model_mapping.resolve(&req.model);
+        let mut dropped = up.refused_params(upstream_model);
         if let Some(rec) = record.as_mut() {
             rec.upstream = Some(up.config.name.clone());
             rec.service_type = up.config.service_type.as_str();
-            rec.model_upstream = Some(out.upstream_model.clone());
+            rec.model_upstream = Some(upstream_model.to_owned());
             rec.upstreams_tried += 1;
         }
-        let target = out.target(&up.config);
-        let sent =
-            send_with_failover(state, &up, &target, out.body.clone(), out.headers.clone()).await;
+        // Bounded: each optional parameter can be dropped once.
+        let (out, sent) = loop {
+            let out = prepare(&req, &body, &up.config, headers, &dropped)?;
+            let target = out.target(&up.config);
+            let sent =
+                send_with_failover(state, &up, &target, out.body.clone(), out.headers.clone())
+                    .await;
+            match sent {
+                Err(SendError::Request {
+                    rejected: Some(param),
+                    error,
+                }) if !dropped.contains(&param) && dropped.len() < MAX_DROPPED_PARAMS => {
+                    tracing::info!(
+                        upstream = %up.config.name,
+                        model = upstream_model,
+                        ?param,
+                        error = %error.message,
+                        "upstream model refuses a parameter; sending again without it"
+                    );
+                    up.remember_refused(upstream_model, param);
+                    dropped.push(param);
+                }
+                sent => break (out, sent),
+            }
+        };
         let attempted = match sent {
             Ok(a) => a,
-            Err(SendError::Request(e)) => return Err(e),
+            Err(SendError::Request { error, .. }) => return Err(error),
             Err(SendError::Exhausted { error, attempts }) => {
                 if let Some(rec) = record.as_mut() {
                     rec.attempts += attempts;
@@ -175,6 +198,9 @@ async fn handle(
     }
     Err(last_error.unwrap_or_else(no_upstream))
 }
+
+/// How many refused optional parameters one request may drop.
+const MAX_DROPPED_PARAMS: usize = 4;
 
 fn no_upstream() -> ApiError {
     ApiError::api(

@@ -19,8 +19,8 @@ use crate::config::{ServiceType, Upstream};
 use crate::error::ApiError;
 use crate::protocol::anthropic::{MessagesRequest, MessagesResponse};
 use crate::protocol::gemini::GenerateContentResponse;
-use crate::protocol::openai::ChatResponse;
-use crate::providers::Target;
+use crate::protocol::openai::{ChatRequest, ChatResponse};
+use crate::providers::{OptionalParam, Target};
 use crate::settings::Settings;
 use crate::translate::anthropic::{has_synthetic_thinking, rewrite_body};
 use crate::translate::gemini::{
@@ -74,6 +74,7 @@ pub fn prepare(
     raw: &Bytes,
     up: &Upstream,
     client_headers: &HeaderMap,
+    dropped: &[OptionalParam],
 ) -> Result<Outgoing, ApiError> {
     let upstream_model = up.model_mapping.resolve(&req.model);
     let stream = req.is_stream();
@@ -89,11 +90,11 @@ pub fn prepare(
                 max_tokens_cap: up.max_tokens,
                 stream,
             };
-            (
-                encode(&to_openai_request(req, &opts))?,
-                HeaderMap::new(),
-                Kind::OpenAi,
-            )
+            let mut chat = to_openai_request(req, &opts);
+            for p in dropped {
+                drop_param(&mut chat, *p);
+            }
+            (encode(&chat)?, HeaderMap::new(), Kind::OpenAi)
         }
         ServiceType::Gemini => {
             let opts = GeminiRequestOptions {
@@ -125,6 +126,23 @@ pub fn prepare(
         stream,
         kind,
     })
+}
+
+/// Leaves out a parameter the upstream model refused.
+fn drop_param(chat: &mut ChatRequest<'_>, p: OptionalParam) {
+    match p {
+        OptionalParam::ReasoningEffort => chat.reasoning_effort = None,
+        OptionalParam::Temperature => chat.temperature = None,
+        OptionalParam::TopP => chat.top_p = None,
+        OptionalParam::StreamOptions => chat.stream_options = None,
+        OptionalParam::ParallelToolCalls => chat.parallel_tool_calls = None,
+        OptionalParam::User => chat.user = None,
+        OptionalParam::MaxTokens => {
+            if let Some(n) = chat.max_tokens.take() {
+                chat.max_completion_tokens = Some(n);
+            }
+        }
+    }
 }
 
 /// `anthropic-version` (the client's, else 2023-06-01) and `anthropic-beta`.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::config::{self, Config, ConfigError, Upstream};
+use crate::providers::OptionalParam;
 use crate::routing::keys::KeyPool;
 use crate::settings::Settings;
 
@@ -17,6 +18,38 @@ use crate::settings::Settings;
 pub struct UpstreamRuntime {
     pub config: Upstream,
     pub keys: KeyPool,
+    /// (upstream model, parameter) pairs the upstream refused: later
+    /// requests leave the parameter out at once instead of paying a 400.
+    refused: std::sync::Mutex<Vec<(String, OptionalParam)>>,
+}
+
+impl UpstreamRuntime {
+    pub fn new(config: Upstream, keys: KeyPool) -> Self {
+        UpstreamRuntime {
+            config,
+            keys,
+            refused: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn refused_params(&self, model: &str) -> Vec<OptionalParam> {
+        let Ok(list) = self.refused.lock() else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter(|(m, _)| m == model)
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    pub fn remember_refused(&self, model: &str, param: OptionalParam) {
+        if let Ok(mut list) = self.refused.lock() {
+            // Bounded: a handful of models times a handful of parameters.
+            if list.len() < 256 && !list.iter().any(|(m, p)| m == model && *p == param) {
+                list.push((model.to_owned(), param));
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -42,10 +75,7 @@ impl LiveState {
                     Some(o) => o.keys.carry_over(up.api_keys.clone()),
                     None => KeyPool::new(up.api_keys.clone()),
                 };
-                Arc::new(UpstreamRuntime {
-                    config: up.clone(),
-                    keys,
-                })
+                Arc::new(UpstreamRuntime::new(up.clone(), keys))
             })
             .collect();
         LiveState { config, upstreams }

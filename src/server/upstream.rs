@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use super::metrics::record_key_failure;
 use super::state::{AppState, UpstreamRuntime};
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{self, build_request_to, classify, Target, Verdict};
+use crate::providers::{self, build_request_to, classify, OptionalParam, Target, Verdict};
 use crate::routing::keys::{AllResting, KeyFailure};
 
 /// Largest upstream body the proxy reads into memory (error bodies and
@@ -33,8 +33,12 @@ pub struct Attempted {
 #[derive(Debug)]
 pub enum SendError {
     /// The request itself was refused (a 400-class error): no other key or
-    /// upstream would do better; the client gets this.
-    Request(ApiError),
+    /// upstream would do better; the client gets this — unless `rejected`
+    /// names an optional parameter the proxy can leave out and try again.
+    Request {
+        error: ApiError,
+        rejected: Option<OptionalParam>,
+    },
     /// Every usable key failed or rests: another upstream may still work.
     Exhausted { error: ApiError, attempts: u32 },
 }
@@ -42,7 +46,7 @@ pub enum SendError {
 impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
-            SendError::Request(e) | SendError::Exhausted { error: e, .. } => e,
+            SendError::Request { error: e, .. } | SendError::Exhausted { error: e, .. } => e,
         }
     }
 }
@@ -143,7 +147,13 @@ pub async fn send_with_failover_to(
                 tracing::warn!(upstream = %up.config.name, key = %key, status, "key failed; trying next key");
                 last_error = Some(err);
             }
-            Verdict::Fail(err) => return Err(SendError::Request(err)),
+            Verdict::Fail(error) => {
+                up.keys.mark_success(i);
+                return Err(SendError::Request {
+                    error,
+                    rejected: providers::rejected_param(status, &body),
+                });
+            }
         }
     }
     Err(SendError::Exhausted {

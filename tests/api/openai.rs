@@ -427,3 +427,46 @@ async fn keyless_upstream_is_called_without_auth() {
     assert!(rec.header("authorization").is_none());
     assert!(rec.header("x-api-key").is_none());
 }
+
+#[tokio::test]
+async fn refused_optional_parameter_is_dropped_and_remembered() {
+    // Like gpt-4o, which refuses `reasoning_effort` (Claude Code always asks for thinking).
+    let (app, mock) = openai_app(|r| {
+        if r.body.get("reasoning_effort").is_some() {
+            return Reply::Json(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"message": "Unrecognized request argument supplied: reasoning_effort",
+                                  "type": "invalid_request_error", "param": null, "code": null}}),
+            );
+        }
+        Reply::Json(StatusCode::OK, text_completion("fine without it"))
+    })
+    .await;
+    let mut body = simple_request(false);
+    body["thinking"] = json!({"type": "adaptive"});
+    body["output_config"] = json!({"effort": "medium"});
+    let v: Value = app.messages(&body).await.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], "fine without it");
+    assert_eq!(
+        mock.count(),
+        2,
+        "one refused call, one without the parameter"
+    );
+    let v: Value = app.messages(&body).await.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], "fine without it");
+    assert_eq!(mock.count(), 3, "the refusal is remembered for the model");
+}
+
+#[tokio::test]
+async fn other_bad_requests_are_not_retried() {
+    let (app, mock) = openai_app(|_| {
+        Reply::Json(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"message": "This model's maximum context length is 8192 tokens", "param": "messages"}}),
+        )
+    })
+    .await;
+    let resp = app.messages(&simple_request(false)).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(mock.count(), 1);
+}
