@@ -173,6 +173,9 @@ pub enum OptionalParam {
     User,
     /// `max_tokens` refused in favour of `max_completion_tokens`.
     MaxTokens,
+    /// The output-token limit is above what the model allows: send at most
+    /// this many (Claude Code asks for up to 128,000).
+    MaxTokensAtMost(u64),
 }
 
 impl OptionalParam {
@@ -217,10 +220,13 @@ pub fn rejected_param(status: u16, body: &[u8]) -> Option<OptionalParam> {
             .get("code")
             .and_then(|c| c.as_str())
             .is_some_and(|c| c.starts_with("unsupported"));
+    let param = err.get("param").and_then(|p| p.as_str()).unwrap_or("");
+    if let Some(cap) = max_tokens_limit(param, &message) {
+        return Some(OptionalParam::MaxTokensAtMost(cap));
+    }
     if !unsupported {
         return None;
     }
-    let param = err.get("param").and_then(|p| p.as_str()).unwrap_or("");
     OptionalParam::ALL.iter().find_map(|&(p, name)| {
         let quoted = [
             format!("'{name}'"),
@@ -230,6 +236,51 @@ pub fn rejected_param(status: u16, body: &[u8]) -> Option<OptionalParam> {
         ];
         (param == name || quoted.iter().any(|q| message.contains(q.as_str()))).then_some(p)
     })
+}
+
+/// The limit in a "max_tokens is too large" complaint, in the wordings of
+/// OpenAI ("supports at most 16384 completion tokens"), DeepSeek ("the valid
+/// range of max_tokens is [1, 8192]") and vLLM ("(128000 > 32768 - 1500)").
+fn max_tokens_limit(param: &str, message: &str) -> Option<u64> {
+    let about_max_tokens = param.contains("max_tokens")
+        || param.contains("max_completion_tokens")
+        || message.contains("max_tokens")
+        || message.contains("max_completion_tokens")
+        || message.contains("max_output_tokens");
+    let too_large = [
+        "too large",
+        "at most",
+        "valid range",
+        "maximum",
+        "exceed",
+        "must be less",
+    ]
+    .iter()
+    .any(|w| message.contains(w));
+    if !about_max_tokens || !too_large {
+        return None;
+    }
+    // vLLM: "(requested > context - input)".
+    if let Some(gt) = message.rfind(" > ") {
+        let rest = &message[gt + 3..];
+        let nums = numbers(rest);
+        if rest.contains(" - ") && nums.len() >= 2 && nums[0] > nums[1] {
+            return Some(nums[0] - nums[1]).filter(|n| *n > 0);
+        }
+    }
+    if let Some(at) = message.find("at most") {
+        if let Some(n) = numbers(&message[at..]).first() {
+            return Some(*n).filter(|n| *n > 0);
+        }
+    }
+    // Otherwise the smallest plausible limit mentioned ("[1, 8192]").
+    numbers(message).into_iter().filter(|n| *n >= 256).min()
+}
+
+fn numbers(s: &str) -> Vec<u64> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|t| t.parse().ok())
+        .collect()
 }
 
 /// "Insufficient balance / quota" bodies that some providers send with 400,
@@ -373,6 +424,33 @@ mod tests {
         );
         assert_eq!(
             rejected_param(401, br#"{"error":{"message":"unsupported 'user'"}}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn recognises_output_token_limits() {
+        let r = |b: &str| rejected_param(400, b.as_bytes());
+        assert_eq!(
+            r(
+                r#"{"error":{"message":"max_tokens is too large: 128000. This model supports at most 16384 completion tokens, whereas you provided 128000.","param":"max_tokens","code":"invalid_value"}}"#
+            ),
+            Some(OptionalParam::MaxTokensAtMost(16384))
+        );
+        assert_eq!(
+            r(
+                r#"{"error":{"message":"Invalid max_tokens value, the valid range of max_tokens is [1, 8192]","type":"invalid_request_error"}}"#
+            ),
+            Some(OptionalParam::MaxTokensAtMost(8192))
+        );
+        assert_eq!(
+            r(
+                r#"{"object":"error","message":"'max_tokens' or 'max_completion_tokens' is too large: 128000. This model's maximum context length is 32768 tokens and your request has 1500 input tokens (128000 > 32768 - 1500).","type":"BadRequestError","code":400}"#
+            ),
+            Some(OptionalParam::MaxTokensAtMost(31268))
+        );
+        assert_eq!(
+            r(r#"{"error":{"message":"prompt is too long: 300000 tokens > 200000 maximum"}}"#),
             None
         );
     }

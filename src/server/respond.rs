@@ -137,6 +137,13 @@ fn drop_param(chat: &mut ChatRequest<'_>, p: OptionalParam) {
         OptionalParam::StreamOptions => chat.stream_options = None,
         OptionalParam::ParallelToolCalls => chat.parallel_tool_calls = None,
         OptionalParam::User => chat.user = None,
+        OptionalParam::MaxTokensAtMost(cap) => {
+            for field in [&mut chat.max_tokens, &mut chat.max_completion_tokens] {
+                if let Some(n) = field.as_mut() {
+                    *n = (*n).min(cap);
+                }
+            }
+        }
         OptionalParam::MaxTokens => {
             if let Some(n) = chat.max_tokens.take() {
                 chat.max_completion_tokens = Some(n);

@@ -470,3 +470,26 @@ async fn other_bad_requests_are_not_retried() {
     assert_eq!(resp.status(), 400);
     assert_eq!(mock.count(), 1);
 }
+
+#[tokio::test]
+async fn output_token_limit_of_the_model_is_learned() {
+    let (app, mock) = openai_app(|r| {
+        let asked = r.body["max_completion_tokens"].as_u64().unwrap_or(0);
+        if asked > 16384 {
+            return Reply::Json(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"message": format!("max_tokens is too large: {asked}. This model supports at most 16384 completion tokens, whereas you provided {asked}."),
+                                  "type": "invalid_request_error", "param": "max_tokens", "code": "invalid_value"}}),
+            );
+        }
+        Reply::Json(StatusCode::OK, text_completion("capped"))
+    })
+    .await;
+    let mut body = simple_request(false);
+    body["max_tokens"] = json!(128_000);
+    let v: Value = app.messages(&body).await.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], "capped");
+    assert_eq!(mock.requests()[1].body["max_completion_tokens"], 16384);
+    app.messages(&body).await;
+    assert_eq!(mock.count(), 3, "the limit is remembered");
+}
