@@ -540,3 +540,82 @@ fn readers_never_see_a_torn_file() {
     // The CLI reads what the library wrote.
     assert!(ok(&e.path, &["check"]).contains("400 upstream(s)"));
 }
+
+/// A writer killed at any moment leaves the old file or the new one, never a
+/// torn one (the write goes to a temp file that is renamed into place).
+#[test]
+fn killed_writers_never_leave_a_torn_file() {
+    let e = env();
+    ok(
+        &e.path,
+        &["add", "big", "openai", "https://api.example.com/v1"],
+    );
+    // A large file makes each write take long enough to be interrupted.
+    let keys: Vec<String> = (0..4000)
+        .map(|i| format!("sk-bulk-{i:06}-xxxxxxxxxxxxxxxxxxxxxxxx"))
+        .collect();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&e.path)
+        .args(["config", "key", "0", "add", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(keys.join("\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut outcomes = std::collections::HashSet::new();
+    for round in 0..30u64 {
+        let before = fs::read(&e.path).unwrap();
+        let new_key = format!("sk-round-{round:04}-yyyyyyyyyyyyyyyyyyyy");
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&e.path)
+            .args(["config", "key", "0", "add", &new_key])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill after a varying delay: before, during or after the write.
+        std::thread::sleep(std::time::Duration::from_micros(round * 4000));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let after = fs::read(&e.path).unwrap();
+        let v: Value = serde_json::from_slice(&after).expect("the file always parses");
+        let has_new = v["upstream"][0]["apiKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == new_key.as_str());
+        if after == before {
+            outcomes.insert("old");
+        } else {
+            assert!(has_new, "changed file must be the complete new version");
+            outcomes.insert("new");
+        }
+        // No temp files are left behind to confuse anyone.
+        let leftovers: Vec<_> = fs::read_dir(e.path.parent().unwrap())
+            .unwrap()
+            .filter_map(|d| d.ok())
+            .map(|d| d.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "config.json" && n != "config.json.lock")
+            .collect();
+        // A killed writer may leave its temp file; it must never be the config itself.
+        for l in &leftovers {
+            assert!(
+                l.starts_with('.') || l.contains("tmp"),
+                "unexpected file {l}"
+            );
+        }
+    }
+    assert!(
+        outcomes.contains("new"),
+        "some writes completed: {outcomes:?}"
+    );
+}

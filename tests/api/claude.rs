@@ -145,3 +145,44 @@ async fn proxy_signed_thinking_is_never_sent_to_anthropic() {
         json!([{"type": "text", "text": "a"}])
     );
 }
+
+#[tokio::test]
+async fn every_claude_code_fixture_passes_through_unchanged() {
+    let (app, mock) = claude_app(|_| Reply::Sse {
+        pieces: vec![SSE.to_owned()],
+        delay: Duration::ZERO,
+        cut: false,
+    })
+    .await;
+    for name in fixture_names() {
+        let body = fixture(&name);
+        let resp = app
+            .client
+            .post(app.url("/v1/messages?beta=true"))
+            .header("authorization", format!("Bearer {ACCESS_KEY}"))
+            .header("anthropic-version", "2023-06-01")
+            .header(
+                "anthropic-beta",
+                "claude-code-20250219,interleaved-thinking-2025-05-14",
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{name}");
+        assert_eq!(resp.bytes().await.unwrap(), Bytes::from(SSE), "{name}");
+        let sent = mock.requests().pop().unwrap();
+        let mut expected = body.clone();
+        if body["model"].as_str().unwrap().contains("haiku") {
+            expected["model"] = json!("claude-up");
+        }
+        assert_eq!(
+            sent.body, expected,
+            "{name}: body unchanged apart from the mapped model"
+        );
+        assert_eq!(
+            sent.header("anthropic-beta"),
+            Some("claude-code-20250219,interleaved-thinking-2025-05-14")
+        );
+    }
+}
