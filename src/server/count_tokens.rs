@@ -2,7 +2,6 @@
 //! counts for itself; every other upstream gets a local estimate from
 //! [`crate::tokens`], so the route never 404s (Claude Code calls it often).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -11,9 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::value::RawValue;
 
 use super::messages::{body_error, parse_json};
+use super::respond::anthropic_headers;
 use super::state::{AppState, UpstreamRuntime};
 use super::upstream::{read_body, send_with_failover_to};
 use super::util::request_id;
@@ -21,9 +20,7 @@ use crate::config::ServiceType;
 use crate::error::ApiError;
 use crate::protocol::anthropic::CountTokensRequest;
 use crate::providers::Target;
-
-/// Sent when the client sent no `anthropic-version` (Anthropic requires one).
-const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+use crate::translate::anthropic::{has_synthetic_thinking, rewrite_body};
 
 pub async fn count_tokens(
     State(state): State<Arc<AppState>>,
@@ -61,7 +58,7 @@ async fn handle(
     let live = state.live.load_full();
     if let Some(up) = live.current() {
         if up.config.service_type == ServiceType::Claude {
-            return forward_to_claude(state, up, headers, &req.model, &body).await;
+            return forward_to_claude(state, up, headers, &req, &body).await;
         }
     }
     let input_tokens = count_locally(req).await?;
@@ -78,33 +75,29 @@ async fn count_locally(req: CountTokensRequest) -> Result<u64, ApiError> {
 }
 
 /// Forwards the request to the Claude upstream's own counter: the body as the
-/// client sent it except `model`, which becomes the mapped upstream model;
+/// client sent it except `model` (mapped) and proxy-signed thinking blocks;
 /// `anthropic-version` and `anthropic-beta` pass through. The upstream's
 /// answer is returned as is.
 async fn forward_to_claude(
     state: &Arc<AppState>,
     up: &Arc<UpstreamRuntime>,
     client_headers: &HeaderMap,
-    model: &str,
-    body: &[u8],
+    req: &CountTokensRequest,
+    body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let upstream_model = up.config.model_mapping.resolve(model);
-    let body = with_model(body, upstream_model)?;
-    let mut extra = HeaderMap::new();
-    let version = client_headers
-        .get("anthropic-version")
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION));
-    extra.insert("anthropic-version", version);
-    if let Some(beta) = client_headers.get("anthropic-beta") {
-        extra.insert("anthropic-beta", beta.clone());
-    }
+    let upstream_model = up.config.model_mapping.resolve(&req.model);
+    let changed_model = (upstream_model != req.model).then_some(upstream_model);
+    let body = rewrite_body(body, changed_model, has_synthetic_thinking(&req.messages))
+        .map_err(ApiError::invalid_request)?
+        .map(Bytes::from)
+        .unwrap_or_else(|| body.clone());
     let target = Target {
         upstream: &up.config,
         model: upstream_model,
         stream: false,
     };
     let url = up.config.endpoint("/messages/count_tokens");
+    let extra = anthropic_headers(client_headers);
     let attempted = send_with_failover_to(state, up, &target, &url, body, extra).await?;
     let bytes = read_body(&up.config.name, attempted.response).await?;
     let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -115,39 +108,4 @@ async fn forward_to_claude(
         .with_status(502)
     })?;
     Ok(Json(parsed).into_response())
-}
-
-/// The body with `model` replaced. Other values stay raw JSON text, so they
-/// are copied rather than re-parsed into trees (key order may change, which
-/// JSON objects do not care about).
-fn with_model(body: &[u8], model: &str) -> Result<Bytes, ApiError> {
-    let mut fields: BTreeMap<String, &RawValue> = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid_request(format!("invalid JSON in request body: {e}")))?;
-    let model_json = serde_json::to_string(model)
-        .map_err(|e| ApiError::api(format!("cannot encode the model name: {e}")))?;
-    let model_raw: &RawValue = serde_json::from_str(&model_json)
-        .map_err(|e| ApiError::api(format!("cannot encode the model name: {e}")))?;
-    fields.insert("model".to_owned(), model_raw);
-    serde_json::to_vec(&fields)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::api(format!("cannot encode upstream request: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_is_replaced_and_the_rest_kept() {
-        let body = br#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi \u00e9"}],"system":"s"}"#;
-        let out = with_model(body, "claude-real-1").unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["model"], "claude-real-1");
-        assert_eq!(v["system"], "s");
-        assert_eq!(v["messages"][0]["content"], "hi é");
-        // Raw values are copied verbatim, escapes included.
-        assert!(std::str::from_utf8(&out)
-            .unwrap()
-            .contains(r#""hi \u00e9""#));
-    }
 }

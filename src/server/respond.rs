@@ -112,7 +112,7 @@ pub fn prepare(
             // The body goes out as the client sent it: model mapped,
             // proxy-signed thinking removed, nothing else re-encoded.
             let changed_model = (upstream_model != req.model).then_some(upstream_model);
-            let body = rewrite_body(raw, changed_model, has_synthetic_thinking(req))
+            let body = rewrite_body(raw, changed_model, has_synthetic_thinking(&req.messages))
                 .map_err(ApiError::invalid_request)?
                 .map(Bytes::from)
                 .unwrap_or_else(|| raw.clone());

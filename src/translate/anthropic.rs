@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::is_synthetic_signature;
-use crate::protocol::anthropic::{Content, ContentBlock, MessagesRequest};
+use crate::protocol::anthropic::{Content, ContentBlock, Message};
 
 /// A JSON object as an ordered list of raw members.
 struct RawObject(Vec<(String, Box<RawValue>)>);
@@ -48,8 +48,8 @@ impl Serialize for RawObject {
 }
 
 /// True when some assistant turn holds a thinking block signed by the proxy.
-pub fn has_synthetic_thinking(req: &MessagesRequest) -> bool {
-    req.messages.iter().any(|m| match &m.content {
+pub fn has_synthetic_thinking(messages: &[Message]) -> bool {
+    messages.iter().any(|m| match &m.content {
         Content::Blocks(blocks) => blocks.iter().any(|b| {
             matches!(b, ContentBlock::Thinking { signature, .. } if is_synthetic_signature(signature))
         }),
@@ -150,11 +150,11 @@ mod tests {
             ]
         });
         let bytes = serde_json::to_vec(&body).unwrap();
-        let req: MessagesRequest = serde_json::from_value(
+        let req: crate::protocol::anthropic::MessagesRequest = serde_json::from_value(
             serde_json::json!({"model": "m", "max_tokens": 1, "messages": body["messages"].clone()}),
         )
         .unwrap();
-        assert!(has_synthetic_thinking(&req));
+        assert!(has_synthetic_thinking(&req.messages));
         let out: Value =
             serde_json::from_slice(&rewrite_body(&bytes, None, true).unwrap().unwrap()).unwrap();
         let blocks = out["messages"][1]["content"].as_array().unwrap();
