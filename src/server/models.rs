@@ -231,13 +231,24 @@ pub async fn get_model(
     Path(model_id): Path<String>,
 ) -> Response {
     let live = state.live.load_full();
-    match available_models(live.current().map(|u| &u.config))
+    let upstream = live.current().map(|u| &u.config);
+    if let Some(m) = available_models(upstream)
         .into_iter()
         .find(|m| m.id == model_id)
     {
-        Some(m) => Json(m).into_response(),
-        None => ApiError::not_found(format!("model: {model_id}")).into_response(),
+        return Json(m).into_response();
     }
+    // Not listed, but routed: a dated id such as claude-sonnet-4-5-20250929
+    // reaches the upstream through a family word or "*", so it exists here.
+    let routed = upstream.is_some_and(|u| {
+        let mapping = &u.model_mapping;
+        mapping.resolve(&model_id) != model_id
+            || mapping.entries().iter().any(|(from, _)| from == "*")
+    });
+    if routed {
+        return Json(ModelInfo::named(&model_id, None)).into_response();
+    }
+    ApiError::not_found(format!("model: {model_id}")).into_response()
 }
 
 #[cfg(test)]

@@ -120,6 +120,19 @@ async fn retrieves_one_model_or_404() {
         .await
         .unwrap();
     assert_eq!(v["id"], "openai/gpt-5-mini");
+    // With "*" in the mapping every name is routed, so every name exists.
+    assert_eq!(get(&app, "/v1/models/anything-at-all").await.status(), 200);
+
+    let mut up = upstream("oa", "openai", "http://127.0.0.1:9", &["k"]);
+    up["modelMapping"] = json!({"sonnet": "gpt-5"});
+    let app = spawn_app(config_with(vec![up]), &[]).await;
+    // A dated id reaches the upstream through its family word.
+    let v: Value = get(&app, "/v1/models/claude-sonnet-4-5-20250929")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["id"], "claude-sonnet-4-5-20250929");
     let msg = expect_error(
         get(&app, "/v1/models/claude-nope-1").await,
         404,
