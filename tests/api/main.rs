@@ -13,6 +13,7 @@ mod gemini_validator;
 mod auth_and_errors;
 mod claude;
 mod count_tokens;
+mod failover;
 mod gemini;
 mod models;
 mod openai;
