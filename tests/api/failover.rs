@@ -323,19 +323,22 @@ async fn rejected_key_shows_as_resting_in_health() {
 fn claude_message(text: &str) -> Value {
     json!({"id": "msg_backup", "type": "message", "role": "assistant", "model": "claude-x",
            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-           "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2}})
+           "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 2,
+                     "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}})
 }
 
 async fn spawn_claude_backup() -> Mock {
     spawn_mock(no_validation, |r| {
         if r.body["stream"] == json!(true) {
-            let msg = claude_message("");
+            let mut msg = claude_message("");
+            msg["content"] = json!([]);
+            msg["stop_reason"] = Value::Null;
             let events = [
                 ("message_start", json!({"type": "message_start", "message": msg})),
                 ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
                 ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "from backup"}})),
                 ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
-                ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 2}})),
+                ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"input_tokens": 3, "output_tokens": 2, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}})),
                 ("message_stop", json!({"type": "message_stop"})),
             ];
             Reply::Sse {
