@@ -115,7 +115,10 @@ mod tests {
     fn credentials_are_redacted() {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_static("sk-secret"));
-        h.insert("authorization", HeaderValue::from_static("Bearer sk-secret"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer sk-secret"),
+        );
         h.insert("x-goog-api-key", HeaderValue::from_static("sk-secret"));
         h.insert("cookie", HeaderValue::from_static("sk-secret"));
         h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));

@@ -180,7 +180,9 @@ mod tests {
         let t0 = Instant::now();
         assert!(rl.check((ip(1), 7), t0).is_ok());
         assert!(rl.check((ip(1), 7), t0).is_ok());
-        let e = rl.check((ip(1), 7), t0 + Duration::from_secs(3)).unwrap_err();
+        let e = rl
+            .check((ip(1), 7), t0 + Duration::from_secs(3))
+            .unwrap_err();
         assert_eq!(e.retry_after_secs, 7);
         // Another IP, or another credential from the same IP, has its own budget.
         assert!(rl.check((ip(2), 7), t0).is_ok());

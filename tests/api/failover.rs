@@ -79,17 +79,62 @@ fn failover_config(mock: &Mock, keys: &[&str]) -> Value {
 #[tokio::test]
 async fn every_key_failure_moves_to_the_next_key() {
     let cases: Vec<(&str, u16, Value, Option<&str>)> = vec![
-        ("401", 401, json!({"error": {"message": "Incorrect API key"}}), None),
+        (
+            "401",
+            401,
+            json!({"error": {"message": "Incorrect API key"}}),
+            None,
+        ),
         ("403", 403, json!({"error": {"message": "forbidden"}}), None),
-        ("402", 402, json!({"error": {"message": "Insufficient Balance"}}), None),
-        ("400 balance", 400, json!({"error": {"message": "Insufficient Balance"}}), None),
-        ("429", 429, json!({"error": {"message": "slow down"}}), Some("1")),
-        ("429 quota", 429, json!({"error": {"code": "insufficient_quota", "message": "You exceeded your current quota"}}), None),
+        (
+            "402",
+            402,
+            json!({"error": {"message": "Insufficient Balance"}}),
+            None,
+        ),
+        (
+            "400 balance",
+            400,
+            json!({"error": {"message": "Insufficient Balance"}}),
+            None,
+        ),
+        (
+            "429",
+            429,
+            json!({"error": {"message": "slow down"}}),
+            Some("1"),
+        ),
+        (
+            "429 quota",
+            429,
+            json!({"error": {"code": "insufficient_quota", "message": "You exceeded your current quota"}}),
+            None,
+        ),
         ("500", 500, json!({"error": {"message": "boom"}}), None),
-        ("502", 502, json!({"error": {"message": "bad gateway"}}), None),
-        ("503", 503, json!({"error": {"message": "unavailable"}}), None),
-        ("504", 504, json!({"error": {"message": "gateway timeout"}}), None),
-        ("529", 529, json!({"error": {"message": "overloaded"}}), None),
+        (
+            "502",
+            502,
+            json!({"error": {"message": "bad gateway"}}),
+            None,
+        ),
+        (
+            "503",
+            503,
+            json!({"error": {"message": "unavailable"}}),
+            None,
+        ),
+        (
+            "504",
+            504,
+            json!({"error": {"message": "gateway timeout"}}),
+            None,
+        ),
+        (
+            "529",
+            529,
+            json!({"error": {"message": "overloaded"}}),
+            None,
+        ),
     ];
     for (name, status, body, retry_after) in cases {
         for stream in [false, true] {
@@ -160,7 +205,9 @@ async fn spawn_dropping_upstream() -> (String, Arc<Mutex<Vec<String>>>) {
                 };
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
                 let bad = head.contains("authorization: bearer bad");
-                s.lock().unwrap().push(if bad { "bad" } else { "good" }.to_owned());
+                s.lock()
+                    .unwrap()
+                    .push(if bad { "bad" } else { "good" }.to_owned());
                 if bad {
                     return; // dropped: no status line, no body
                 }
@@ -205,7 +252,11 @@ async fn request_errors_are_not_retried() {
     for (status, kind) in [(400, "invalid_request_error"), (404, "not_found_error")] {
         for stream in [false, true] {
             let mock = spawn_mock(mock_openai::validate, move |_| {
-                error_reply(status, &json!({"error": {"message": "bad tool schema"}}), None)
+                error_reply(
+                    status,
+                    &json!({"error": {"message": "bad tool schema"}}),
+                    None,
+                )
             })
             .await;
             let app = spawn_app(failover_config(&mock, &["k1", "k2", "k3"]), &[]).await;
@@ -221,7 +272,16 @@ async fn every_key_is_tried_at_most_once() {
         error_reply(500, &json!({"error": {"message": "boom"}}), None)
     })
     .await;
-    let app = spawn_app(config_with(vec![upstream("oa", "openai", &mock.url(), &["a", "b", "c"])]), &[]).await;
+    let app = spawn_app(
+        config_with(vec![upstream(
+            "oa",
+            "openai",
+            &mock.url(),
+            &["a", "b", "c"],
+        )]),
+        &[],
+    )
+    .await;
     expect_error(app.messages(&hello(false)).await, 500, "api_error").await;
     let mut seen = keys_seen(&mock);
     seen.sort();
@@ -240,7 +300,11 @@ async fn rate_limited_key_rests_for_retry_after_then_serves_again() {
         }
     })
     .await;
-    let app = spawn_app(config_with(vec![upstream("oa", "openai", &mock.url(), &["only"])]), &[]).await;
+    let app = spawn_app(
+        config_with(vec![upstream("oa", "openai", &mock.url(), &["only"])]),
+        &[],
+    )
+    .await;
     let resp = app.messages(&hello(false)).await;
     assert_eq!(resp.headers()["retry-after"], "1");
     expect_error(resp, 429, "rate_limit_error").await;
@@ -250,7 +314,15 @@ async fn rate_limited_key_rests_for_retry_after_then_serves_again() {
     let msg = expect_error(resp, 429, "rate_limit_error").await;
     assert!(msg.contains("rate limited"), "{msg}");
     assert_eq!(mock.count(), 1);
-    let health: Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["config"]["upstreams"][0]["restingKeys"], 1);
     // After Retry-After the key is used again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -270,7 +342,12 @@ async fn resting_keys_are_skipped_while_another_is_usable() {
     })
     .await;
     let app = spawn_app(
-        config_with(vec![upstream("oa", "openai", &mock.url(), &["limited", "fine"])]),
+        config_with(vec![upstream(
+            "oa",
+            "openai",
+            &mock.url(),
+            &["limited", "fine"],
+        )]),
         &[],
     )
     .await;
@@ -287,7 +364,11 @@ async fn failing_keys_rest_and_the_client_gets_529_with_retry_after() {
         error_reply(503, &json!({"error": {"message": "unavailable"}}), None)
     })
     .await;
-    let app = spawn_app(config_with(vec![upstream("oa", "openai", &mock.url(), &["only"])]), &[]).await;
+    let app = spawn_app(
+        config_with(vec![upstream("oa", "openai", &mock.url(), &["only"])]),
+        &[],
+    )
+    .await;
     // One 5xx says little about a key: it rests after the third in a row.
     for _ in 0..3 {
         expect_error(app.messages(&hello(false)).await, 529, "overloaded_error").await;
@@ -312,7 +393,15 @@ async fn rejected_key_shows_as_resting_in_health() {
     .await;
     let app = spawn_app(failover_config(&mock, &["revoked", "valid"]), &[]).await;
     assert_eq!(app.messages(&hello(false)).await.status(), 200);
-    let health: Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let up = &health["config"]["upstreams"][0];
     assert_eq!(up["keys"], 2);
     assert_eq!(up["restingKeys"], 1);
@@ -363,15 +452,26 @@ async fn fallback_upstream_answers_when_every_key_fails() {
     let mut main = upstream("primary", "openai", &primary.url(), &["p1", "p2"]);
     main["fallback"] = json!(["backup"]);
     let app = spawn_app(
-        config_with(vec![main, upstream("backup", "claude", &backup.url(), &["b1"])]),
+        config_with(vec![
+            main,
+            upstream("backup", "claude", &backup.url(), &["b1"]),
+        ]),
         &[],
     )
     .await;
     for stream in [false, true] {
         let resp = app.messages(&hello(stream)).await;
-        assert_eq!(answer_text(resp, stream).await, "from backup", "stream={stream}");
+        assert_eq!(
+            answer_text(resp, stream).await,
+            "from backup",
+            "stream={stream}"
+        );
     }
-    assert_eq!(primary.count(), 2, "both primary keys tried once, then resting");
+    assert_eq!(
+        primary.count(),
+        2,
+        "both primary keys tried once, then resting"
+    );
     assert_eq!(backup.count(), 2);
     assert_eq!(backup.requests()[0].header("x-api-key"), Some("b1"));
 }
@@ -385,7 +485,10 @@ async fn unreachable_upstream_falls_back() {
     let mut main = upstream("dead", "gemini", &dead_url, &["g1"]);
     main["fallback"] = json!(["backup"]);
     let app = spawn_app(
-        config_with(vec![main, upstream("backup", "openai", &backup.url(), &["o1"])]),
+        config_with(vec![
+            main,
+            upstream("backup", "openai", &backup.url(), &["o1"]),
+        ]),
         &[],
     )
     .await;
@@ -413,13 +516,21 @@ async fn fallback_is_off_by_default_and_not_used_for_request_errors() {
         &[],
     )
     .await;
-    expect_error(app.messages(&hello(false)).await, 401, "authentication_error").await;
+    expect_error(
+        app.messages(&hello(false)).await,
+        401,
+        "authentication_error",
+    )
+    .await;
     assert_eq!(backup.count(), 0);
     // With a fallback, a request error still stops at the first upstream.
     let mut main = upstream("primary", "openai", &primary.url(), &["p2"]);
     main["fallback"] = json!(["backup"]);
     let app = spawn_app(
-        config_with(vec![main, upstream("backup", "claude", &backup.url(), &["b1"])]),
+        config_with(vec![
+            main,
+            upstream("backup", "claude", &backup.url(), &["b1"]),
+        ]),
         &[],
     )
     .await;
@@ -432,7 +543,11 @@ async fn fallback_is_off_by_default_and_not_used_for_request_errors() {
 #[tokio::test]
 async fn client_disconnect_cancels_a_non_streaming_upstream_request() {
     let mock = spawn_mock(mock_openai::validate, |_| Reply::Hang).await;
-    let app = spawn_app(config_with(vec![upstream("oa", "openai", &mock.url(), &["k"])]), &[]).await;
+    let app = spawn_app(
+        config_with(vec![upstream("oa", "openai", &mock.url(), &["k"])]),
+        &[],
+    )
+    .await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(300))
         .build()
@@ -447,8 +562,35 @@ async fn client_disconnect_cancels_a_non_streaming_upstream_request() {
     assert!(err.is_timeout());
     let deadline = Instant::now() + Duration::from_secs(5);
     while mock.aborted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "upstream request was not cancelled");
+        assert!(
+            Instant::now() < deadline,
+            "upstream request was not cancelled"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(mock.count(), 1);
+}
+
+#[tokio::test]
+async fn upstream_errors_that_echo_the_key_are_scrubbed() {
+    const KEY: &str = "sk-echoed-secret-key-0123456789";
+    let mock = spawn_mock(mock_openai::validate, |r| {
+        let body =
+            json!({"error": {"message": format!("Incorrect API key provided: {}", key_of(r))}});
+        error_reply(401, &body, None)
+    })
+    .await;
+    let app = spawn_app(
+        config_with(vec![upstream("oa", "openai", &mock.url(), &[KEY])]),
+        &[],
+    )
+    .await;
+    let msg = expect_error(
+        app.messages(&hello(false)).await,
+        401,
+        "authentication_error",
+    )
+    .await;
+    assert!(!msg.contains(KEY), "{msg}");
+    assert!(msg.contains("sk-echoe…6789"), "{msg}");
 }

@@ -99,9 +99,15 @@ async fn cors_preflight_allows_the_configured_origin_only() {
     assert!(resp.status().is_success(), "{}", resp.status());
     let h = resp.headers();
     assert_eq!(h["access-control-allow-origin"], "https://app.example");
-    let methods = h["access-control-allow-methods"].to_str().unwrap().to_ascii_uppercase();
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_ascii_uppercase();
     assert!(methods.contains("POST"), "{methods}");
-    let allowed = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
     for name in ["x-api-key", "content-type", "anthropic-version"] {
         assert!(allowed.contains(name), "{allowed}");
     }
@@ -120,7 +126,10 @@ async fn cors_preflight_allows_the_configured_origin_only() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["access-control-allow-origin"], "https://b.example");
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://b.example"
+    );
 }
 
 #[tokio::test]

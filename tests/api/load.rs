@@ -32,7 +32,12 @@ async fn five_hundred_concurrent_streams_are_neither_lost_nor_mixed() {
     })
     .await;
     let app = spawn_app(
-        config_with(vec![upstream("oa", "openai", &mock.url(), &["k1", "k2", "k3"])]),
+        config_with(vec![upstream(
+            "oa",
+            "openai",
+            &mock.url(),
+            &["k1", "k2", "k3"],
+        )]),
         &[],
     )
     .await;
@@ -64,13 +69,20 @@ async fn five_hundred_concurrent_streams_are_neither_lost_nor_mixed() {
             })
         })
         .collect();
-    let all = tokio::time::timeout(Duration::from_secs(90), futures_util::future::join_all(tasks))
-        .await
-        .expect("all streams finish in bounded time");
+    let all = tokio::time::timeout(
+        Duration::from_secs(90),
+        futures_util::future::join_all(tasks),
+    )
+    .await
+    .expect("all streams finish in bounded time");
     for r in all {
         r.expect("client task");
     }
     let elapsed = started.elapsed();
     eprintln!("load: {CLIENTS} concurrent streams in {elapsed:?}");
-    assert_eq!(mock.count(), CLIENTS, "one upstream request per client, no retries");
+    assert_eq!(
+        mock.count(),
+        CLIENTS,
+        "one upstream request per client, no retries"
+    );
 }

@@ -43,7 +43,10 @@ async fn metrics_text(app: &TestApp) -> String {
 async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     let mock = spawn_mock(mock_openai::validate, |r| {
         if r.header("authorization") == Some("Bearer sk-observe-bad") {
-            Reply::Json(StatusCode::UNAUTHORIZED, json!({"error": {"message": "invalid"}}))
+            Reply::Json(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": {"message": "invalid"}}),
+            )
         } else if r.body["stream"] == json!(true) {
             Reply::Sse {
                 pieces: mock_openai::text_stream(&["a", "b"]),
@@ -81,7 +84,12 @@ async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     ] {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }
-    assert!(sample(&text, "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"output\"}") >= 2.0);
+    assert!(
+        sample(
+            &text,
+            "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"output\"}"
+        ) >= 2.0
+    );
     assert!(!text.contains(UPSTREAM_KEY) && !text.contains(ACCESS_KEY));
 }
 
@@ -110,7 +118,11 @@ async fn dev_info_only_in_development_behind_the_admin_key_and_masked() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404, "production: no dev route");
-    let app = spawn_app(cfg, &[("NODE_ENV", "development"), ("ADMIN_ACCESS_KEY", admin)]).await;
+    let app = spawn_app(
+        cfg,
+        &[("NODE_ENV", "development"), ("ADMIN_ACCESS_KEY", admin)],
+    )
+    .await;
     let get = |key: &'static str| {
         app.client
             .get(app.url("/admin/dev/info"))
@@ -128,5 +140,8 @@ async fn dev_info_only_in_development_behind_the_admin_key_and_masked() {
     assert_eq!(v["config"]["upstream"][0]["keys"], 1);
     let masked = v["config"]["upstream"][0]["apiKeys"][0].as_str().unwrap();
     assert!(masked.contains('…'), "{masked}");
-    assert!(v["settings"]["proxyAccessKey"].as_str().unwrap().contains('…'));
+    assert!(v["settings"]["proxyAccessKey"]
+        .as_str()
+        .unwrap()
+        .contains('…'));
 }
