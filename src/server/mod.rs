@@ -170,6 +170,7 @@ async fn dev_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
             "requestTimeoutMs": s.request_timeout.as_millis() as u64,
             "firstByteTimeoutMs": s.first_byte_timeout.as_millis() as u64,
             "streamIdleTimeoutMs": s.stream_idle_timeout.as_millis() as u64,
+            "shutdownTimeoutMs": s.shutdown_timeout.as_millis() as u64,
             "maxConcurrentRequests": s.max_concurrent_requests,
             "maxBodySize": s.max_body_size,
             "enableCors": s.enable_cors,

@@ -10,7 +10,7 @@
 //! The credential is kept only as a 64-bit hash, never as text.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,9 +69,7 @@ impl RateLimiter {
 
     /// Counts one request for `key` at `now`.
     pub fn check(&self, key: ClientKey, now: Instant) -> Result<(), Limited> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
         // A poisoned shard only means another thread panicked mid-update of
         // two integers; the counts are still usable.
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
