@@ -75,7 +75,7 @@ fn serve(mut settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let addr = std::net::SocketAddr::new(settings.host, settings.port);
         let listener = match TcpListener::bind(addr).await {
             Ok(l) => l,
@@ -94,13 +94,18 @@ fn serve(mut settings: Settings) -> ExitCode {
         };
         print_banner(&listener, &state, &config_path, generated.as_deref());
         let _watcher = server::watch_config_file(&state);
-        if let Err(e) = server::serve(listener, state, shutdown_signal()).await {
+        let deadline = state.settings.shutdown_timeout;
+        if let Err(e) = server::serve(listener, state, shutdown_signal(deadline)).await {
             eprintln!("error: server failed: {e}");
             return ExitCode::FAILURE;
         }
-        tracing::info!("shut down cleanly");
+        tracing::info!("shut down");
         ExitCode::SUCCESS
-    })
+    });
+    // Connections still open after SHUTDOWN_TIMEOUT are cut here rather than
+    // waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 fn print_banner(
@@ -144,7 +149,7 @@ fn print_banner(
     );
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(deadline: std::time::Duration) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -163,5 +168,8 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutdown signal received; finishing running requests");
+    tracing::info!(
+        timeout_ms = deadline.as_millis() as u64,
+        "shutdown signal received; refusing new connections, finishing running requests (SHUTDOWN_TIMEOUT)"
+    );
 }

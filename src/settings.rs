@@ -26,6 +26,7 @@ Environment (also read from ./.env; the environment wins):
   FIRST_BYTE_TIMEOUT       upstream response-headers timeout in ms (default 120000)
   STREAM_IDLE_TIMEOUT      longest silence between upstream stream chunks in ms (default 300000)
   PING_INTERVAL            ms of silence after which a stream gets a ping event (default 10000)
+  SHUTDOWN_TIMEOUT         on SIGINT/SIGTERM, ms that running requests may take to finish (default 30000)
   MAX_CONCURRENT_REQUESTS  in-flight request limit, 0 = unlimited (default 4096)
   MAX_BODY_SIZE            request body limit in bytes (default 33554432 = 32 MiB)
   LOAD_BALANCE_STRATEGY    round-robin | random | failover: default when config.json has no loadBalance
@@ -33,7 +34,7 @@ Environment (also read from ./.env; the environment wins):
   CORS_ORIGIN              allowed origin(s), comma-separated, or * (default *)
   ENABLE_RATE_LIMIT        per-client rate limit (default false)
   RATE_LIMIT_WINDOW        rate-limit window in ms (default 60000)
-  RATE_LIMIT_MAX_REQUESTS  requests per window per client (default 100)
+  RATE_LIMIT_MAX_REQUESTS  requests per window per client IP and key (default 100)
   HEALTH_CHECK_ENABLED     serve the health route (default true)
   HEALTH_CHECK_PATH        health route path (default /health)
   METRICS_PUBLIC           serve /metrics without the access key (default false)
@@ -62,6 +63,9 @@ pub struct Settings {
     pub first_byte_timeout: Duration,
     pub stream_idle_timeout: Duration,
     pub ping_interval: Duration,
+    /// After a shutdown signal: how long running requests (streams) may take
+    /// before the process exits anyway.
+    pub shutdown_timeout: Duration,
     pub max_concurrent_requests: usize,
     pub max_body_size: usize,
     pub load_balance_strategy: LoadBalance,
@@ -156,6 +160,15 @@ impl Settings {
                 )
             })?
         };
+        let enable_rate_limit = r.flag("ENABLE_RATE_LIMIT", false)?;
+        let rate_limit_max_requests = r.num("RATE_LIMIT_MAX_REQUESTS", 100u32)?;
+        if enable_rate_limit && rate_limit_max_requests == 0 {
+            return Err(r.err(
+                "RATE_LIMIT_MAX_REQUESTS",
+                "0",
+                "must be at least 1 when ENABLE_RATE_LIMIT is true",
+            ));
+        }
         let nonempty = |k: &str| r.get(k).filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(Settings {
             host,
@@ -172,14 +185,15 @@ impl Settings {
             first_byte_timeout: r.millis("FIRST_BYTE_TIMEOUT", 120_000)?,
             stream_idle_timeout: r.millis("STREAM_IDLE_TIMEOUT", 300_000)?,
             ping_interval: r.millis("PING_INTERVAL", 10_000)?,
+            shutdown_timeout: r.millis("SHUTDOWN_TIMEOUT", 30_000)?,
             max_concurrent_requests: r.num("MAX_CONCURRENT_REQUESTS", 4096usize)?,
             max_body_size: r.num("MAX_BODY_SIZE", 32 * 1024 * 1024usize)?,
             load_balance_strategy,
             enable_cors: r.flag("ENABLE_CORS", true)?,
             cors_origin: r.get("CORS_ORIGIN").unwrap_or("*").to_owned(),
-            enable_rate_limit: r.flag("ENABLE_RATE_LIMIT", false)?,
+            enable_rate_limit,
             rate_limit_window: r.millis("RATE_LIMIT_WINDOW", 60_000)?,
-            rate_limit_max_requests: r.num("RATE_LIMIT_MAX_REQUESTS", 100u32)?,
+            rate_limit_max_requests,
             health_check_enabled: r.flag("HEALTH_CHECK_ENABLED", true)?,
             health_check_path,
             metrics_public: r.flag("METRICS_PUBLIC", false)?,
@@ -285,6 +299,19 @@ mod tests {
         assert_eq!(s.health_check_path, "/health");
         assert_eq!(s.log_level, "info");
         assert!(s.proxy_access_key.is_none());
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(30));
+        assert!(!s.enable_rate_limit);
+    }
+
+    #[test]
+    fn rate_limit_needs_a_positive_budget() {
+        let err = settings(&[
+            ("ENABLE_RATE_LIMIT", "true"),
+            ("RATE_LIMIT_MAX_REQUESTS", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "RATE_LIMIT_MAX_REQUESTS");
+        assert!(settings(&[("RATE_LIMIT_MAX_REQUESTS", "0")]).is_ok());
     }
 
     #[test]
@@ -297,6 +324,8 @@ mod tests {
             ("ENABLE_CORS", "maybe"),
             ("REQUEST_TIMEOUT", "0"),
             ("HOST", "not-an-ip"),
+            ("SHUTDOWN_TIMEOUT", "soon"),
+            ("SHUTDOWN_TIMEOUT", "0"),
         ] {
             let err = settings(&[(k, v)]).unwrap_err();
             assert_eq!(err.var, k);

@@ -27,6 +27,11 @@ pub async fn create_message(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let rid = request_id();
+    if state.settings.enable_request_logs {
+        if let Ok(b) = &body {
+            super::body_log::log_request(&rid, &headers, b);
+        }
+    }
     let mut record = Some(RequestRecord::new(rid.clone()));
     let result = handle(&state, &headers, body, &mut record).await;
     let mut resp = match result {
@@ -48,6 +53,9 @@ pub async fn create_message(
     };
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("request-id", v);
+    }
+    if state.settings.enable_response_logs {
+        resp = super::body_log::log_response(rid, resp);
     }
     resp
 }

@@ -1,19 +1,22 @@
 //! The HTTP server: router, middleware, handlers and shared state.
 
 pub mod auth;
+pub mod body_log;
 pub mod count_tokens;
 pub mod health;
 pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod observe;
+pub mod rate_limit;
 pub mod respond;
 pub mod state;
 pub mod stream;
 pub mod upstream;
 pub mod util;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -38,6 +41,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(models::list_models))
         // A wildcard: upstream model names may contain `/` (`openai/gpt-4o`).
         .route("/v1/models/{*model_id}", get(models::get_model))
+        // Inner layer: runs after authentication, so only accepted clients
+        // get a rate-limit window.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_access_key,
@@ -161,6 +170,7 @@ async fn dev_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
             "requestTimeoutMs": s.request_timeout.as_millis() as u64,
             "firstByteTimeoutMs": s.first_byte_timeout.as_millis() as u64,
             "streamIdleTimeoutMs": s.stream_idle_timeout.as_millis() as u64,
+            "shutdownTimeoutMs": s.shutdown_timeout.as_millis() as u64,
             "maxConcurrentRequests": s.max_concurrent_requests,
             "maxBodySize": s.max_body_size,
             "enableCors": s.enable_cors,
@@ -240,8 +250,9 @@ pub fn watch_config_file(state: &Arc<AppState>) -> Option<crate::config::watch::
     }
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets running
-/// requests finish.
+/// Serves until `shutdown` resolves, then stops accepting (the listener is
+/// closed, so new connections are refused) and lets running requests finish
+/// for up to `SHUTDOWN_TIMEOUT`; after that it returns anyway.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -250,8 +261,40 @@ pub async fn serve(
     // Build the tokenizer tables off the async workers now, so the first
     // count_tokens request does not pay for them.
     tokio::task::spawn_blocking(crate::tokens::warm_up);
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let deadline = state.settings.shutdown_timeout;
+    let app = router(state.clone());
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = signalled_tx.send(());
+    };
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .into_future();
+    // Resolves only once the signal came and the deadline passed.
+    let give_up = async move {
+        if signalled_rx.await.is_err() {
+            // The server ended before any signal: nothing to wait for.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(deadline).await;
+    };
+    tokio::select! {
+        done = server => done,
+        () = give_up => {
+            let running = state
+                .inflight
+                .as_ref()
+                .map(|s| state.settings.max_concurrent_requests.saturating_sub(s.available_permits()));
+            tracing::warn!(
+                running_requests = running,
+                timeout_ms = deadline.as_millis() as u64,
+                "SHUTDOWN_TIMEOUT passed with requests still running; exiting anyway"
+            );
+            Ok(())
+        }
+    }
 }

@@ -156,6 +156,8 @@ pub struct AppState {
     /// `MAX_CONCURRENT_REQUESTS` (None = unlimited). A request that finds no
     /// permit is refused at once: no unbounded queue.
     pub inflight: Option<Arc<tokio::sync::Semaphore>>,
+    /// `ENABLE_RATE_LIMIT` (None = off).
+    pub rate_limiter: Option<super::rate_limit::RateLimiter>,
 }
 
 impl AppState {
@@ -174,7 +176,14 @@ impl AppState {
         let settings_max = settings.max_concurrent_requests;
         let clients = HttpClients::new(Duration::from_secs(10).min(settings.first_byte_timeout))
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let rate_limiter = settings.enable_rate_limit.then(|| {
+            super::rate_limit::RateLimiter::new(
+                settings.rate_limit_window,
+                settings.rate_limit_max_requests,
+            )
+        });
         Ok(AppState {
+            rate_limiter,
             live: ArcSwap::from_pointee(LiveState::build(config, None)),
             settings,
             access_key,

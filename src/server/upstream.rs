@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 
 use super::metrics::record_key_failure;
 use super::state::{AppState, UpstreamRuntime};
+use crate::config::ApiKey;
 use crate::error::{ApiError, ErrorKind};
 use crate::providers::{self, build_request_to, classify, OptionalParam, Target, Verdict};
 use crate::routing::keys::{AllResting, KeyFailure};
@@ -133,7 +134,13 @@ pub async fn send_with_failover_to(
         }
         let retry_after = providers::retry_after(response.headers());
         let body = read_limited(response, MAX_ERROR_BODY).await;
-        match classify(&up.config.name, status, &body, retry_after) {
+        // Some providers echo the key they were sent in their error message;
+        // it must not travel on to the client or the logs.
+        let verdict = match classify(&up.config.name, status, &body, retry_after) {
+            Verdict::NextKey(f, e) => Verdict::NextKey(f, scrub_key(e, key)),
+            Verdict::Fail(e) => Verdict::Fail(scrub_key(e, key)),
+        };
+        match verdict {
             Verdict::NextKey(failure, err) => {
                 up.keys.mark_failure(i, failure);
                 record_key_failure(
@@ -162,6 +169,14 @@ pub async fn send_with_failover_to(
         }),
         attempts: order.len() as u32,
     })
+}
+
+fn scrub_key(mut err: ApiError, key: &ApiKey) -> ApiError {
+    let secret = key.expose();
+    if !secret.is_empty() && err.message.contains(secret) {
+        err.message = err.message.replace(secret, &key.masked());
+    }
+    err
 }
 
 fn all_resting_error(upstream: &str, r: AllResting) -> ApiError {

@@ -40,6 +40,13 @@ impl TestApp {
         self.dir.path().join("config.json")
     }
 
+    /// Sends the graceful-shutdown signal (as SIGTERM does for the binary).
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self._shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Turns on hot reload, as the binary does at start.
     pub fn watch(&mut self) {
         self.watcher = server::watch_config_file(&self.state);
@@ -156,7 +163,7 @@ pub enum Reply {
         delay: Duration,
         cut: bool,
     },
-    /// Never answers (until the client gives up).
+    /// Never answers (until the client gives up; then `aborted` counts it).
     Hang,
 }
 
@@ -254,7 +261,10 @@ pub async fn spawn_mock(
                     r
                 }
                 Reply::Hang => {
+                    // Counted in `aborted` when the caller drops the request.
+                    let mut guard = AbortGuard { aborted: ab, done: false };
                     tokio::time::sleep(Duration::from_secs(120)).await;
+                    guard.done = true;
                     json_response(StatusCode::OK, Value::Null)
                 }
             }

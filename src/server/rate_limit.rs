@@ -1,0 +1,213 @@
+//! Per-client rate limit (`ENABLE_RATE_LIMIT`): at most
+//! `RATE_LIMIT_MAX_REQUESTS` requests per `RATE_LIMIT_WINDOW` for each
+//! (client IP, presented credential) pair, answered beyond that with 429
+//! `rate_limit_error` and `retry-after`.
+//!
+//! Fixed windows in a few mutex-guarded shards: the critical section is a
+//! hash lookup and two integer updates, never held across an `.await`.
+//! Memory is bounded: expired windows are swept when a shard grows, and a
+//! shard that is still full after the sweep drops its oldest windows.
+//! The credential is kept only as a 64-bit hash, never as text.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::state::AppState;
+use crate::error::{ApiError, ErrorKind};
+
+const SHARDS: usize = 16;
+/// Windows per shard before expired ones are swept (16 × 4096 clients in
+/// all before anything is dropped early).
+const SHARD_CAPACITY: usize = 4096;
+
+/// Who a window belongs to: client IP and a hash of its credential.
+type ClientKey = (IpAddr, u64);
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    count: u32,
+}
+
+#[derive(Debug)]
+pub struct RateLimiter {
+    window: Duration,
+    max: u32,
+    shards: Vec<Mutex<HashMap<ClientKey, Window>>>,
+    /// Fixed random keys: the shard and credential hashes are not
+    /// predictable from outside.
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// A refused request: seconds until the client's window resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after_secs: u64,
+}
+
+impl RateLimiter {
+    pub fn new(window: Duration, max: u32) -> Self {
+        RateLimiter {
+            window,
+            max,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Hash of a credential (the raw bytes never enter the map).
+    pub fn credential_hash(&self, credential: &[u8]) -> u64 {
+        self.hasher.hash_one(credential)
+    }
+
+    /// Counts one request for `key` at `now`.
+    pub fn check(&self, key: ClientKey, now: Instant) -> Result<(), Limited> {
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
+        // A poisoned shard only means another thread panicked mid-update of
+        // two integers; the counts are still usable.
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(&key) && map.len() >= SHARD_CAPACITY {
+            self.make_room(&mut map, now);
+        }
+        let w = map.entry(key).or_insert(Window {
+            started: now,
+            count: 0,
+        });
+        if now.saturating_duration_since(w.started) >= self.window {
+            *w = Window {
+                started: now,
+                count: 0,
+            };
+        }
+        if w.count >= self.max {
+            let left = (w.started + self.window).saturating_duration_since(now);
+            return Err(Limited {
+                retry_after_secs: left.as_millis().div_ceil(1000).max(1) as u64,
+            });
+        }
+        w.count += 1;
+        Ok(())
+    }
+
+    fn make_room(&self, map: &mut HashMap<ClientKey, Window>, now: Instant) {
+        map.retain(|_, w| now.saturating_duration_since(w.started) < self.window);
+        if map.len() >= SHARD_CAPACITY {
+            // Still full of live windows: forget the oldest quarter (those
+            // clients get a fresh window, the lesser evil than unbounded
+            // memory).
+            let mut starts: Vec<Instant> = map.values().map(|w| w.started).collect();
+            starts.sort_unstable();
+            let cutoff = starts[starts.len() / 4];
+            map.retain(|_, w| w.started > cutoff);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+}
+
+/// Middleware for `/v1/*` (runs after authentication, so only accepted
+/// clients get a window).
+pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(limiter) = state.rate_limiter.as_ref() else {
+        return next.run(req).await;
+    };
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let headers = req.headers();
+    // The same key counts once whether it came as x-api-key or Bearer.
+    let credential = headers
+        .get("x-api-key")
+        .map(|v| v.as_bytes())
+        .or_else(|| {
+            let v = headers.get(axum::http::header::AUTHORIZATION)?.as_bytes();
+            let (scheme, rest) = v.split_at(v.len().min(7));
+            Some(if scheme.eq_ignore_ascii_case(b"bearer ") {
+                rest.trim_ascii()
+            } else {
+                v
+            })
+        })
+        .map(|c| limiter.credential_hash(c))
+        .unwrap_or(0);
+    match limiter.check((ip, credential), Instant::now()) {
+        Ok(()) => next.run(req).await,
+        Err(l) => {
+            tracing::warn!(client = %ip, retry_after = l.retry_after_secs, "client rate limit reached");
+            ApiError::new(
+                ErrorKind::RateLimit,
+                format!(
+                    "rate limit of {} requests per {} s reached for this client (ENABLE_RATE_LIMIT); retry in {} s",
+                    limiter.max,
+                    limiter.window.as_secs_f64(),
+                    l.retry_after_secs
+                ),
+            )
+            .with_retry_after(Some(l.retry_after_secs))
+            .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    #[test]
+    fn counts_per_client_and_resets_after_the_window() {
+        let rl = RateLimiter::new(Duration::from_secs(10), 2);
+        let t0 = Instant::now();
+        assert!(rl.check((ip(1), 7), t0).is_ok());
+        assert!(rl.check((ip(1), 7), t0).is_ok());
+        let e = rl
+            .check((ip(1), 7), t0 + Duration::from_secs(3))
+            .unwrap_err();
+        assert_eq!(e.retry_after_secs, 7);
+        // Another IP, or another credential from the same IP, has its own budget.
+        assert!(rl.check((ip(2), 7), t0).is_ok());
+        assert!(rl.check((ip(1), 8), t0).is_ok());
+        assert!(rl.check((ip(1), 7), t0 + Duration::from_secs(10)).is_ok());
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let rl = RateLimiter::new(Duration::from_secs(60), 5);
+        let t0 = Instant::now();
+        for i in 0..(SHARDS * SHARD_CAPACITY * 2) as u64 {
+            let _ = rl.check((ip(1), i), t0 + Duration::from_millis(i));
+        }
+        assert!(rl.len() <= SHARDS * SHARD_CAPACITY);
+        // Expired windows are swept first.
+        let later = t0 + Duration::from_secs(3600);
+        for i in 0..(SHARDS * SHARD_CAPACITY) as u64 {
+            let _ = rl.check((ip(2), i), later);
+        }
+        assert!(rl.len() <= SHARDS * SHARD_CAPACITY);
+    }
+
+    #[test]
+    fn credential_is_hashed() {
+        let rl = RateLimiter::new(Duration::from_secs(1), 1);
+        assert_eq!(rl.credential_hash(b"abc"), rl.credential_hash(b"abc"));
+        assert_ne!(rl.credential_hash(b"abc"), rl.credential_hash(b"abd"));
+    }
+}
