@@ -62,44 +62,34 @@ impl RequestRecord {
             self.key.as_deref().unwrap_or("-"),
             self.model_upstream.as_deref().unwrap_or("-"),
         );
+        // One set of fields, two levels: failures stand out as warnings.
+        macro_rules! request_line {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    request_id = %self.request_id,
+                    upstream = fields.0,
+                    key = fields.1,
+                    model = %self.model_requested,
+                    upstream_model = fields.2,
+                    stream = self.stream,
+                    status = self.status,
+                    latency_ms = ms(latency),
+                    ttfb_ms = self.ttfb.map(ms),
+                    input_tokens = usage.input_tokens,
+                    output_tokens = usage.output_tokens,
+                    retries = self.attempts.saturating_sub(1),
+                    upstreams_tried = self.upstreams_tried,
+                    client_gone = self.client_gone,
+                    error = self.error.as_deref().unwrap_or(""),
+                    "request"
+                )
+            };
+        }
         if self.status >= 500 || self.error.is_some() && self.status == 200 {
-            tracing::warn!(
-                request_id = %self.request_id,
-                upstream = fields.0,
-                key = fields.1,
-                model = %self.model_requested,
-                upstream_model = fields.2,
-                stream = self.stream,
-                status = self.status,
-                latency_ms = ms(latency),
-                ttfb_ms = self.ttfb.map(ms),
-                input_tokens = usage.input_tokens,
-                output_tokens = usage.output_tokens,
-                retries = self.attempts.saturating_sub(1),
-                upstreams_tried = self.upstreams_tried,
-                client_gone = self.client_gone,
-                error = self.error.as_deref().unwrap_or(""),
-                "request"
-            );
+            request_line!(tracing::Level::WARN);
         } else {
-            tracing::info!(
-                request_id = %self.request_id,
-                upstream = fields.0,
-                key = fields.1,
-                model = %self.model_requested,
-                upstream_model = fields.2,
-                stream = self.stream,
-                status = self.status,
-                latency_ms = ms(latency),
-                ttfb_ms = self.ttfb.map(ms),
-                input_tokens = usage.input_tokens,
-                output_tokens = usage.output_tokens,
-                retries = self.attempts.saturating_sub(1),
-                upstreams_tried = self.upstreams_tried,
-                client_gone = self.client_gone,
-                error = self.error.as_deref().unwrap_or(""),
-                "request"
-            );
+            request_line!(tracing::Level::INFO);
         }
         super::metrics::record_request(&self, latency);
     }
