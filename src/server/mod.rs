@@ -258,9 +258,8 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Build the tokenizer tables off the async workers now, so the first
-    // count_tokens request does not pay for them.
-    tokio::task::spawn_blocking(crate::tokens::warm_up);
+    // The tokenizer tables (~40 MB) are built on the first count_tokens
+    // request, on the blocking pool: a proxy nobody asks to count stays small.
     let deadline = state.settings.shutdown_timeout;
     let app = router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
