@@ -93,6 +93,7 @@ fn serve(mut settings: Settings) -> ExitCode {
             }
         };
         print_banner(&listener, &state, &config_path, generated.as_deref());
+        log_settings(&state.settings);
         let _watcher = server::watch_config_file(&state);
         let deadline = state.settings.shutdown_timeout;
         if let Err(e) = server::serve(listener, state, shutdown_signal(deadline)).await {
@@ -146,6 +147,28 @@ fn print_banner(
     }
     println!(
         "  Claude Code: ANTHROPIC_BASE_URL=http://{addr} ANTHROPIC_AUTH_TOKEN=<access key> claude"
+    );
+}
+
+/// The effective settings, at debug level (`NODE_ENV=development` or
+/// `LOG_LEVEL=debug`); secrets masked.
+fn log_settings(s: &Settings) {
+    let mask = |k: &Option<String>| k.as_deref().map(crate::config::mask_secret);
+    tracing::debug!(
+        host = %s.host,
+        port = s.port,
+        config_path = %s.config_path.display(),
+        proxy_access_key = ?mask(&s.proxy_access_key),
+        admin_access_key = ?mask(&s.admin_access_key),
+        log_level = %s.log_level,
+        request_timeout_ms = s.request_timeout.as_millis() as u64,
+        first_byte_timeout_ms = s.first_byte_timeout.as_millis() as u64,
+        stream_idle_timeout_ms = s.stream_idle_timeout.as_millis() as u64,
+        max_concurrent_requests = s.max_concurrent_requests,
+        enable_cors = s.enable_cors,
+        enable_rate_limit = s.enable_rate_limit,
+        health_check = s.health_check_enabled.then_some(s.health_check_path.as_str()),
+        "settings"
     );
 }
 

@@ -40,10 +40,14 @@ fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
 
 /// Starts the proxy and waits (bounded) for its "listening on" line.
 fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Proxy {
+    start_with_stderr(dir, env, args, Stdio::null())
+}
+
+fn start_with_stderr(dir: &Path, env: &[(&str, &str)], args: &[&str], stderr: Stdio) -> Proxy {
     let mut child = command(dir, env)
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
@@ -307,4 +311,58 @@ fn sigterm_shuts_down_cleanly() {
     };
     assert!(status.success(), "{status:?}");
     while p.lines.recv_timeout(Duration::from_millis(10)).is_ok() {}
+}
+
+/// Runs the proxy with `env`, makes one failing request, stops it with
+/// SIGTERM and returns everything it logged.
+#[cfg(unix)]
+fn logs_of(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut full_env = vec![("PORT", "0"), ("PROXY_ACCESS_KEY", "log-test-key-123456")];
+    full_env.extend_from_slice(env);
+    let mut p = start_with_stderr(dir.path(), &full_env, &[], Stdio::from(file));
+    assert_eq!(post_messages(&p.addr, "log-test-key-123456").0, 503);
+    let pid = p.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while p.child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn log_level_and_node_env_change_what_is_logged() {
+    let info = logs_of(&[("LOG_LEVEL", "info")]);
+    assert!(
+        info.contains("shutdown signal received"),
+        "info lines at info: {info}"
+    );
+    assert!(!info.contains("settings"), "no debug lines at info: {info}");
+
+    let error = logs_of(&[("LOG_LEVEL", "error")]);
+    assert!(
+        !error.contains("shutdown signal received"),
+        "no info lines at error: {error}"
+    );
+    assert!(!error.contains("WARN"), "no warnings at error: {error}");
+
+    let dev = logs_of(&[("NODE_ENV", "development")]);
+    assert!(dev.contains("settings"), "development logs at debug: {dev}");
+    assert!(
+        !dev.contains("log-test-key-123456"),
+        "keys stay masked: {dev}"
+    );
+
+    let json = logs_of(&[("LOG_FORMAT", "json")]);
+    let line = json
+        .lines()
+        .find(|l| l.contains("\"message\":\"request\""))
+        .expect("a JSON request line");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["status"], 503);
 }
