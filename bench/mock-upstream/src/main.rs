@@ -388,6 +388,16 @@ async fn serve(listener: TcpListener, mock: Arc<Mock>) {
     }
 }
 
+/// Binds with a deep accept queue: a burst of 1,000 new connections would
+/// overflow tokio's default backlog of 1,024 on a busy 2-core machine, and
+/// the load tool would report connection errors that are not the proxy's.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let opts = match Options::parse(&args, |k| std::env::var(k).ok()) {
@@ -415,7 +425,7 @@ fn main() -> std::process::ExitCode {
     });
     rt.block_on(async move {
         let addr = SocketAddr::from(([127, 0, 0, 1], opts.port));
-        let listener = match TcpListener::bind(addr).await {
+        let listener = match listen(addr) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("mock-upstream: cannot listen on {addr}: {e}");
