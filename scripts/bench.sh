@@ -21,6 +21,58 @@ TTFB_N=${BENCH_TTFB_N:-200}
 FIXTURE=$ROOT/tests/fixtures/claude-code/01-write-turn2.json
 KEY=bench-access-key
 
+# report RESULTS.JSON: the table on stdout, and the same as Markdown in
+# results.md next to the file. Direct vs proxy, what it means, target, met.
+report() {
+    local tsv
+    tsv=$(jq -r '
+  def r1: . * 10 | round / 10;
+  def r2: . * 100 | round / 100;
+  def r3: . * 1000 | round / 1000;
+  def met(c): if c then "met" else "NOT met" end;
+  def row(a; b; c; d; e; f): [a, b, c, d, e, f] | @tsv;
+  . as $r
+  | ($r.throughput_openai_direct) as $td | ($r.throughput_openai_proxy) as $tp
+  | ($r.overhead_c1_direct) as $o1d | ($r.overhead_c1_proxy) as $o1p
+  | ($r.overhead_c16_direct) as $o16d | ($r.overhead_c16_proxy) as $o16p
+  | ($r.streaming_openai_direct) as $sd | ($r.streaming_openai_proxy) as $sp
+  | ($r.ttfb_openai_direct) as $fd | ($r.ttfb_openai_proxy) as $fp
+  | ($r.throughput_gemini_direct) as $gd | ($r.throughput_gemini_proxy) as $gp
+  | ($r.streaming_gemini_direct) as $gsd | ($r.streaming_gemini_proxy) as $gsp
+  | ($r.ttfb_gemini_direct) as $gfd | ($r.ttfb_gemini_proxy) as $gfp
+  | ($r.throughput_claude_direct) as $cd | ($r.throughput_claude_proxy) as $cp
+  | ($r.held_direct) as $hd | ($r.held_proxy) as $hp
+  | row("scenario"; "direct"; "proxy"; "proxy vs direct"; "target"; "result"),
+    row("1 throughput OpenAI, c64 (req/s)"; ($td.rps | r1); ($tp.rps | r1); "\(($tp.rps / $td.rps * 100) | r1) %"; ">= 30 %"; met($tp.rps >= 0.3 * $td.rps)),
+    row("1 throughput OpenAI, p50 / p99 (ms)"; "\($td.p50_ms | r2) / \($td.p99_ms | r2)"; "\($tp.p50_ms | r2) / \($tp.p99_ms | r2)"; ""; ""; ""),
+    row("1 proxy CPU per request, OpenAI (ms)"; "-"; ($tp.cpu_ms_per_req | r3); ""; "<= 0.1 ms"; met($tp.cpu_ms_per_req <= 0.1)),
+    row("2 overhead c1 p50 (ms)"; ($o1d.p50_ms | r3); ($o1p.p50_ms | r3); "+\(($o1p.p50_ms - $o1d.p50_ms) | r3) ms"; "<= +0.3 ms"; met($o1p.p50_ms - $o1d.p50_ms <= 0.3)),
+    row("2 overhead c1 p99 (ms)"; ($o1d.p99_ms | r3); ($o1p.p99_ms | r3); "+\(($o1p.p99_ms - $o1d.p99_ms) | r3) ms"; "<= +1 ms"; met($o1p.p99_ms - $o1d.p99_ms <= 1)),
+    row("2 overhead c16 p50 / p99 (ms)"; "\($o16d.p50_ms | r3) / \($o16d.p99_ms | r3)"; "\($o16p.p50_ms | r3) / \($o16p.p99_ms | r3)"; "+\(($o16p.p50_ms - $o16d.p50_ms) | r3) / +\(($o16p.p99_ms - $o16d.p99_ms) | r3) ms"; ""; ""),
+    row("3 streams/s OpenAI, 100 chunks, c32"; ($sd.rps | r1); ($sp.rps | r1); "\(($sp.rps / $sd.rps * 100) | r1) %"; ">= 80 %"; met($sp.rps >= 0.8 * $sd.rps)),
+    row("3 proxy CPU per stream, OpenAI (ms)"; "-"; ($sp.cpu_ms_per_req | r3); ""; ""; ""),
+    row("3 TTFB OpenAI stream p50 / p99 (ms)"; "\($fd.p50_ms | r3) / \($fd.p99_ms | r3)"; "\($fp.p50_ms | r3) / \($fp.p99_ms | r3)"; "+\(($fp.p50_ms - $fd.p50_ms) | r3) ms p50"; "<= +1 ms"; met($fp.p50_ms - $fd.p50_ms <= 1)),
+    row("4 held streams: errors"; $hd.errors; $hp.errors; ""; "0"; met($hp.errors == 0)),
+    row("4 held streams: p50 (ms)"; ($hd.p50_ms | r1); ($hp.p50_ms | r1); "\((($hp.p50_ms / $hd.p50_ms - 1) * 100) | r2) %"; "within 2 %"; met(($hp.p50_ms / $hd.p50_ms - 1 | fabs) <= 0.02)),
+    row("4 held streams: proxy peak RSS (MB)"; "-"; ($r.held_proxy_peak_rss_kb / 1024 | r1); ""; "<= 100 MB"; met($r.held_proxy_peak_rss_kb <= 100 * 1024)),
+    row("5 idle RSS after start (MB)"; "-"; ($r.idle_rss_kb / 1024 | r1); ""; "<= 15 MB"; met($r.idle_rss_kb <= 15 * 1024)),
+    row("Gemini throughput, c64 (req/s)"; ($gd.rps | r1); ($gp.rps | r1); "\(($gp.rps / $gd.rps * 100) | r1) %"; ">= 30 %"; met($gp.rps >= 0.3 * $gd.rps)),
+    row("Gemini proxy CPU per request (ms)"; "-"; ($gp.cpu_ms_per_req | r3); ""; "<= 0.1 ms"; met($gp.cpu_ms_per_req <= 0.1)),
+    row("Gemini streams/s, 100 chunks, c32"; ($gsd.rps | r1); ($gsp.rps | r1); "\(($gsp.rps / $gsd.rps * 100) | r1) %"; ">= 80 %"; met($gsp.rps >= 0.8 * $gsd.rps)),
+    row("Gemini TTFB p50 / p99 (ms)"; "\($gfd.p50_ms | r3) / \($gfd.p99_ms | r3)"; "\($gfp.p50_ms | r3) / \($gfp.p99_ms | r3)"; "+\(($gfp.p50_ms - $gfd.p50_ms) | r3) ms p50"; "<= +1 ms"; met($gfp.p50_ms - $gfd.p50_ms <= 1)),
+    row("Anthropic pass-through, c64 (req/s)"; ($cd.rps | r1); ($cp.rps | r1); "\(($cp.rps / $cd.rps * 100) | r1) %"; ""; ""),
+    row("Anthropic pass-through CPU per request (ms)"; "-"; ($cp.cpu_ms_per_req | r3); ""; ""; "")
+' "$1")
+    column -t -s $'\t' <<<"$tsv"
+    awk -F'\t' 'NR == 1 {print "| " $1 " | " $2 " | " $3 " | " $4 " | " $5 " | " $6 " |"; print "|---|---:|---:|---:|---|---|"; next}
+                {print "| " $1 " | " $2 " | " $3 " | " $4 " | " $5 " | " $6 " |"}' <<<"$tsv" >"$(dirname "$1")/results.md"
+}
+
+if [[ ${1:-} == --report ]]; then
+    report "${2:-$OUT/results.json}"
+    exit 0
+fi
+
 need() { command -v "$1" >/dev/null 2>&1 || { echo "bench.sh: $1 is required" >&2; exit 1; }; }
 need curl
 need jq
@@ -247,45 +299,7 @@ put machine "$(jq -n --arg cpu "$CPU_MODEL" --argjson nproc "$(nproc)" --arg ker
     '{cpu: $cpu, nproc: $nproc, kernel: $kernel, load_tool: $oha, request_bytes: $body, seconds_per_run: $secs, date: $date, commit: $rev}')"
 cp "$RESULTS" "$OUT/results.json"
 
-# One table: direct vs proxy, what it means, the target, met or not.
-jq -r '
-  def r1: . * 10 | round / 10;
-  def r2: . * 100 | round / 100;
-  def r3: . * 1000 | round / 1000;
-  def met(c): if c then "met" else "NOT met" end;
-  def row(a; b; c; d; e; f): [a, b, c, d, e, f] | @tsv;
-  . as $r
-  | ($r.throughput_openai_direct) as $td | ($r.throughput_openai_proxy) as $tp
-  | ($r.overhead_c1_direct) as $o1d | ($r.overhead_c1_proxy) as $o1p
-  | ($r.overhead_c16_direct) as $o16d | ($r.overhead_c16_proxy) as $o16p
-  | ($r.streaming_openai_direct) as $sd | ($r.streaming_openai_proxy) as $sp
-  | ($r.ttfb_openai_direct) as $fd | ($r.ttfb_openai_proxy) as $fp
-  | ($r.throughput_gemini_direct) as $gd | ($r.throughput_gemini_proxy) as $gp
-  | ($r.streaming_gemini_direct) as $gsd | ($r.streaming_gemini_proxy) as $gsp
-  | ($r.ttfb_gemini_direct) as $gfd | ($r.ttfb_gemini_proxy) as $gfp
-  | ($r.throughput_claude_direct) as $cd | ($r.throughput_claude_proxy) as $cp
-  | ($r.held_direct) as $hd | ($r.held_proxy) as $hp
-  | row("scenario"; "direct"; "proxy"; "proxy vs direct"; "target"; "result"),
-    row("1 throughput OpenAI, c64 (req/s)"; ($td.rps | r1); ($tp.rps | r1); "\(($tp.rps / $td.rps * 100) | r1) %"; ">= 30 %"; met($tp.rps >= 0.3 * $td.rps)),
-    row("1 throughput OpenAI, p50 / p99 (ms)"; "\($td.p50_ms | r2) / \($td.p99_ms | r2)"; "\($tp.p50_ms | r2) / \($tp.p99_ms | r2)"; ""; ""; ""),
-    row("1 proxy CPU per request, OpenAI (ms)"; "-"; ($tp.cpu_ms_per_req | r3); ""; "<= 0.1 ms"; met($tp.cpu_ms_per_req <= 0.1)),
-    row("2 overhead c1 p50 (ms)"; ($o1d.p50_ms | r3); ($o1p.p50_ms | r3); "+\(($o1p.p50_ms - $o1d.p50_ms) | r3) ms"; "<= +0.3 ms"; met($o1p.p50_ms - $o1d.p50_ms <= 0.3)),
-    row("2 overhead c1 p99 (ms)"; ($o1d.p99_ms | r3); ($o1p.p99_ms | r3); "+\(($o1p.p99_ms - $o1d.p99_ms) | r3) ms"; "<= +1 ms"; met($o1p.p99_ms - $o1d.p99_ms <= 1)),
-    row("2 overhead c16 p50 / p99 (ms)"; "\($o16d.p50_ms | r3) / \($o16d.p99_ms | r3)"; "\($o16p.p50_ms | r3) / \($o16p.p99_ms | r3)"; "+\(($o16p.p50_ms - $o16d.p50_ms) | r3) / +\(($o16p.p99_ms - $o16d.p99_ms) | r3) ms"; ""; ""),
-    row("3 streams/s OpenAI, 100 chunks, c32"; ($sd.rps | r1); ($sp.rps | r1); "\(($sp.rps / $sd.rps * 100) | r1) %"; ">= 80 %"; met($sp.rps >= 0.8 * $sd.rps)),
-    row("3 proxy CPU per stream, OpenAI (ms)"; "-"; ($sp.cpu_ms_per_req | r3); ""; ""; ""),
-    row("3 TTFB OpenAI stream p50 / p99 (ms)"; "\($fd.p50_ms | r3) / \($fd.p99_ms | r3)"; "\($fp.p50_ms | r3) / \($fp.p99_ms | r3)"; "+\(($fp.p50_ms - $fd.p50_ms) | r3) ms p50"; "<= +1 ms"; met($fp.p50_ms - $fd.p50_ms <= 1)),
-    row("4 held streams: errors"; $hd.errors; $hp.errors; ""; "0"; met($hp.errors == 0)),
-    row("4 held streams: p50 (ms)"; ($hd.p50_ms | r1); ($hp.p50_ms | r1); "\((($hp.p50_ms / $hd.p50_ms - 1) * 100) | r2) %"; "within 2 %"; met(($hp.p50_ms / $hd.p50_ms - 1 | fabs) <= 0.02)),
-    row("4 held streams: proxy peak RSS (MB)"; "-"; ($r.held_proxy_peak_rss_kb / 1024 | r1); ""; "<= 100 MB"; met($r.held_proxy_peak_rss_kb <= 100 * 1024)),
-    row("5 idle RSS after start (MB)"; "-"; ($r.idle_rss_kb / 1024 | r1); ""; "<= 15 MB"; met($r.idle_rss_kb <= 15 * 1024)),
-    row("Gemini throughput, c64 (req/s)"; ($gd.rps | r1); ($gp.rps | r1); "\(($gp.rps / $gd.rps * 100) | r1) %"; ">= 30 %"; met($gp.rps >= 0.3 * $gd.rps)),
-    row("Gemini proxy CPU per request (ms)"; "-"; ($gp.cpu_ms_per_req | r3); ""; "<= 0.1 ms"; met($gp.cpu_ms_per_req <= 0.1)),
-    row("Gemini streams/s, 100 chunks, c32"; ($gsd.rps | r1); ($gsp.rps | r1); "\(($gsp.rps / $gsd.rps * 100) | r1) %"; ">= 80 %"; met($gsp.rps >= 0.8 * $gsd.rps)),
-    row("Gemini TTFB p50 / p99 (ms)"; "\($gfd.p50_ms | r3) / \($gfd.p99_ms | r3)"; "\($gfp.p50_ms | r3) / \($gfp.p99_ms | r3)"; "+\(($gfp.p50_ms - $gfd.p50_ms) | r3) ms p50"; "<= +1 ms"; met($gfp.p50_ms - $gfd.p50_ms <= 1)),
-    row("Anthropic pass-through, c64 (req/s)"; ($cd.rps | r1); ($cp.rps | r1); "\(($cp.rps / $cd.rps * 100) | r1) %"; ""; ""),
-    row("Anthropic pass-through CPU per request (ms)"; "-"; ($cp.cpu_ms_per_req | r3); ""; ""; "")
-' "$OUT/results.json" | column -t -s $'\t'
+report "$OUT/results.json"
 echo
 echo "machine: $(nproc) cores, $CPU_MODEL; request body $BODY_BYTES bytes; $SECS s per run; $(oha --version 2>/dev/null | head -n1)"
-echo "results: $OUT/results.json (raw load-tool output in $OUT/raw/)"
+echo "results: $OUT/results.json and $OUT/results.md (raw load-tool output in $OUT/raw/)"
