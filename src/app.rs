@@ -77,7 +77,7 @@ fn serve(mut settings: Settings) -> ExitCode {
     };
     let code = runtime.block_on(async move {
         let addr = std::net::SocketAddr::new(settings.host, settings.port);
-        let listener = match TcpListener::bind(addr).await {
+        let listener = match bind(addr) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: cannot listen on {addr}: {e}");
@@ -148,6 +148,19 @@ fn print_banner(
     println!(
         "  Claude Code: ANTHROPIC_BASE_URL=http://{addr} ANTHROPIC_AUTH_TOKEN=<access key> claude"
     );
+}
+
+/// A listener with a deep accept queue: a burst of a thousand clients (a
+/// team's agents starting at once) must not overflow the kernel's backlog.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// The effective settings, at debug level (`NODE_ENV=development` or

@@ -108,6 +108,10 @@ struct StreamState<T> {
     ping_interval: Duration,
     last_chunk: Instant,
     last_sent: Instant,
+    /// One timer for both the idle limit and the next ping, re-armed only
+    /// when it fires: arming a fresh timer per chunk costs more than the
+    /// chunk's translation.
+    timer: Pin<Box<tokio::time::Sleep>>,
     finished: bool,
     outcome: StreamOutcome,
     on_end: Option<OnEnd>,
@@ -156,6 +160,11 @@ impl<T: StreamTranslate> StreamState<T> {
         Some(bytes)
     }
 
+    fn rearm(&mut self) {
+        let next = (self.last_chunk + self.idle_timeout).min(self.last_sent + self.ping_interval);
+        self.timer.as_mut().reset(next);
+    }
+
     async fn next_bytes(&mut self) -> Option<Bytes> {
         loop {
             if self.finished {
@@ -171,8 +180,6 @@ impl<T: StreamTranslate> StreamState<T> {
                 self.finished = true;
                 return self.take_output();
             };
-            let idle_deadline = self.last_chunk + self.idle_timeout;
-            let ping_deadline = self.last_sent + self.ping_interval;
             tokio::select! {
                 item = upstream.next() => match item {
                     Some(Ok(chunk)) => {
@@ -197,18 +204,26 @@ impl<T: StreamTranslate> StreamState<T> {
                         self.upstream = None;
                     }
                 },
-                _ = tokio::time::sleep_until(idle_deadline) => {
-                    let msg = format!(
-                        "upstream sent nothing for {} s; stream aborted",
-                        self.idle_timeout.as_secs()
-                    );
-                    self.translator.fail(ErrorKind::Timeout, &msg, &mut self.events);
-                }
-                _ = tokio::time::sleep_until(ping_deadline) => {
-                    self.last_sent = Instant::now();
-                    let ping = ping_bytes();
-                    self.outcome.bytes_sent += ping.len() as u64;
-                    return Some(ping);
+                _ = self.timer.as_mut() => {
+                    let now = Instant::now();
+                    let idle_deadline = self.last_chunk + self.idle_timeout;
+                    let ping_deadline = self.last_sent + self.ping_interval;
+                    if now >= idle_deadline {
+                        let msg = format!(
+                            "upstream sent nothing for {} s; stream aborted",
+                            self.idle_timeout.as_secs()
+                        );
+                        self.translator.fail(ErrorKind::Timeout, &msg, &mut self.events);
+                    } else if now >= ping_deadline {
+                        self.last_sent = now;
+                        self.rearm();
+                        let ping = ping_bytes();
+                        self.outcome.bytes_sent += ping.len() as u64;
+                        return Some(ping);
+                    } else {
+                        // Activity moved the deadlines on since the timer was set.
+                        self.rearm();
+                    }
                 }
             }
             if let Some(bytes) = self.take_output() {
@@ -240,6 +255,9 @@ pub fn sse_response<T: StreamTranslate>(
         ping_interval: timeouts.ping,
         last_chunk: now,
         last_sent: now,
+        timer: Box::pin(tokio::time::sleep_until(
+            now + timeouts.ping.min(timeouts.idle),
+        )),
         finished: false,
         outcome: StreamOutcome::default(),
         on_end: Some(on_end),

@@ -398,3 +398,38 @@ async fn request_timeout_ends_a_stalled_stream_with_an_error_event() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn silent_stream_is_ended_by_the_idle_timeout_while_pings_flow() {
+    let mock = spawn_mock(mock_openai::validate, |_| Reply::Sse {
+        pieces: vec![
+            mock_openai::chunk(json!({"role": "assistant", "content": "first"}), None),
+            mock_openai::chunk(json!({"content": " too late"}), None),
+        ],
+        delay: Duration::from_secs(30),
+        cut: false,
+    })
+    .await;
+    let app = app_for(
+        &mock,
+        &["k"],
+        &[("STREAM_IDLE_TIMEOUT", "700"), ("PING_INTERVAL", "200")],
+    )
+    .await;
+    let mut body = hello();
+    body["stream"] = json!(true);
+    let started = Instant::now();
+    let events = read_sse(app.messages(&body).await).await;
+    let pings = events
+        .iter()
+        .filter(|e| matches!(e, claude_proxy::protocol::anthropic::StreamEvent::Ping))
+        .count();
+    assert!(pings >= 2, "pings while waiting: {events:?}");
+    match events.last() {
+        Some(claude_proxy::protocol::anthropic::StreamEvent::Error { error }) => {
+            assert_eq!(error.kind, "timeout_error");
+        }
+        other => panic!("expected a timeout error event, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
