@@ -133,7 +133,9 @@ pub struct FunctionDeclaration<'a> {
     pub description: Option<&'a str>,
     /// OpenAPI-subset schema (C.3 path 1); absent for tools without arguments.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    /// The cleaned schema, shared: Claude Code sends the same tools on
+    /// every turn, so cleaning is done once per distinct schema.
+    pub parameters: Option<std::sync::Arc<serde_json::value::RawValue>>,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,6 +4,10 @@
 //! [`super::schema`]; this module assembles the request around them:
 //! system instruction, tools, tool choice and generation settings.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::contents::{system_turn_parts, to_contents};
@@ -81,10 +85,7 @@ fn function_declarations(req: &MessagesRequest) -> Vec<FunctionDeclaration<'_>> 
         if out.iter().any(|d| d.name == name) {
             continue;
         }
-        let parameters = spec
-            .schema
-            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-            .and_then(|schema| clean_schema(&schema));
+        let parameters = spec.schema.and_then(cleaned_schema);
         out.push(FunctionDeclaration {
             name,
             description: spec.description.filter(|d| !d.is_empty()),
@@ -92,6 +93,38 @@ fn function_declarations(req: &MessagesRequest) -> Vec<FunctionDeclaration<'_>> 
         });
     }
     out
+}
+
+/// Cleaned schemas by their raw text. Cleaning parses and rebuilds the whole
+/// schema, several times the cost of translating the rest of a request, and
+/// clients resend identical tool lists on every turn. A memo, so this module
+/// stays pure: the same input always gives the same output.
+static CLEANED: LazyLock<Mutex<HashMap<Box<str>, Option<Arc<RawValue>>>>> =
+    LazyLock::new(Default::default);
+
+/// Bound on [`CLEANED`]: the memo is dropped whole when full (distinct
+/// schemas are few in practice; this only guards against a client that
+/// invents a new one per request).
+const CLEANED_CAPACITY: usize = 2048;
+
+fn cleaned_schema(raw: &RawValue) -> Option<Arc<RawValue>> {
+    if let Ok(memo) = CLEANED.lock() {
+        if let Some(hit) = memo.get(raw.get()) {
+            return hit.clone();
+        }
+    }
+    let cleaned = serde_json::from_str::<Value>(raw.get())
+        .ok()
+        .and_then(|schema| clean_schema(&schema))
+        .and_then(|v| serde_json::value::to_raw_value(&v).ok())
+        .map(Arc::from);
+    if let Ok(mut memo) = CLEANED.lock() {
+        if memo.len() >= CLEANED_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(raw.get().into(), cleaned.clone());
+    }
+    cleaned
 }
 
 /// D.4 tool_choice mapping; dropped when there is nothing to choose from or
