@@ -99,8 +99,9 @@ fn function_declarations(req: &MessagesRequest) -> Vec<FunctionDeclaration<'_>> 
 /// schema, several times the cost of translating the rest of a request, and
 /// clients resend identical tool lists on every turn. A memo, so this module
 /// stays pure: the same input always gives the same output.
-static CLEANED: LazyLock<Mutex<HashMap<Box<str>, Option<Arc<RawValue>>>>> =
-    LazyLock::new(Default::default);
+type SchemaMemo = HashMap<Box<str>, Option<Arc<RawValue>>>;
+
+static CLEANED: LazyLock<Mutex<SchemaMemo>> = LazyLock::new(Default::default);
 
 /// Bound on [`CLEANED`]: the memo is dropped whole when full (distinct
 /// schemas are few in practice; this only guards against a client that
