@@ -71,6 +71,11 @@ impl StreamTranslate for crate::translate::gemini::GeminiStreamTranslator {
     }
 }
 
+/// Bounds on how much already-arrived upstream data one client write
+/// gathers.
+const MAX_BATCH_CHUNKS: usize = 64;
+const MAX_BATCH_EVENTS: usize = 256;
+
 /// Silence limits of a stream.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamTimeouts {
@@ -112,6 +117,8 @@ struct StreamState<T> {
     /// when it fires: arming a fresh timer per chunk costs more than the
     /// chunk's translation.
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// An end or error met while batching, handled on the next pass.
+    pending: Option<Option<reqwest::Result<Bytes>>>,
     finished: bool,
     outcome: StreamOutcome,
     on_end: Option<OnEnd>,
@@ -160,6 +167,62 @@ impl<T: StreamTranslate> StreamState<T> {
         Some(bytes)
     }
 
+    /// One item of the upstream body: data, a transport error, or the end.
+    fn on_item(&mut self, item: Option<reqwest::Result<Bytes>>) {
+        match item {
+            Some(Ok(chunk)) => {
+                self.last_chunk = Instant::now();
+                self.decoder.push(&chunk, &mut self.sse);
+                self.translate_pending();
+                self.drain_ready();
+            }
+            Some(Err(e)) => {
+                let (kind, msg) = if e.is_timeout() {
+                    (ErrorKind::Timeout, "upstream request timed out mid-stream")
+                } else {
+                    (ErrorKind::Api, "upstream connection broke mid-stream")
+                };
+                self.translator.fail(kind, msg, &mut self.events);
+            }
+            None => {
+                self.decoder.finish(&mut self.sse);
+                self.translate_pending();
+                if !self.translator.is_done() {
+                    self.translator.finish(&mut self.events);
+                }
+                self.upstream = None;
+            }
+        }
+    }
+
+    /// Takes the upstream chunks that have already arrived, without
+    /// waiting, so that they leave as one write instead of one per chunk
+    /// (nothing is held back: only what is ready now is batched).
+    fn drain_ready(&mut self) {
+        use futures_util::FutureExt;
+        for _ in 0..MAX_BATCH_CHUNKS {
+            if self.translator.is_done() || self.events.len() >= MAX_BATCH_EVENTS {
+                return;
+            }
+            let Some(upstream) = self.upstream.as_mut() else {
+                return;
+            };
+            match upstream.next().now_or_never() {
+                Some(Some(Ok(chunk))) => {
+                    self.decoder.push(&chunk, &mut self.sse);
+                    self.translate_pending();
+                }
+                // An error or the end: kept for the main loop, after the
+                // data gathered so far has been sent.
+                Some(other) => {
+                    self.pending = Some(other);
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+
     fn rearm(&mut self) {
         let next = (self.last_chunk + self.idle_timeout).min(self.last_sent + self.ping_interval);
         self.timer.as_mut().reset(next);
@@ -180,30 +243,15 @@ impl<T: StreamTranslate> StreamState<T> {
                 self.finished = true;
                 return self.take_output();
             };
+            if let Some(item) = self.pending.take() {
+                self.on_item(item);
+                if let Some(bytes) = self.take_output() {
+                    return Some(bytes);
+                }
+                continue;
+            }
             tokio::select! {
-                item = upstream.next() => match item {
-                    Some(Ok(chunk)) => {
-                        self.last_chunk = Instant::now();
-                        self.decoder.push(&chunk, &mut self.sse);
-                        self.translate_pending();
-                    }
-                    Some(Err(e)) => {
-                        let (kind, msg) = if e.is_timeout() {
-                            (ErrorKind::Timeout, "upstream request timed out mid-stream".to_owned())
-                        } else {
-                            (ErrorKind::Api, "upstream connection broke mid-stream".to_owned())
-                        };
-                        self.translator.fail(kind, &msg, &mut self.events);
-                    }
-                    None => {
-                        self.decoder.finish(&mut self.sse);
-                        self.translate_pending();
-                        if !self.translator.is_done() {
-                            self.translator.finish(&mut self.events);
-                        }
-                        self.upstream = None;
-                    }
-                },
+                item = upstream.next() => self.on_item(item),
                 _ = self.timer.as_mut() => {
                     let now = Instant::now();
                     let idle_deadline = self.last_chunk + self.idle_timeout;
@@ -255,6 +303,7 @@ pub fn sse_response<T: StreamTranslate>(
         ping_interval: timeouts.ping,
         last_chunk: now,
         last_sent: now,
+        pending: None,
         timer: Box::pin(tokio::time::sleep_until(
             now + timeouts.ping.min(timeouts.idle),
         )),
