@@ -17,6 +17,7 @@ use super::respond::{prepare, respond, Held, Respond};
 use super::state::AppState;
 use super::upstream::{send_with_failover, SendError};
 use super::util::{message_id, request_id};
+use crate::config::ServiceType;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::anthropic::MessagesRequest;
 use crate::translate::ResponseContext;
@@ -137,6 +138,17 @@ async fn handle(
     if route.is_empty() {
         return Err(no_upstream());
     }
+    // Only a Claude pass-through sends the client's bytes on; otherwise let
+    // them go now. (They may pin the connection's whole read buffer for as
+    // long as the upstream takes to answer.)
+    let body = if route
+        .iter()
+        .any(|u| u.config.service_type == ServiceType::Claude)
+    {
+        body
+    } else {
+        Bytes::new()
+    };
     let ctx = ResponseContext {
         message_id: message_id(),
         model: req.model.clone(),
