@@ -22,7 +22,13 @@ use crate::translate::openai::OpenAiStreamTranslator;
 
 /// The interface every upstream stream translator offers.
 pub trait StreamTranslate: Send + 'static {
+    /// Called when the upstream answered 200.
     fn start(&mut self, out: &mut Vec<StreamEvent>);
+    /// Emits `message_start` now if it has not been sent (before the first
+    /// `ping`, so the client always sees `message_start` first).
+    fn ensure_started(&mut self, out: &mut Vec<StreamEvent>) {
+        self.start(out);
+    }
     fn push(&mut self, data: &str, out: &mut Vec<StreamEvent>);
     fn finish(&mut self, out: &mut Vec<StreamEvent>);
     fn fail(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<StreamEvent>);
@@ -57,6 +63,9 @@ impl_stream_translate!(OpenAiStreamTranslator);
 /// waits for it (pings keep the client company meanwhile).
 impl StreamTranslate for crate::translate::gemini::GeminiStreamTranslator {
     fn start(&mut self, _out: &mut Vec<StreamEvent>) {}
+    fn ensure_started(&mut self, out: &mut Vec<StreamEvent>) {
+        Self::start(self, out)
+    }
     fn push(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
         Self::push(self, data, out)
     }
@@ -263,11 +272,21 @@ impl<T: StreamTranslate> StreamState<T> {
                         );
                         self.translator.fail(ErrorKind::Timeout, &msg, &mut self.events);
                     } else if now >= ping_deadline {
+                        self.translator.ensure_started(&mut self.events);
+                        let head = self.take_output();
                         self.last_sent = now;
                         self.rearm();
                         let ping = ping_bytes();
                         self.outcome.bytes_sent += ping.len() as u64;
-                        return Some(ping);
+                        return Some(match head {
+                            None => ping,
+                            Some(head) => {
+                                let mut both = BytesMut::with_capacity(head.len() + ping.len());
+                                both.extend_from_slice(&head);
+                                both.extend_from_slice(&ping);
+                                both.freeze()
+                            }
+                        });
                     } else {
                         // Activity moved the deadlines on since the timer was set.
                         self.rearm();

@@ -279,3 +279,49 @@ async fn images_reach_gemini_as_inline_data() {
         .to_string()
         .contains("\"inlineData\""));
 }
+
+#[tokio::test]
+async fn pings_never_come_before_message_start() {
+    let mock = spawn_mock(validate, |_| Reply::Sse {
+        pieces: vec![
+            // Headers go out at once; the first chunk only after a pause.
+            ": keep-alive\r\n\r\n".to_owned(),
+            format!(
+                "data: {}\r\n\r\n",
+                candidate(json!([{"text": "late"}]), "STOP")
+            ),
+        ],
+        delay: Duration::from_millis(500),
+        cut: false,
+    })
+    .await;
+    let app = spawn_app(
+        config_with(vec![upstream(
+            "gem",
+            "gemini",
+            &mock.url(),
+            &["AIza-upstream"],
+        )]),
+        &[("PING_INTERVAL", "100")],
+    )
+    .await;
+    let events = read_sse(
+        app.messages(
+            &json!({"model": "gemini-2.5-flash", "max_tokens": 5, "stream": true,
+                             "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        matches!(events[0], StreamEvent::MessageStart { .. }),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| matches!(e, StreamEvent::Ping)));
+    assert_eq!(
+        accumulate(&events).content,
+        vec![ResponseBlock::Text {
+            text: "late".into()
+        }]
+    );
+}
