@@ -15,7 +15,8 @@ pub mod stream;
 pub mod upstream;
 pub mod util;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -249,70 +250,6 @@ pub fn watch_config_file(state: &Arc<AppState>) -> Option<crate::config::watch::
     }
 }
 
-/// Largest read buffer of a client connection. hyper grows it to fit what
-/// arrives (up to ~400 KB by default); a 55 KB Claude Code body would leave
-/// every connection holding a large buffer for as long as the upstream takes
-/// to answer. Reads of bigger bodies simply take more passes.
-const MAX_CONN_READ_BUFFER: usize = 32 * 1024;
-
-/// Accepts connections until `signal` resolves, then closes the listener
-/// (new connections are refused) and waits for the open ones to finish.
-/// Each connection's service sees the peer address as `ConnectInfo`.
-async fn accept_loop(
-    listener: TcpListener,
-    app: Router,
-    signal: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(MAX_CONN_READ_BUFFER)
-        .timer(TokioTimer::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(signal);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of descriptors or similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut signal => break,
-        };
-        // SSE events are small writes that must leave at once.
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service =
-            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                let mut app = app.clone();
-                async move {
-                    use tower::Service;
-                    app.call(req.map(axum::body::Body::new)).await
-                }
-            });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            // A client that hangs up mid-request is routine, not an error.
-            let _ = conn.await;
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
-}
-
 /// Serves until `shutdown` resolves, then stops accepting (the listener is
 /// closed, so new connections are refused) and lets running requests finish
 /// for up to `SHUTDOWN_TIMEOUT`; after that it returns anyway.
@@ -330,7 +267,12 @@ pub async fn serve(
         shutdown.await;
         let _ = signalled_tx.send(());
     };
-    let server = accept_loop(listener, app, signal);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .into_future();
     // Resolves only once the signal came and the deadline passed.
     let give_up = async move {
         if signalled_rx.await.is_err() {
