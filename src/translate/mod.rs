@@ -12,6 +12,8 @@ pub mod tool_args;
 
 pub use blocks::{accumulate, BlockWriter};
 
+use crate::protocol::anthropic::{MessagesResponse, StreamEvent};
+
 /// What a response translator needs to know about the request it answers.
 #[derive(Debug, Clone)]
 pub struct ResponseContext {
@@ -26,6 +28,14 @@ pub struct ResponseContext {
 }
 
 impl ResponseContext {
+    /// The `message_start` event of this message: empty content, no stop
+    /// reason, the input-token hint (real numbers follow in `message_delta`).
+    pub fn message_start(&self) -> StreamEvent {
+        let mut message = MessagesResponse::new(self.message_id.clone(), self.model.clone());
+        message.usage.input_tokens = self.input_tokens_hint;
+        StreamEvent::MessageStart { message }
+    }
+
     /// Deterministic `toolu_` id for the `n`-th generated tool call of this
     /// message: unique because the message id is random.
     pub fn tool_id(&self, n: usize) -> String {

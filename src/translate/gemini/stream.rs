@@ -16,9 +16,7 @@
 use super::response::{block_reason, error_kind, error_message, stop_reason, usage};
 use super::{ToolNameMap, SIGNATURE_PROVIDER};
 use crate::error::ErrorKind;
-use crate::protocol::anthropic::{
-    ErrorBody, MessageDeltaBody, MessagesResponse, StopReason, StreamEvent, Usage,
-};
+use crate::protocol::anthropic::{ErrorBody, MessageDeltaBody, StopReason, StreamEvent, Usage};
 use crate::protocol::gemini::{
     FinishReason, FunctionCall, GenerateContentResponse, Part, UsageMetadata,
 };
@@ -79,10 +77,7 @@ impl GeminiStreamTranslator {
             return;
         }
         self.started = true;
-        let mut message =
-            MessagesResponse::new(self.ctx.message_id.clone(), self.ctx.model.clone());
-        message.usage.input_tokens = self.ctx.input_tokens_hint;
-        out.push(StreamEvent::MessageStart { message });
+        out.push(self.ctx.message_start());
     }
 
     /// One SSE `data:` payload. Payloads that are not JSON are skipped.

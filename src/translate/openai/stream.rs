@@ -13,9 +13,7 @@ use super::{
     stream_error_kind, stream_error_message, thinking_signature, upstream_stop_sequence, ToolIds,
 };
 use crate::error::ErrorKind;
-use crate::protocol::anthropic::{
-    ErrorBody, MessageDeltaBody, MessagesResponse, StopReason, StreamEvent, Usage,
-};
+use crate::protocol::anthropic::{ErrorBody, MessageDeltaBody, StopReason, StreamEvent, Usage};
 use crate::protocol::openai::{ChatChunk, ChatUsage, ChunkDelta, ChunkToolCall};
 use crate::translate::tool_args::normalize_tool_arguments;
 use crate::translate::{BlockWriter, ResponseContext};
@@ -81,10 +79,7 @@ impl OpenAiStreamTranslator {
             return;
         }
         self.started = true;
-        let mut message =
-            MessagesResponse::new(self.ctx.message_id.clone(), self.ctx.model.clone());
-        message.usage.input_tokens = self.ctx.input_tokens_hint;
-        out.push(StreamEvent::MessageStart { message });
+        out.push(self.ctx.message_start());
     }
 
     /// One SSE `data:` payload from the upstream (may be `[DONE]`).
