@@ -54,10 +54,10 @@ impl SseDecoder {
                 break;
             };
             let is_cr = rest[end] == b'\r';
-            let line = String::from_utf8_lossy(&rest[..end]).into_owned();
+            let (start, stop) = (self.pos, self.pos + end);
             self.pos += end + 1;
             self.skip_lf = is_cr;
-            self.line(&line, out);
+            self.line(start, stop, out);
         }
         // Keep memory bounded: drop consumed bytes once they dominate.
         if self.pos > 4096 && self.pos * 2 > self.buf.len() {
@@ -69,34 +69,43 @@ impl SseDecoder {
     /// The body ended: dispatches a final event that had no blank line.
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
         if self.pos < self.buf.len() {
-            let line = String::from_utf8_lossy(&self.buf[self.pos..]).into_owned();
-            self.pos = self.buf.len();
-            self.line(&line, out);
+            let (start, stop) = (self.pos, self.buf.len());
+            self.pos = stop;
+            self.line(start, stop, out);
         }
         self.dispatch(out);
     }
 
-    fn line(&mut self, line: &str, out: &mut Vec<SseEvent>) {
-        if line.is_empty() {
+    /// Handles the line `buf[start..stop]` in place (no copy of the line).
+    fn line(&mut self, start: usize, stop: usize, out: &mut Vec<SseEvent>) {
+        if start == stop {
             self.dispatch(out);
             return;
         }
-        if line.starts_with(':') {
+        let line = &self.buf[start..stop];
+        if line[0] == b':' {
             return;
         }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line, ""),
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
         };
         match field {
-            "data" => {
+            b"data" => {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(value);
+                push_utf8(&mut self.data, value);
                 self.has_data = true;
             }
-            "event" => self.event = Some(value.to_owned()),
+            b"event" => {
+                let mut name = String::with_capacity(value.len());
+                push_utf8(&mut name, value);
+                self.event = Some(name);
+            }
             _ => {}
         }
     }
@@ -110,6 +119,14 @@ impl SseDecoder {
         }
         self.event = None;
         self.has_data = false;
+    }
+}
+
+/// Appends bytes as text (invalid UTF-8 replaced, as SSE requires).
+fn push_utf8(dst: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => dst.push_str(text),
+        Err(_) => dst.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -187,6 +204,19 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn multibyte_text_split_across_reads() {
+        let whole = "data: {\"t\":\"héllo — 日本\"}\n\n".as_bytes();
+        for i in 0..whole.len() {
+            let (a, b) = whole.split_at(i);
+            assert_eq!(
+                data(&decode_all(&[a, b])),
+                vec!["{\"t\":\"héllo — 日本\"}"],
+                "split at {i}"
+            );
+        }
     }
 
     #[test]
