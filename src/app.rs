@@ -29,8 +29,14 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_tracing(settings: &Settings) {
+/// Logging goes through a background writer thread: a request never waits
+/// for stderr (a slow terminal or pipe) on the async runtime. Lines are
+/// never dropped; the guard flushes what is queued when the process ends.
+fn init_tracing(settings: &Settings) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     // RUST_LOG, when set, refines LOG_LEVEL (e.g. to silence a dependency).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!("{},hyper=warn,reqwest=warn", settings.log_level))
@@ -38,16 +44,17 @@ fn init_tracing(settings: &Settings) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi);
     match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Pretty => builder.compact().init(),
     }
+    guard
 }
 
 fn serve(mut settings: Settings) -> ExitCode {
-    init_tracing(&settings);
+    let _log_guard = init_tracing(&settings);
     let generated = match settings.ensure_access_key() {
         Ok(g) => g,
         Err(msg) => {
