@@ -21,6 +21,9 @@ pub fn sdk_python() -> PathBuf {
     if let Ok(p) = std::env::var("SDK_PYTHON") {
         return PathBuf::from(p);
     }
+    // The three suites run in parallel: only one may create the venv.
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SETUP.lock().unwrap_or_else(|e| e.into_inner());
     let venv = repo().join("target").join("sdk-venv");
     let python = venv.join("bin").join("python");
     let stamp = venv.join(".installed");
@@ -364,44 +367,46 @@ fn run_sdk_suite(python: &Path, app: &TestApp) {
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_python_sdk_against_openai_upstream() {
+/// Runs the SDK script against the proxy in front of `mock`, configured as
+/// one upstream of `service_type`.
+async fn sdk_suite(mock: Mock, service_type: &str, key: &str) {
     let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
-    let mock = spawn_mock(mock_openai::validate, answer).await;
     let app = spawn_app(
-        config_with(vec![upstream("oa", "openai", &mock.url(), &["sk-1"])]),
+        config_with(vec![upstream("up", service_type, &mock.url(), &[key])]),
         &[],
     )
     .await;
     tokio::task::spawn_blocking(move || run_sdk_suite(&python, &app))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_sdk_against_openai_upstream() {
+    sdk_suite(
+        spawn_mock(mock_openai::validate, answer).await,
+        "openai",
+        "sk-1",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_sdk_against_gemini_upstream() {
-    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
-    let mock = spawn_mock(super::gemini::validate, answer_gemini).await;
-    let app = spawn_app(
-        config_with(vec![upstream("gem", "gemini", &mock.url(), &["AIza-1"])]),
-        &[],
+    sdk_suite(
+        spawn_mock(super::gemini::validate, answer_gemini).await,
+        "gemini",
+        "AIza-1",
     )
     .await;
-    tokio::task::spawn_blocking(move || run_sdk_suite(&python, &app))
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_sdk_against_claude_upstream() {
-    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
-    let mock = spawn_mock(no_validation, answer_claude).await;
-    let app = spawn_app(
-        config_with(vec![upstream("ant", "claude", &mock.url(), &["sk-ant-1"])]),
-        &[],
+    sdk_suite(
+        spawn_mock(no_validation, answer_claude).await,
+        "claude",
+        "sk-ant-1",
     )
     .await;
-    tokio::task::spawn_blocking(move || run_sdk_suite(&python, &app))
-        .await
-        .unwrap();
 }
