@@ -267,6 +267,15 @@ pub async fn serve(
         shutdown.await;
         let _ = signalled_tx.send(());
     };
+    // Small SSE writes must leave at once: with Nagle's algorithm on, a
+    // write that follows an unacknowledged one waits for the client's
+    // delayed ACK (40 ms on Linux), which capped streams at ~25 per
+    // connection per second.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -84,6 +84,10 @@ impl StreamTranslate for crate::translate::gemini::GeminiStreamTranslator {
 /// gathers.
 const MAX_BATCH_CHUNKS: usize = 64;
 const MAX_BATCH_EVENTS: usize = 256;
+/// Scheduler rounds one write waits at most for more chunks of a burst.
+const MAX_GATHER_ROUNDS: usize = 256;
+/// Scheduler rounds in a row without a chunk after which a write leaves.
+const MAX_EMPTY_ROUNDS: usize = 3;
 
 /// Silence limits of a stream.
 #[derive(Debug, Clone, Copy)]
@@ -206,18 +210,22 @@ impl<T: StreamTranslate> StreamState<T> {
 
     /// Takes the upstream chunks that have already arrived, without
     /// waiting, so that they leave as one write instead of one per chunk
-    /// (nothing is held back: only what is ready now is batched).
-    fn drain_ready(&mut self) {
+    /// (nothing is held back: only what is ready now is batched). Returns
+    /// whether anything arrived.
+    fn drain_ready(&mut self) -> bool {
         use futures_util::FutureExt;
+        let mut got = false;
         for _ in 0..MAX_BATCH_CHUNKS {
             if self.translator.is_done() || self.events.len() >= MAX_BATCH_EVENTS {
-                return;
+                break;
             }
             let Some(upstream) = self.upstream.as_mut() else {
-                return;
+                break;
             };
             match upstream.next().now_or_never() {
                 Some(Some(Ok(chunk))) => {
+                    got = true;
+                    self.last_chunk = Instant::now();
                     self.decoder.push(&chunk, &mut self.sse);
                     self.translate_pending();
                 }
@@ -225,9 +233,40 @@ impl<T: StreamTranslate> StreamState<T> {
                 // data gathered so far has been sent.
                 Some(other) => {
                     self.pending = Some(other);
+                    return true;
+                }
+                None => break,
+            }
+        }
+        got
+    }
+
+    /// The upstream connection runs in its own task and hands over one
+    /// chunk at a time, so a burst of chunks that is already in memory
+    /// arrives over several scheduler rounds. Giving up the thread for a few
+    /// rounds while they keep bringing chunks lets such a burst leave as one
+    /// write instead of one write (and one client wake-up) per event. A few
+    /// rounds in a row that bring nothing end the wait (each is a run through
+    /// the other ready tasks, microseconds), so a slow upstream's events are
+    /// not held back.
+    async fn gather(&mut self) {
+        let mut empty = 0;
+        for _ in 0..MAX_GATHER_ROUNDS {
+            if self.pending.is_some()
+                || self.upstream.is_none()
+                || self.translator.is_done()
+                || self.events.len() >= MAX_BATCH_EVENTS
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+            if self.drain_ready() {
+                empty = 0;
+            } else {
+                empty += 1;
+                if empty >= MAX_EMPTY_ROUNDS {
                     return;
                 }
-                None => return,
             }
         }
     }
@@ -293,6 +332,9 @@ impl<T: StreamTranslate> StreamState<T> {
                     }
                 }
             }
+            if !self.events.is_empty() {
+                self.gather().await;
+            }
             if let Some(bytes) = self.take_output() {
                 return Some(bytes);
             }
@@ -303,16 +345,34 @@ impl<T: StreamTranslate> StreamState<T> {
 /// Builds the SSE response for an upstream that answered 200 with a stream.
 pub fn sse_response<T: StreamTranslate>(
     upstream: reqwest::Response,
-    mut translator: T,
+    translator: T,
     timeouts: StreamTimeouts,
     guard: Option<Box<dyn Send + Sync>>,
     on_end: OnEnd,
 ) -> Response {
+    let body = sse_body(
+        Box::pin(upstream.bytes_stream()),
+        translator,
+        timeouts,
+        guard,
+        on_end,
+    );
+    sse_http_response(body)
+}
+
+/// The client's SSE body translated from an upstream byte stream.
+fn sse_body<T: StreamTranslate>(
+    upstream: ByteStream,
+    mut translator: T,
+    timeouts: StreamTimeouts,
+    guard: Option<Box<dyn Send + Sync>>,
+    on_end: OnEnd,
+) -> Body {
     let mut events = Vec::with_capacity(4);
     translator.start(&mut events);
     let now = Instant::now();
     let mut state = StreamState {
-        upstream: Some(Box::pin(upstream.bytes_stream())),
+        upstream: Some(upstream),
         decoder: SseDecoder::new(),
         translator,
         sse: Vec::new(),
@@ -337,7 +397,7 @@ pub fn sse_response<T: StreamTranslate>(
         let bytes = st.next_bytes().await?;
         Some((Ok::<_, std::convert::Infallible>(bytes), st))
     });
-    sse_http_response(Body::from_stream(head.chain(rest)))
+    Body::from_stream(head.chain(rest))
 }
 
 /// Response head for an event stream: no buffering, no caching.
@@ -398,7 +458,131 @@ pub fn message_to_events(msg: &crate::protocol::anthropic::MessagesResponse) -> 
 mod tests {
     use super::*;
     use crate::protocol::anthropic::{MessagesResponse, ResponseBlock, StopReason};
-    use crate::translate::accumulate;
+    use crate::translate::{accumulate, ResponseContext};
+    use tokio::sync::mpsc;
+
+    const TIMEOUTS: StreamTimeouts = StreamTimeouts {
+        idle: Duration::from_secs(30),
+        ping: Duration::from_secs(30),
+    };
+
+    fn openai_sse(i: usize) -> Bytes {
+        let delta = if i == 0 {
+            serde_json::json!({"role": "assistant", "content": ""})
+        } else {
+            serde_json::json!({"content": format!("w{i} ")})
+        };
+        let chunk = serde_json::json!({
+            "id": "c", "object": "chat.completion.chunk", "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": null}]
+        });
+        Bytes::from(format!("data: {chunk}\n\n"))
+    }
+
+    fn finish_sse() -> Bytes {
+        let chunk = serde_json::json!({
+            "id": "c", "object": "chat.completion.chunk", "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+        });
+        Bytes::from(format!("data: {chunk}\n\ndata: [DONE]\n\n"))
+    }
+
+    /// An upstream whose connection task hands over one chunk at a time,
+    /// like hyper's: a rendezvous channel fed from another task.
+    fn upstream_body(
+        translator_ctx: ResponseContext,
+    ) -> (
+        mpsc::Sender<reqwest::Result<Bytes>>,
+        axum::body::BodyDataStream,
+    ) {
+        let (tx, rx) = mpsc::channel::<reqwest::Result<Bytes>>(1);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let body = sse_body(
+            Box::pin(stream),
+            OpenAiStreamTranslator::new(translator_ctx),
+            TIMEOUTS,
+            None,
+            Box::new(|_| {}),
+        );
+        (tx, body.into_data_stream())
+    }
+
+    fn ctx() -> ResponseContext {
+        ResponseContext {
+            message_id: "msg_1".into(),
+            model: "claude-x".into(),
+            stop_sequences: Vec::new(),
+            input_tokens_hint: 0,
+        }
+    }
+
+    fn text_of(frames: &[Bytes]) -> String {
+        let all: Vec<u8> = frames.iter().flat_map(|b| b.iter().copied()).collect();
+        String::from_utf8(all).unwrap()
+    }
+
+    /// A burst that is already in memory leaves in a few writes, not one per
+    /// event, and nothing is lost or reordered on the way.
+    #[tokio::test]
+    async fn a_burst_of_chunks_leaves_in_few_writes() {
+        let (tx, mut body) = upstream_body(ctx());
+        let mut chunks: Vec<Bytes> = (0..100).map(openai_sse).collect();
+        chunks.push(finish_sse());
+        let producer = tokio::spawn(async move {
+            for chunk in chunks {
+                tx.send(Ok(chunk)).await.unwrap();
+            }
+        });
+        let mut frames = Vec::new();
+        while let Some(frame) = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .expect("stream stalled")
+        {
+            frames.push(frame.unwrap());
+        }
+        producer.await.unwrap();
+        let text = text_of(&frames);
+        let expected: String = (1..100).map(|i| format!("w{i} ")).collect();
+        let got: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(got, expected);
+        assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+        // 100 text deltas plus start/stop events, one write each before.
+        assert!(frames.len() <= 20, "{} writes for one burst", frames.len());
+    }
+
+    /// A slow upstream's events are not held back: each chunk reaches the
+    /// client before the next one is sent (the producer waits for it, so
+    /// holding an event back would stall the test).
+    #[tokio::test]
+    async fn a_slow_upstreams_events_leave_at_once() {
+        let (tx, mut body) = upstream_body(ctx());
+        let first = body.next().await.unwrap().unwrap();
+        assert!(text_of(&[first]).starts_with("event: message_start"));
+        for i in 1..6 {
+            tx.send(Ok(openai_sse(i))).await.unwrap();
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.next())
+                .await
+                .expect("event held back")
+                .unwrap()
+                .unwrap();
+            assert!(text_of(&[frame]).contains(&format!("w{i} ")));
+        }
+        tx.send(Ok(finish_sse())).await.unwrap();
+        drop(tx);
+        let mut rest = Vec::new();
+        while let Some(frame) = body.next().await {
+            rest.push(frame.unwrap());
+        }
+        assert!(text_of(&rest).contains("message_stop"));
+    }
 
     #[test]
     fn replayed_message_round_trips() {
