@@ -40,32 +40,12 @@ impl Target<'_> {
     }
 }
 
-/// Builds the upstream request. The key goes in a header only (never in a
-/// URL, where it could reach an access log), marked sensitive.
-pub fn build_request(
-    client: &reqwest::Client,
-    target: &Target<'_>,
-    key: &ApiKey,
-    body: Bytes,
-    extra_headers: HeaderMap,
-    timeout: Duration,
-) -> reqwest::RequestBuilder {
-    build_request_to(
-        client,
-        &target.url(),
-        target,
-        key,
-        body,
-        extra_headers,
-        timeout,
-    )
-}
-
-/// [`build_request`] to another endpoint of the same upstream (e.g. Claude's
-/// `/messages/count_tokens`), with the same auth headers.
+/// Builds a request to `url` (an endpoint of the target's upstream). The key
+/// goes in a header only (never in a URL, where it could reach an access
+/// log), marked sensitive.
 pub fn build_request_to(
     client: &reqwest::Client,
-    url: &str,
+    url: reqwest::Url,
     target: &Target<'_>,
     key: &ApiKey,
     body: Bytes,

@@ -96,9 +96,14 @@ async fn forward_to_claude(
         model: upstream_model,
         stream: false,
     };
-    let url = up.config.endpoint("/messages/count_tokens");
+    let url = reqwest::Url::parse(&up.config.endpoint("/messages/count_tokens")).map_err(|e| {
+        ApiError::api(format!(
+            "upstream {}: invalid endpoint URL: {e}",
+            up.config.name
+        ))
+    })?;
     let extra = anthropic_headers(client_headers);
-    let attempted = send_with_failover_to(state, up, &target, &url, body, extra).await?;
+    let attempted = send_with_failover_to(state, up, &target, url, body, extra).await?;
     let bytes = read_body(&up.config.name, attempted.response).await?;
     let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::api(format!(

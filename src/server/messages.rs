@@ -141,6 +141,7 @@ async fn handle(
     // Only a Claude pass-through sends the client's bytes on; otherwise let
     // them go now. (They may pin the connection's whole read buffer for as
     // long as the upstream takes to answer.)
+    let body_len = body.len();
     let body = if route
         .iter()
         .any(|u| u.config.service_type == ServiceType::Claude)
@@ -167,7 +168,7 @@ async fn handle(
         }
         // Bounded: each optional parameter can be dropped once.
         let (out, sent) = loop {
-            let out = prepare(&req, &body, &up.config, headers, &dropped)?;
+            let out = prepare(&req, &body, body_len, &up.config, headers, &dropped)?;
             let target = out.target(&up.config);
             let sent =
                 send_with_failover(state, &up, &target, out.body.clone(), out.headers.clone())

@@ -62,9 +62,12 @@ impl Outgoing {
     }
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, ApiError> {
-    serde_json::to_vec(v)
-        .map(Bytes::from)
+/// Serialises into a buffer sized for the result up front (`size_hint`: the
+/// client's body length), so a large request is not copied on every doubling.
+fn encode<T: serde::Serialize>(v: &T, size_hint: usize) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::with_capacity(size_hint.clamp(1024, 16 << 20));
+    serde_json::to_writer(&mut buf, v)
+        .map(|()| Bytes::from(buf))
         .map_err(|e| ApiError::api(format!("cannot encode upstream request: {e}")))
 }
 
@@ -72,6 +75,7 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, ApiError> {
 pub fn prepare(
     req: &MessagesRequest,
     raw: &Bytes,
+    raw_len: usize,
     up: &Upstream,
     client_headers: &HeaderMap,
     dropped: &[OptionalParam],
@@ -94,14 +98,14 @@ pub fn prepare(
             for p in dropped {
                 drop_param(&mut chat, *p);
             }
-            (encode(&chat)?, HeaderMap::new(), Kind::OpenAi)
+            (encode(&chat, raw_len)?, HeaderMap::new(), Kind::OpenAi)
         }
         ServiceType::Gemini => {
             let opts = GeminiRequestOptions {
                 model: upstream_model,
                 max_tokens_cap: up.max_tokens,
             };
-            let body = encode(&to_gemini_request(req, &opts))?;
+            let body = encode(&to_gemini_request(req, &opts), raw_len)?;
             (
                 body,
                 HeaderMap::new(),

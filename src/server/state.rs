@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::config::{self, Config, ConfigError, Upstream};
-use crate::providers::OptionalParam;
+use crate::config::{self, Config, ConfigError, ServiceType, Upstream};
+use crate::error::ApiError;
+use crate::providers::{OptionalParam, Target};
 use crate::routing::keys::KeyPool;
 use crate::settings::Settings;
 
@@ -21,7 +22,13 @@ pub struct UpstreamRuntime {
     /// (upstream model, parameter) pairs the upstream refused: later
     /// requests leave the parameter out at once instead of paying a 400.
     refused: std::sync::Mutex<Vec<(String, OptionalParam)>>,
+    /// Parsed endpoint URLs by (upstream model, stream): parsing one per
+    /// request showed up in profiles.
+    urls: std::sync::Mutex<Vec<(String, bool, reqwest::Url)>>,
 }
+
+/// Endpoint URLs remembered per upstream (Gemini has one per model and mode).
+const MAX_CACHED_URLS: usize = 64;
 
 impl UpstreamRuntime {
     pub fn new(config: Upstream, keys: KeyPool) -> Self {
@@ -29,7 +36,36 @@ impl UpstreamRuntime {
             config,
             keys,
             refused: std::sync::Mutex::new(Vec::new()),
+            urls: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// The endpoint for `target`, parsed once per (model, stream).
+    pub fn url(&self, target: &Target<'_>) -> Result<reqwest::Url, ApiError> {
+        // OpenAI and Claude endpoints depend on neither.
+        let (model, stream) = match self.config.service_type {
+            ServiceType::Gemini => (target.model, target.stream),
+            _ => ("", false),
+        };
+        if let Ok(urls) = self.urls.lock() {
+            if let Some((_, _, url)) = urls.iter().find(|(m, s, _)| m == model && *s == stream) {
+                return Ok(url.clone());
+            }
+        }
+        let text = target.url();
+        let url = reqwest::Url::parse(&text).map_err(|e| {
+            ApiError::api(format!(
+                "upstream {}: invalid endpoint URL: {e}",
+                self.config.name
+            ))
+        })?;
+        if let Ok(mut urls) = self.urls.lock() {
+            if urls.len() >= MAX_CACHED_URLS {
+                urls.clear();
+            }
+            urls.push((model.to_owned(), stream, url.clone()));
+        }
+        Ok(url)
     }
 
     pub fn refused_params(&self, model: &str) -> Vec<OptionalParam> {
@@ -212,5 +248,74 @@ impl AppState {
         let next = Arc::new(LiveState::build(config, Some(&current)));
         self.live.store(next.clone());
         Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthHeader, ModelMapping};
+
+    fn runtime(base: &str, service_type: ServiceType) -> UpstreamRuntime {
+        let config = Upstream {
+            name: "u".into(),
+            base_url: reqwest::Url::parse(base).unwrap(),
+            api_keys: vec![],
+            service_type,
+            insecure_skip_verify: false,
+            model_mapping: ModelMapping::default(),
+            max_tokens: None,
+            description: None,
+            fallback: Vec::new(),
+            load_balance: None,
+            auth_header: AuthHeader::Auto,
+        };
+        UpstreamRuntime::new(config, KeyPool::new(Vec::new()))
+    }
+
+    fn url(up: &UpstreamRuntime, model: &str, stream: bool) -> String {
+        let target = Target {
+            upstream: &up.config,
+            model,
+            stream,
+        };
+        up.url(&target).unwrap().to_string()
+    }
+
+    #[test]
+    fn remembered_urls_match_the_endpoint_of_each_model_and_mode() {
+        let up = runtime("http://127.0.0.1:9/v1beta", ServiceType::Gemini);
+        for _ in 0..2 {
+            assert_eq!(
+                url(&up, "gemini-a", false),
+                "http://127.0.0.1:9/v1beta/models/gemini-a:generateContent"
+            );
+            assert_eq!(
+                url(&up, "gemini-a", true),
+                "http://127.0.0.1:9/v1beta/models/gemini-a:streamGenerateContent?alt=sse"
+            );
+            assert_eq!(
+                url(&up, "gemini-b", false),
+                "http://127.0.0.1:9/v1beta/models/gemini-b:generateContent"
+            );
+        }
+        let up = runtime("http://127.0.0.1:9/v1", ServiceType::OpenAi);
+        assert_eq!(
+            url(&up, "a", true),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+        assert_eq!(
+            url(&up, "b", false),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+    }
+
+    #[test]
+    fn the_url_memo_stays_bounded() {
+        let up = runtime("http://127.0.0.1:9/v1beta", ServiceType::Gemini);
+        for i in 0..(MAX_CACHED_URLS * 3) {
+            assert!(url(&up, &format!("m{i}"), false).ends_with(&format!("/m{i}:generateContent")));
+        }
+        assert!(up.urls.lock().unwrap().len() <= MAX_CACHED_URLS);
     }
 }

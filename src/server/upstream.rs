@@ -62,7 +62,11 @@ pub async fn send_with_failover(
     body: Bytes,
     extra_headers: HeaderMap,
 ) -> Result<Attempted, SendError> {
-    send_with_failover_to(state, up, target, &target.url(), body, extra_headers).await
+    let url = up.url(target).map_err(|error| SendError::Request {
+        error,
+        rejected: None,
+    })?;
+    send_with_failover_to(state, up, target, url, body, extra_headers).await
 }
 
 /// [`send_with_failover`] to `url` instead of the target's usual endpoint.
@@ -70,7 +74,7 @@ pub async fn send_with_failover_to(
     state: &AppState,
     up: &UpstreamRuntime,
     target: &Target<'_>,
-    url: &str,
+    url: reqwest::Url,
     body: Bytes,
     extra_headers: HeaderMap,
 ) -> Result<Attempted, SendError> {
@@ -92,7 +96,7 @@ pub async fn send_with_failover_to(
         let key = up.keys.key(i);
         let request = build_request_to(
             client,
-            url,
+            url.clone(),
             target,
             key,
             body.clone(),
