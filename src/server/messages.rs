@@ -156,19 +156,29 @@ async fn handle(
         stop_sequences: req.stop_sequences.clone().unwrap_or_default(),
         input_tokens_hint: 0,
     };
+    // The parsed request is large (a Claude Code turn is ~50 KB of text and
+    // schemas); it is needed again only to translate for a fallback upstream,
+    // so with a single upstream it goes before the wait for the answer.
+    let keep_request = route.len() > 1;
+    let mut req = Some(req);
     let mut last_error = None;
     for up in route {
-        let upstream_model = up.config.model_mapping.resolve(&req.model);
-        let mut dropped = up.refused_params(upstream_model);
+        // Always there when this upstream is not the first.
+        let Some(parsed) = req.as_ref() else { break };
+        let upstream_model = up.config.model_mapping.resolve(&parsed.model).to_owned();
+        let mut dropped = up.refused_params(&upstream_model);
         if let Some(rec) = record.as_mut() {
             rec.upstream = Some(up.config.name.clone());
             rec.service_type = up.config.service_type.as_str();
-            rec.model_upstream = Some(upstream_model.to_owned());
+            rec.model_upstream = Some(upstream_model.clone());
             rec.upstreams_tried += 1;
         }
+        let mut out = prepare(parsed, &body, body_len, &up.config, headers, &dropped)?;
+        if !keep_request {
+            req = None;
+        }
         // Bounded: each optional parameter can be dropped once.
-        let (out, sent) = loop {
-            let out = prepare(&req, &body, body_len, &up.config, headers, &dropped)?;
+        let sent = loop {
             let target = out.target(&up.config);
             let sent =
                 send_with_failover(state, &up, &target, out.body.clone(), out.headers.clone())
@@ -178,17 +188,35 @@ async fn handle(
                     rejected: Some(param),
                     error,
                 }) if !dropped.contains(&param) && dropped.len() < MAX_DROPPED_PARAMS => {
+                    let next = match req.as_ref() {
+                        Some(parsed) => {
+                            let mut without = dropped.clone();
+                            without.push(param);
+                            let next =
+                                prepare(parsed, &body, body_len, &up.config, headers, &without)?;
+                            (next.body != out.body).then_some(next)
+                        }
+                        None => out.without_param(param)?,
+                    };
+                    // Nothing to leave out for this upstream: the error stands.
+                    let Some(next) = next else {
+                        break Err(SendError::Request {
+                            rejected: Some(param),
+                            error,
+                        });
+                    };
                     tracing::info!(
                         upstream = %up.config.name,
-                        model = upstream_model,
+                        model = %upstream_model,
                         ?param,
                         error = %error.message,
                         "upstream model refuses a parameter; sending again without it"
                     );
-                    up.remember_refused(upstream_model, param);
+                    up.remember_refused(&upstream_model, param);
                     dropped.push(param);
+                    out = next;
                 }
-                sent => break (out, sent),
+                sent => break sent,
             }
         };
         let attempted = match sent {

@@ -60,6 +60,62 @@ impl Outgoing {
             stream: self.stream,
         }
     }
+
+    /// This request without a parameter the upstream refused, made from the
+    /// encoded body (the parsed client request may be gone by now). `None`
+    /// when there is nothing to leave out: only OpenAI bodies carry the
+    /// optional parameters.
+    pub fn without_param(&self, p: OptionalParam) -> Result<Option<Outgoing>, ApiError> {
+        if !matches!(self.kind, Kind::OpenAi) {
+            return Ok(None);
+        }
+        let body = drop_param_in_body(&self.body, p)
+            .map_err(|e| ApiError::api(format!("cannot re-encode the upstream request: {e}")))?;
+        Ok(body.map(|body| Outgoing {
+            body,
+            headers: self.headers.clone(),
+            upstream_model: self.upstream_model.clone(),
+            stream: self.stream,
+            kind: Kind::OpenAi,
+        }))
+    }
+}
+
+/// [`drop_param`] applied to an encoded Chat Completions body; `None` when
+/// the body does not change.
+fn drop_param_in_body(body: &[u8], p: OptionalParam) -> Result<Option<Bytes>, serde_json::Error> {
+    use serde_json::{Map, Value};
+    let mut obj: Map<String, Value> = serde_json::from_slice(body)?;
+    let name = match p {
+        OptionalParam::ReasoningEffort => "reasoning_effort",
+        OptionalParam::Temperature => "temperature",
+        OptionalParam::TopP => "top_p",
+        OptionalParam::StreamOptions => "stream_options",
+        OptionalParam::ParallelToolCalls => "parallel_tool_calls",
+        OptionalParam::User => "user",
+        OptionalParam::MaxTokens => "max_tokens",
+        OptionalParam::MaxTokensAtMost(cap) => {
+            let mut changed = false;
+            for field in ["max_tokens", "max_completion_tokens"] {
+                if let Some(v) = obj.get_mut(field) {
+                    if v.as_u64().is_some_and(|n| n > cap) {
+                        *v = Value::from(cap);
+                        changed = true;
+                    }
+                }
+            }
+            return changed
+                .then(|| serde_json::to_vec(&obj).map(Bytes::from))
+                .transpose();
+        }
+    };
+    let Some(value) = obj.shift_remove(name) else {
+        return Ok(None);
+    };
+    if p == OptionalParam::MaxTokens {
+        obj.insert("max_completion_tokens".to_owned(), value);
+    }
+    serde_json::to_vec(&obj).map(|v| Some(Bytes::from(v)))
 }
 
 /// Serialises into a buffer sized for the result up front (`size_hint`: the
@@ -334,4 +390,64 @@ fn parse_upstream_json<T: DeserializeOwned>(upstream: &str, bytes: &[u8]) -> Res
         ))
         .with_status(502)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Chat Completions request with every optional parameter set.
+    fn chat_request(req: &MessagesRequest) -> ChatRequest<'_> {
+        let opts = OpenAiRequestOptions {
+            model: "gpt-x",
+            max_tokens_field: MaxTokensField::MaxTokens,
+            max_tokens_cap: None,
+            stream: true,
+        };
+        let mut chat = to_openai_request(req, &opts);
+        chat.temperature = Some(0.7);
+        chat.top_p = Some(0.9);
+        chat.parallel_tool_calls = Some(false);
+        chat.reasoning_effort = Some("high");
+        chat.user = Some("u-1".to_owned());
+        chat
+    }
+
+    /// Patching the encoded body gives what translating again without the
+    /// parameter gives, for every parameter an upstream can refuse.
+    #[test]
+    fn a_refused_parameter_is_left_out_of_the_encoded_body_as_in_translation() {
+        let raw = include_bytes!("../../tests/fixtures/claude-code/01-write-turn2.json");
+        let req: MessagesRequest = serde_json::from_slice(raw).unwrap();
+        let body = encode(&chat_request(&req), raw.len()).unwrap();
+        let params = [
+            OptionalParam::ReasoningEffort,
+            OptionalParam::Temperature,
+            OptionalParam::TopP,
+            OptionalParam::StreamOptions,
+            OptionalParam::ParallelToolCalls,
+            OptionalParam::User,
+            OptionalParam::MaxTokens,
+            OptionalParam::MaxTokensAtMost(1000),
+        ];
+        for p in params {
+            let mut chat = chat_request(&req);
+            drop_param(&mut chat, p);
+            let expected: serde_json::Value =
+                serde_json::from_slice(&encode(&chat, 0).unwrap()).unwrap();
+            let patched = drop_param_in_body(&body, p).unwrap().expect("body changes");
+            let got: serde_json::Value = serde_json::from_slice(&patched).unwrap();
+            assert_eq!(got, expected, "{p:?}");
+            assert_ne!(patched, body, "{p:?}");
+        }
+        // Nothing to change: no retry.
+        let at_most_more = OptionalParam::MaxTokensAtMost(req.max_tokens + 1);
+        assert!(drop_param_in_body(&body, at_most_more).unwrap().is_none());
+        let without_user = drop_param_in_body(&body, OptionalParam::User)
+            .unwrap()
+            .unwrap();
+        assert!(drop_param_in_body(&without_user, OptionalParam::User)
+            .unwrap()
+            .is_none());
+    }
 }
