@@ -148,6 +148,9 @@ async fn handle(
     {
         body
     } else {
+        // Explicitly: a binding that is only shadowed lives on to the end
+        // of the function.
+        drop(body);
         Bytes::new()
     };
     let ctx = ResponseContext {
