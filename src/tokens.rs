@@ -240,7 +240,7 @@ impl Counter {
             Some(spec) => {
                 self.text(spec.name);
                 if let Some(d) = spec.description {
-                    self.text(d);
+                    self.text(&d.text());
                 }
                 if let Some(schema) = spec.schema {
                     self.text(schema.get());

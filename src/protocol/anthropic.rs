@@ -144,7 +144,7 @@ pub struct Tool {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub description: Option<JsonText>,
     #[serde(default)]
     pub input_schema: Option<Box<RawValue>>,
     #[serde(default)]
@@ -155,16 +155,71 @@ pub struct Tool {
 pub struct FunctionTool {
     pub name: String,
     #[serde(default)]
-    pub description: Option<String>,
+    pub description: Option<JsonText>,
     #[serde(default)]
     pub parameters: Option<Box<RawValue>>,
+}
+
+/// A JSON string kept as it arrived, escapes and all. Long texts that pass
+/// through to another JSON API unchanged (tool descriptions run to 18 KB in
+/// a Claude Code request) are then neither unescaped on the way in nor
+/// escaped again on the way out: they are copied.
+#[derive(Debug, Clone)]
+pub struct JsonText(Box<RawValue>);
+
+impl JsonText {
+    /// The JSON string literal, quotes included.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.json() == "\"\""
+    }
+
+    /// The decoded text (borrowed when it has no escapes).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        let json = self.json();
+        let inner = &json[1..json.len() - 1];
+        if inner.contains('\\') {
+            // Valid by construction: it parsed as a JSON string.
+            std::borrow::Cow::Owned(serde_json::from_str(json).unwrap_or_default())
+        } else {
+            std::borrow::Cow::Borrowed(inner)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        if !raw.get().starts_with('"') {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::Other(raw.get().chars().next().map_or("nothing", |c| match c {
+                    '{' => "map",
+                    '[' => "sequence",
+                    'n' => "null",
+                    't' | 'f' => "boolean",
+                    _ => "number",
+                })),
+                &"a string",
+            ));
+        }
+        Ok(JsonText(raw))
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 /// A client tool reduced to what every upstream needs.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolSpec<'a> {
     pub name: &'a str,
-    pub description: Option<&'a str>,
+    pub description: Option<&'a JsonText>,
     /// JSON Schema of the input; `None` means "no parameters".
     pub schema: Option<&'a RawValue>,
 }
@@ -176,7 +231,7 @@ impl Tool {
         if let Some(f) = &self.function {
             return Some(ToolSpec {
                 name: &f.name,
-                description: f.description.as_deref(),
+                description: f.description.as_ref(),
                 schema: f.parameters.as_deref(),
             });
         }
@@ -184,12 +239,12 @@ impl Tool {
         match (&self.input_schema, self.kind.as_deref()) {
             (Some(schema), _) => Some(ToolSpec {
                 name,
-                description: self.description.as_deref(),
+                description: self.description.as_ref(),
                 schema: Some(schema),
             }),
             (None, None | Some("custom")) => Some(ToolSpec {
                 name,
-                description: self.description.as_deref(),
+                description: self.description.as_ref(),
                 schema: None,
             }),
             // Dated server tool without a schema.
@@ -626,6 +681,36 @@ impl StreamEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_text_passes_a_string_through_verbatim_and_decodes_on_demand() {
+        let json = r#"{"d": "line 1\nline \"2\" \u00e9\t/ \/"}"#;
+        #[derive(Deserialize)]
+        struct T {
+            d: JsonText,
+        }
+        let t: T = serde_json::from_str(json).unwrap();
+        assert_eq!(t.d.json(), r#""line 1\nline \"2\" \u00e9\t/ \/""#);
+        assert_eq!(t.d.text(), "line 1\nline \"2\" \u{e9}\t/ /");
+        assert_eq!(serde_json::to_string(&t.d).unwrap(), t.d.json());
+        assert!(!t.d.is_empty());
+
+        let plain: JsonText = serde_json::from_str(r#""no escapes""#).unwrap();
+        assert!(matches!(
+            plain.text(),
+            std::borrow::Cow::Borrowed("no escapes")
+        ));
+        let empty: JsonText = serde_json::from_str(r#""""#).unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(empty.text(), "");
+
+        for bad in ["1", "null", "{}", "[\"a\"]", "true"] {
+            let err = serde_json::from_str::<JsonText>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("expected a string"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn parses_every_claude_code_fixture() {

@@ -130,7 +130,7 @@ pub struct Tool<'a> {
 pub struct FunctionDeclaration<'a> {
     pub name: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<&'a str>,
+    pub description: Option<&'a crate::protocol::anthropic::JsonText>,
     /// OpenAPI-subset schema (C.3 path 1); absent for tools without arguments.
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The cleaned schema, shared: Claude Code sends the same tools on

@@ -116,7 +116,7 @@ pub struct ChatTool<'a> {
 pub struct ChatFunction<'a> {
     pub name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<&'a str>,
+    pub description: Option<&'a crate::protocol::anthropic::JsonText>,
     pub parameters: Parameters<'a>,
 }
 
