@@ -246,6 +246,26 @@ impl Upstream {
     }
 }
 
+#[cfg(test)]
+impl Upstream {
+    /// A keyless upstream named `u` with defaults everywhere else.
+    pub(crate) fn for_tests(base_url: &str, service_type: ServiceType) -> Upstream {
+        Upstream {
+            name: "u".into(),
+            base_url: Url::parse(base_url).unwrap(),
+            api_keys: vec![],
+            service_type,
+            insecure_skip_verify: false,
+            model_mapping: ModelMapping::default(),
+            max_tokens: None,
+            description: None,
+            fallback: Vec::new(),
+            load_balance: None,
+            auth_header: AuthHeader::Auto,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub upstreams: Vec<Upstream>,
@@ -290,19 +310,7 @@ mod tests {
 
     #[test]
     fn endpoint_adds_version_only_without_path() {
-        let up = |url: &str, t| Upstream {
-            name: "u".into(),
-            base_url: Url::parse(url).unwrap(),
-            api_keys: vec![],
-            service_type: t,
-            insecure_skip_verify: false,
-            model_mapping: ModelMapping::default(),
-            max_tokens: None,
-            description: None,
-            fallback: Vec::new(),
-            load_balance: None,
-            auth_header: AuthHeader::Auto,
-        };
+        let up = Upstream::for_tests;
         assert_eq!(
             up("https://api.openai.com", ServiceType::OpenAi).endpoint("/chat/completions"),
             "https://api.openai.com/v1/chat/completions"

@@ -254,23 +254,12 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AuthHeader, ModelMapping};
 
     fn runtime(base: &str, service_type: ServiceType) -> UpstreamRuntime {
-        let config = Upstream {
-            name: "u".into(),
-            base_url: reqwest::Url::parse(base).unwrap(),
-            api_keys: vec![],
-            service_type,
-            insecure_skip_verify: false,
-            model_mapping: ModelMapping::default(),
-            max_tokens: None,
-            description: None,
-            fallback: Vec::new(),
-            load_balance: None,
-            auth_header: AuthHeader::Auto,
-        };
-        UpstreamRuntime::new(config, KeyPool::new(Vec::new()))
+        UpstreamRuntime::new(
+            Upstream::for_tests(base, service_type),
+            KeyPool::new(Vec::new()),
+        )
     }
 
     fn url(up: &UpstreamRuntime, model: &str, stream: bool) -> String {
