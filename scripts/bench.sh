@@ -6,7 +6,8 @@
 # Prints one table and writes $OUT/results.json (default target/bench/, or
 # $CARGO_TARGET_DIR/bench/) plus each load run's raw output under $OUT/raw/.
 #
-# Needs: oha (installed with `cargo install oha --locked` when missing), curl, jq.
+# Needs: oha (installed with `cargo install oha --locked` when missing), curl and jq
+# (installed with apt-get when missing and the user may).
 # Knobs: BENCH_SECONDS (per load run, default 5), BENCH_NO_BUILD=1 (reuse the
 # release binaries), BENCH_OUT (output directory), BENCH_TTFB_N (sequential
 # requests for time to first byte, default 200).
@@ -73,7 +74,18 @@ if [[ ${1:-} == --report ]]; then
     exit 0
 fi
 
-need() { command -v "$1" >/dev/null 2>&1 || { echo "bench.sh: $1 is required" >&2; exit 1; }; }
+# need TOOL: installs a missing Debian package (as root, or with sudo) so the
+# script runs on a fresh machine; otherwise says what is missing.
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    local sudo=
+    [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1 && sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && { [[ $(id -u) -eq 0 ]] || [[ -n $sudo ]]; }; then
+        echo "== $1 not found; installing it with apt-get" >&2
+        $sudo apt-get install -y -q "$1" >&2 || { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q "$1" >&2; } || true
+    fi
+    command -v "$1" >/dev/null 2>&1 || { echo "bench.sh: $1 is required (install the $1 package)" >&2; exit 1; }
+}
 need curl
 need jq
 if ! command -v oha >/dev/null 2>&1; then
