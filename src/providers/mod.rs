@@ -168,6 +168,14 @@ impl OptionalParam {
         (OptionalParam::User, "user"),
         (OptionalParam::MaxTokens, "max_tokens"),
     ];
+
+    /// The request field this parameter is, for the ones that are one field
+    /// (`MaxTokensAtMost` changes a value instead).
+    pub fn field(self) -> Option<&'static str> {
+        Self::ALL
+            .iter()
+            .find_map(|&(p, name)| (p == self).then_some(name))
+    }
 }
 
 /// The optional parameter a 400 complains about, if the complaint is that

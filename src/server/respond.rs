@@ -86,28 +86,22 @@ impl Outgoing {
 fn drop_param_in_body(body: &[u8], p: OptionalParam) -> Result<Option<Bytes>, serde_json::Error> {
     use serde_json::{Map, Value};
     let mut obj: Map<String, Value> = serde_json::from_slice(body)?;
-    let name = match p {
-        OptionalParam::ReasoningEffort => "reasoning_effort",
-        OptionalParam::Temperature => "temperature",
-        OptionalParam::TopP => "top_p",
-        OptionalParam::StreamOptions => "stream_options",
-        OptionalParam::ParallelToolCalls => "parallel_tool_calls",
-        OptionalParam::User => "user",
-        OptionalParam::MaxTokens => "max_tokens",
-        OptionalParam::MaxTokensAtMost(cap) => {
-            let mut changed = false;
-            for field in ["max_tokens", "max_completion_tokens"] {
-                if let Some(v) = obj.get_mut(field) {
-                    if v.as_u64().is_some_and(|n| n > cap) {
-                        *v = Value::from(cap);
-                        changed = true;
-                    }
+    if let OptionalParam::MaxTokensAtMost(cap) = p {
+        let mut changed = false;
+        for field in ["max_tokens", "max_completion_tokens"] {
+            if let Some(v) = obj.get_mut(field) {
+                if v.as_u64().is_some_and(|n| n > cap) {
+                    *v = Value::from(cap);
+                    changed = true;
                 }
             }
-            return changed
-                .then(|| serde_json::to_vec(&obj).map(Bytes::from))
-                .transpose();
         }
+        return changed
+            .then(|| serde_json::to_vec(&obj).map(Bytes::from))
+            .transpose();
+    }
+    let Some(name) = p.field() else {
+        return Ok(None);
     };
     let Some(value) = obj.shift_remove(name) else {
         return Ok(None);
