@@ -96,12 +96,7 @@ async fn forward_to_claude(
         model: upstream_model,
         stream: false,
     };
-    let url = reqwest::Url::parse(&up.config.endpoint("/messages/count_tokens")).map_err(|e| {
-        ApiError::api(format!(
-            "upstream {}: invalid endpoint URL: {e}",
-            up.config.name
-        ))
-    })?;
+    let url = up.parse_url(&up.config.endpoint("/messages/count_tokens"))?;
     let extra = anthropic_headers(client_headers);
     let attempted = send_with_failover_to(state, up, &target, url, body, extra).await?;
     let bytes = read_body(&up.config.name, attempted.response).await?;

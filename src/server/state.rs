@@ -52,13 +52,7 @@ impl UpstreamRuntime {
                 return Ok(url.clone());
             }
         }
-        let text = target.url();
-        let url = reqwest::Url::parse(&text).map_err(|e| {
-            ApiError::api(format!(
-                "upstream {}: invalid endpoint URL: {e}",
-                self.config.name
-            ))
-        })?;
+        let url = self.parse_url(&target.url())?;
         if let Ok(mut urls) = self.urls.lock() {
             if urls.len() >= MAX_CACHED_URLS {
                 urls.clear();
@@ -66,6 +60,16 @@ impl UpstreamRuntime {
             urls.push((model.to_owned(), stream, url.clone()));
         }
         Ok(url)
+    }
+
+    /// An endpoint of this upstream as a URL, or the error that names it.
+    pub fn parse_url(&self, text: &str) -> Result<reqwest::Url, ApiError> {
+        reqwest::Url::parse(text).map_err(|e| {
+            ApiError::api(format!(
+                "upstream {}: invalid endpoint URL: {e}",
+                self.config.name
+            ))
+        })
     }
 
     pub fn refused_params(&self, model: &str) -> Vec<OptionalParam> {
