@@ -180,13 +180,17 @@ impl<T: StreamTranslate> StreamState<T> {
         Some(bytes)
     }
 
+    fn on_chunk(&mut self, chunk: &Bytes) {
+        self.last_chunk = Instant::now();
+        self.decoder.push(chunk, &mut self.sse);
+        self.translate_pending();
+    }
+
     /// One item of the upstream body: data, a transport error, or the end.
     fn on_item(&mut self, item: Option<reqwest::Result<Bytes>>) {
         match item {
             Some(Ok(chunk)) => {
-                self.last_chunk = Instant::now();
-                self.decoder.push(&chunk, &mut self.sse);
-                self.translate_pending();
+                self.on_chunk(&chunk);
                 self.drain_ready();
             }
             Some(Err(e)) => {
@@ -225,9 +229,7 @@ impl<T: StreamTranslate> StreamState<T> {
             match upstream.next().now_or_never() {
                 Some(Some(Ok(chunk))) => {
                     got = true;
-                    self.last_chunk = Instant::now();
-                    self.decoder.push(&chunk, &mut self.sse);
-                    self.translate_pending();
+                    self.on_chunk(&chunk);
                 }
                 // An error or the end: kept for the main loop, after the
                 // data gathered so far has been sent.
