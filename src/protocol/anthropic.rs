@@ -195,13 +195,7 @@ impl<'de> Deserialize<'de> for JsonText {
         let raw = Box::<RawValue>::deserialize(d)?;
         if !raw.get().starts_with('"') {
             return Err(de::Error::invalid_type(
-                de::Unexpected::Other(raw.get().chars().next().map_or("nothing", |c| match c {
-                    '{' => "map",
-                    '[' => "sequence",
-                    'n' => "null",
-                    't' | 'f' => "boolean",
-                    _ => "number",
-                })),
+                de::Unexpected::Other("a value that is not a string"),
                 &"a string",
             ));
         }

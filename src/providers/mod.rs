@@ -43,7 +43,7 @@ impl Target<'_> {
 /// Builds a request to `url` (an endpoint of the target's upstream). The key
 /// goes in a header only (never in a URL, where it could reach an access
 /// log), marked sensitive.
-pub fn build_request_to(
+pub fn build_request(
     client: &reqwest::Client,
     url: reqwest::Url,
     target: &Target<'_>,

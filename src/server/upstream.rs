@@ -11,7 +11,7 @@ use super::metrics::record_key_failure;
 use super::state::{AppState, UpstreamRuntime};
 use crate::config::ApiKey;
 use crate::error::{ApiError, ErrorKind};
-use crate::providers::{self, build_request_to, classify, OptionalParam, Target, Verdict};
+use crate::providers::{self, build_request, classify, OptionalParam, Target, Verdict};
 use crate::routing::keys::{AllResting, KeyFailure};
 
 /// Largest upstream body the proxy reads into memory (error bodies and
@@ -94,7 +94,7 @@ pub async fn send_with_failover_to(
     let mut last_error = None;
     for (n, i) in order.iter().copied().enumerate() {
         let key = up.keys.key(i);
-        let request = build_request_to(
+        let request = build_request(
             client,
             url.clone(),
             target,
