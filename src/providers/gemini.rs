@@ -127,16 +127,18 @@ mod tests {
     use super::*;
     use crate::config::ServiceType;
 
+    fn gemini() -> Gemini {
+        let service_type = ServiceType::parse("gemini").unwrap();
+        Gemini::new(&Upstream::for_tests("http://127.0.0.1:9/v1beta", service_type))
+    }
+
     fn url(g: &Gemini, model: &str, stream: bool) -> String {
         g.url(model, stream).unwrap().to_string()
     }
 
     #[test]
     fn remembered_urls_match_the_endpoint_of_each_model_and_mode() {
-        let g = Gemini::new(&Upstream::for_tests(
-            "http://127.0.0.1:9/v1beta",
-            ServiceType::Gemini,
-        ));
+        let g = gemini();
         for _ in 0..2 {
             assert_eq!(
                 url(&g, "gemini-a", false),
@@ -155,10 +157,7 @@ mod tests {
 
     #[test]
     fn the_url_memo_stays_bounded() {
-        let g = Gemini::new(&Upstream::for_tests(
-            "http://127.0.0.1:9/v1beta",
-            ServiceType::Gemini,
-        ));
+        let g = gemini();
         for i in 0..(MAX_CACHED_URLS * 3) {
             assert!(url(&g, &format!("m{i}"), false).ends_with(&format!("/m{i}:generateContent")));
         }
