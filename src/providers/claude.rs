@@ -17,12 +17,13 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::http::read_body;
-use super::{endpoint_url, Held, Outgoing, Prepared as AnyPrepared, Respond};
+use super::opening::{self, Answer, Inspect, Progress};
+use super::{endpoint_url, ByteStream, Held, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::{ApiKey, AuthHeader, Upstream};
 use crate::error::{ApiError, ErrorKind};
 use crate::observe::RequestRecord;
@@ -171,51 +172,114 @@ impl UsageFields {
     }
 }
 
+/// A stream's opening, checked before it is committed.
+pub(crate) async fn open(
+    upstream: &str,
+    response: reqwest::Response,
+    deadline: Instant,
+) -> Result<Answer, ApiError> {
+    let is_sse = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("event-stream"));
+    if !is_sse {
+        return Ok(Answer::Whole(response));
+    }
+    let check = PassThroughOpening {
+        upstream,
+        partial: BytesMut::new(),
+        tap: UsageTap::default(),
+    };
+    opening::open(upstream, response, deadline, check)
+        .await
+        .map(Answer::Stream)
+}
+
+/// Watches a pass-through stream's opening with the relay's own tap.
+struct PassThroughOpening<'a> {
+    upstream: &'a str,
+    partial: BytesMut,
+    tap: UsageTap,
+}
+
+impl PassThroughOpening<'_> {
+    fn progress(&self) -> Progress {
+        if let Some(data) = &self.tap.upstream_error {
+            let error = ApiError::from_upstream(self.upstream, 502, data.as_bytes(), None);
+            return Progress::Failed(error);
+        }
+        if self.tap.content {
+            Progress::Meaningful
+        } else {
+            Progress::Pending
+        }
+    }
+}
+
+impl Inspect for PassThroughOpening<'_> {
+    fn chunk(&mut self, chunk: &Bytes) -> Progress {
+        self.partial.extend_from_slice(chunk);
+        if let Some(end) = last_event_end(&self.partial) {
+            let ready = self.partial.split_to(end);
+            self.tap.scan(&ready);
+        }
+        self.progress()
+    }
+
+    fn end(&mut self) -> Progress {
+        let rest = std::mem::take(&mut self.partial);
+        self.tap.scan(&rest);
+        self.progress()
+    }
+}
+
 /// The upstream's 2xx answer, as it came.
 pub(crate) async fn respond(
     stream: bool,
-    response: reqwest::Response,
+    answer: Answer,
     r: Respond<'_>,
 ) -> Result<Response, ApiError> {
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::OK);
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .cloned();
-    let upstream_rid = response.headers().get("request-id").cloned();
-    let is_sse = content_type
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("event-stream"));
-    let body = if stream && is_sse {
-        let mut record = r.record.take();
-        if let Some(rec) = record.as_mut() {
-            rec.status = status.as_u16();
+    let (status, headers, body) = match answer {
+        Answer::Stream(opened) => {
+            let mut record = r.record.take();
+            let status = opened.status;
+            if let Some(rec) = record.as_mut() {
+                rec.status = status;
+            }
+            let headers = opened.headers.clone();
+            let body = relay(
+                opened.into_stream(),
+                r.settings.stream_idle_timeout,
+                record,
+                r.held.take(),
+            );
+            (status, headers, body)
         }
-        relay(
-            Box::pin(response.bytes_stream()),
-            r.settings.stream_idle_timeout,
-            record,
-            r.held.take(),
-        )
-    } else {
-        // Small and whole: read it all, so a body cut mid-way becomes a
-        // clean error instead of a truncated answer.
-        let bytes = read_body(r.upstream, response).await?;
-        let parsed: WithUsage = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::api(format!(
-                "upstream {} returned an incomplete or invalid JSON answer: {e}",
-                r.upstream
-            ))
-            .with_status(502)
-        })?;
-        if let (Some(rec), Some(u)) = (r.record.as_mut(), parsed.usage) {
-            let mut usage = Usage::default();
-            u.apply(&mut usage);
-            rec.usage = Some(usage);
+        Answer::Whole(response) => {
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            // Small and whole: read it all, so a body cut mid-way becomes a
+            // clean error instead of a truncated answer.
+            let bytes = read_body(r.upstream, response).await?;
+            let parsed: WithUsage = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::api(format!(
+                    "upstream {} returned an incomplete or invalid JSON answer: {e}",
+                    r.upstream
+                ))
+                .with_status(502)
+            })?;
+            if let (Some(rec), Some(u)) = (r.record.as_mut(), parsed.usage) {
+                let mut usage = Usage::default();
+                u.apply(&mut usage);
+                rec.usage = Some(usage);
+            }
+            (status, headers, Body::from(bytes))
         }
-        Body::from(bytes)
     };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let content_type = headers.get(reqwest::header::CONTENT_TYPE).cloned();
+    let upstream_rid = headers.get("request-id").cloned();
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -234,8 +298,6 @@ pub(crate) async fn respond(
     }
     Ok(resp)
 }
-
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// The pass-through body: upstream events forwarded whole, as they came.
 fn relay(
@@ -418,6 +480,8 @@ struct UsageTap {
     usage: Option<Usage>,
     /// `message_stop` or `error` was seen: the stream ended properly.
     ended: bool,
+    /// Content was seen: a delta, a tool call, or the answer's end.
+    content: bool,
     /// An `error` event the upstream sent itself.
     upstream_error: Option<String>,
 }
@@ -438,7 +502,21 @@ impl UsageTap {
             }
             match name {
                 b"message_start" => self.usage_from(data, |v| v.get("message")),
-                b"message_delta" => self.usage_from(data, |v| Some(v)),
+                b"message_delta" => {
+                    self.content = true;
+                    self.usage_from(data, |v| Some(v));
+                }
+                b"content_block_delta" => self.content = true,
+                b"content_block_start" if !self.content => {
+                    // A tool call is content even before its input arrives.
+                    self.content = data.is_some_and(|d| {
+                        serde_json::from_slice::<serde_json::Value>(d).is_ok_and(|v| {
+                            v["content_block"]["type"]
+                                .as_str()
+                                .is_some_and(|t| t.ends_with("tool_use"))
+                        })
+                    });
+                }
                 b"message_stop" => self.ended = true,
                 b"error" => {
                     self.ended = true;

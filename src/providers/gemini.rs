@@ -11,7 +11,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::http::{is_json, json_or_replayed, parse_upstream_json, read_body};
-use super::stream::translated_stream;
+use super::opening::{self, check_context, Answer};
+use super::stream::{translated_stream, TranslatedOpening};
 use super::{encode, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;
@@ -21,6 +22,7 @@ use crate::translate::gemini::{
     from_gemini_response_with_names, to_gemini_request, GeminiRequestOptions,
     GeminiStreamTranslator, ToolNameMap,
 };
+use tokio::time::Instant;
 
 /// Endpoint URLs remembered per upstream (one per model and mode).
 const MAX_CACHED_URLS: usize = 64;
@@ -102,17 +104,35 @@ impl Gemini {
     }
 }
 
+/// A stream's opening, checked before it is committed.
+pub(crate) async fn open(
+    upstream: &str,
+    response: reqwest::Response,
+    deadline: Instant,
+) -> Result<Answer, ApiError> {
+    if is_json(&response) {
+        return Ok(Answer::Whole(response));
+    }
+    let check = TranslatedOpening::new(upstream, GeminiStreamTranslator::new(check_context()));
+    opening::open(upstream, response, deadline, check)
+        .await
+        .map(Answer::Stream)
+}
+
 /// A Gemini answer: SSE translated as it arrives, or JSON.
 pub(crate) async fn respond(
     prep: Prepared,
     stream: bool,
-    response: reqwest::Response,
+    answer: Answer,
     r: Respond<'_>,
 ) -> Result<Response, ApiError> {
-    if stream && !is_json(&response) {
-        let t = GeminiStreamTranslator::new(r.ctx.clone()).with_tool_names(prep.names);
-        return Ok(translated_stream(response, t, r));
-    }
+    let response = match answer {
+        Answer::Stream(opened) => {
+            let t = GeminiStreamTranslator::new(r.ctx.clone()).with_tool_names(prep.names);
+            return Ok(translated_stream(opened, t, r));
+        }
+        Answer::Whole(response) => response,
+    };
     let bytes = read_body(r.upstream, response).await?;
     let resp: GenerateContentResponse = parse_upstream_json(r.upstream, &bytes)?;
     let msg = from_gemini_response_with_names(resp, &r.ctx, &prep.names)?;
@@ -129,7 +149,10 @@ mod tests {
 
     fn gemini() -> Gemini {
         let service_type = ServiceType::parse("gemini").unwrap();
-        Gemini::new(&Upstream::for_tests("http://127.0.0.1:9/v1beta", service_type))
+        Gemini::new(&Upstream::for_tests(
+            "http://127.0.0.1:9/v1beta",
+            service_type,
+        ))
     }
 
     fn url(g: &Gemini, model: &str, stream: bool) -> String {

@@ -18,11 +18,16 @@ pub(crate) mod errors;
 mod gemini;
 pub(crate) mod http;
 mod openai;
+pub(crate) mod opening;
 pub(crate) mod stream;
+
+use std::pin::Pin;
 
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::Stream;
+use tokio::time::Instant;
 
 use crate::config::{ApiKey, ServiceType, Upstream};
 use crate::error::ApiError;
@@ -30,6 +35,11 @@ use crate::observe::RequestRecord;
 use crate::protocol::anthropic::{CountTokensRequest, MessagesRequest};
 use crate::settings::Settings;
 use crate::translate::ResponseContext;
+
+pub(crate) use opening::Answer;
+
+/// An upstream body as it arrives.
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// What is held for as long as the response lasts (a stream: until it ends):
 /// the concurrency permit and the in-flight gauge.
@@ -169,17 +179,37 @@ impl Provider {
         }
     }
 
+    /// Reads a 2xx answer's opening: a stream is checked (see [`opening`])
+    /// before it is committed, so a failure before any content can still go
+    /// to the next key or upstream. Anything else is left unread.
+    pub(crate) async fn open(
+        &self,
+        upstream: &str,
+        out: &Outgoing,
+        response: reqwest::Response,
+        deadline: Instant,
+    ) -> Result<Answer, ApiError> {
+        if !out.stream {
+            return Ok(Answer::Whole(response));
+        }
+        match self {
+            Provider::OpenAi(_) => openai::open(upstream, response, deadline).await,
+            Provider::Gemini(_) => gemini::open(upstream, response, deadline).await,
+            Provider::Claude(_) => claude::open(upstream, response, deadline).await,
+        }
+    }
+
     /// Turns the upstream's 2xx answer into the client's response.
     pub(crate) async fn respond(
         &self,
         out: Outgoing,
-        response: reqwest::Response,
+        answer: Answer,
         r: Respond<'_>,
     ) -> Result<Response, ApiError> {
         match out.state {
-            Prepared::OpenAi(_) => openai::respond(out.stream, response, r).await,
-            Prepared::Gemini(prep) => gemini::respond(prep, out.stream, response, r).await,
-            Prepared::Claude => claude::respond(out.stream, response, r).await,
+            Prepared::OpenAi(_) => openai::respond(out.stream, answer, r).await,
+            Prepared::Gemini(prep) => gemini::respond(prep, out.stream, answer, r).await,
+            Prepared::Claude => claude::respond(out.stream, answer, r).await,
         }
     }
 

@@ -12,10 +12,11 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use super::{Held, Respond};
+use super::opening::{progress_of, Inspect, Opened, Progress};
+use super::{ByteStream, Held, Respond};
 use crate::error::ErrorKind;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
@@ -99,8 +100,6 @@ pub struct StreamTimeouts {
     /// Client-side silence after which a `ping` is sent.
     pub ping: Duration,
 }
-
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// What the stream learns for the request record as it goes.
 #[derive(Debug, Clone, Default)]
@@ -344,7 +343,7 @@ impl<T: StreamTranslate> StreamState<T> {
 /// stream, translated by `translator`; it takes the request record and the
 /// concurrency permit along, for as long as it lasts.
 pub(crate) fn translated_stream<T: StreamTranslate>(
-    upstream: reqwest::Response,
+    upstream: Opened,
     translator: T,
     r: Respond<'_>,
 ) -> Response {
@@ -353,13 +352,68 @@ pub(crate) fn translated_stream<T: StreamTranslate>(
         ping: r.settings.ping_interval,
     };
     let body = sse_body(
-        Box::pin(upstream.bytes_stream()),
+        upstream.into_stream(),
         translator,
         timeouts,
         r.held.take(),
         r.record.take(),
     );
     sse_http_response(body)
+}
+
+/// Watches a translated stream's opening through a throwaway translator
+/// (the chunks are translated again by the relay: a few chunks' work).
+pub(crate) struct TranslatedOpening<'a, T> {
+    upstream: &'a str,
+    decoder: SseDecoder,
+    translator: T,
+    sse: Vec<SseEvent>,
+    events: Vec<StreamEvent>,
+}
+
+impl<'a, T: StreamTranslate> TranslatedOpening<'a, T> {
+    /// Watches `upstream`'s stream through `translator`.
+    pub(crate) fn new(upstream: &'a str, translator: T) -> Self {
+        TranslatedOpening {
+            upstream,
+            decoder: SseDecoder::new(),
+            translator,
+            sse: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn progress(&mut self) -> Progress {
+        for ev in self.sse.drain(..) {
+            if self.translator.is_done() {
+                break;
+            }
+            self.translator.push(&ev.data, &mut self.events);
+        }
+        let p = progress_of(self.upstream, &self.events);
+        self.events.clear();
+        p
+    }
+}
+
+impl<T: StreamTranslate> Inspect for TranslatedOpening<'_, T> {
+    fn chunk(&mut self, chunk: &Bytes) -> Progress {
+        self.decoder.push(chunk, &mut self.sse);
+        self.progress()
+    }
+
+    fn end(&mut self) -> Progress {
+        self.decoder.finish(&mut self.sse);
+        match self.progress() {
+            Progress::Pending if !self.translator.is_done() => {
+                self.translator.finish(&mut self.events);
+                let p = progress_of(self.upstream, &self.events);
+                self.events.clear();
+                p
+            }
+            p => p,
+        }
+    }
 }
 
 /// The client's SSE body translated from an upstream byte stream.

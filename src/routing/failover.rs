@@ -12,8 +12,9 @@ use crate::observe::metrics::record_key_failure;
 use crate::observe::RequestRecord;
 use crate::providers::errors::{classify, retry_after, scrub_key, transport_error, Verdict};
 use crate::providers::http::{build_request, read_limited, HttpClients, MAX_ERROR_BODY};
-use crate::providers::{ClientRequest, Outgoing, Refusal};
+use crate::providers::{Answer, ClientRequest, Outgoing, Refusal};
 use crate::settings::Settings;
+use tokio::time::Instant;
 
 /// What the failover loop needs from the server.
 #[derive(Clone, Copy)]
@@ -28,8 +29,8 @@ pub(crate) struct Answered {
     pub upstream: Arc<UpstreamRuntime>,
     /// The request it answered.
     pub outgoing: Outgoing,
-    /// Its response, headers read, body not yet.
-    pub response: reqwest::Response,
+    /// Its answer (a stream: with its opening read and checked).
+    pub answer: Answer,
 }
 
 /// Why no key of an upstream produced a 2xx.
@@ -48,7 +49,7 @@ enum SendError {
 
 /// One upstream's 2xx, with which key and after how many tries.
 struct Attempted {
-    response: reqwest::Response,
+    answer: Answer,
     key_masked: String,
     attempts: u32,
 }
@@ -123,7 +124,7 @@ pub(crate) async fn dispatch(
         return Ok(Answered {
             upstream: up,
             outgoing: out,
-            response: attempted.response,
+            answer: attempted.answer,
         });
     }
     Err(last_error.unwrap_or_else(no_upstream))
@@ -139,7 +140,13 @@ pub(crate) async fn send_one(
     out: &Outgoing,
 ) -> Result<reqwest::Response, ApiError> {
     match send_with_failover(net, live, up, out).await {
-        Ok(a) => Ok(a.response),
+        Ok(Attempted {
+            answer: Answer::Whole(response),
+            ..
+        }) => Ok(response),
+        Ok(_) => Err(ApiError::api(
+            "internal error: a forwarded request came back as a stream",
+        )),
         Err(SendError::Request { error, .. } | SendError::Exhausted { error, .. }) => Err(error),
     }
 }
@@ -172,7 +179,10 @@ async fn send_with_failover(
             |h| up.provider.authorize(key, h),
             settings.request_timeout,
         );
-        let outcome = tokio::time::timeout(settings.first_byte_timeout, request.send()).await;
+        // FIRST_BYTE_TIMEOUT covers the headers and, for a stream, its
+        // first content.
+        let deadline = Instant::now() + settings.first_byte_timeout;
+        let outcome = tokio::time::timeout_at(deadline, request.send()).await;
         let response = match outcome {
             Err(_) => {
                 up.keys.mark_failure(i, KeyFailure::Unavailable);
@@ -196,12 +206,23 @@ async fn send_with_failover(
         };
         let status = response.status().as_u16();
         if response.status().is_success() {
-            up.keys.mark_success(i);
-            return Ok(Attempted {
-                response,
-                key_masked: key.masked(),
-                attempts: n as u32 + 1,
-            });
+            match up.provider.open(name, out, response, deadline).await {
+                Ok(answer) => {
+                    up.keys.mark_success(i);
+                    return Ok(Attempted {
+                        answer,
+                        key_masked: key.masked(),
+                        attempts: n as u32 + 1,
+                    });
+                }
+                Err(err) => {
+                    up.keys.mark_failure(i, KeyFailure::Unavailable);
+                    record_key_failure(name, "stream");
+                    tracing::warn!(upstream = %name, key = %key, error = %err.message, "stream failed before any content; trying next key");
+                    last_error = Some(scrub_key(err, key));
+                    continue;
+                }
+            }
         }
         let retry_after = retry_after(response.headers());
         let body = read_limited(response, MAX_ERROR_BODY).await;

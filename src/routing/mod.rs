@@ -4,6 +4,7 @@
 //! loop over both ([`failover`]). Model mapping lives with the config
 //! (`config::ModelMapping`).
 
+pub mod circuit;
 pub(crate) mod failover;
 pub mod keys;
 pub mod live;

@@ -95,7 +95,7 @@ async fn handle(
     up.provider
         .respond(
             answered.outgoing,
-            answered.response,
+            answered.answer,
             Respond {
                 settings: &state.settings,
                 upstream: &up.config.name,

@@ -9,7 +9,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::http::{is_json, json_or_replayed, parse_upstream_json, read_body};
-use super::stream::translated_stream;
+use super::opening::{self, check_context, Answer};
+use super::stream::{translated_stream, TranslatedOpening};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;
@@ -21,6 +22,7 @@ use crate::translate::openai::{
 };
 pub(crate) use refused::OptionalParam;
 use refused::{drop_param, drop_param_in_body, Refusals};
+use tokio::time::Instant;
 
 /// How many refused optional parameters one request may drop.
 const MAX_DROPPED_PARAMS: usize = 4;
@@ -151,16 +153,34 @@ pub(crate) fn refusal(status: u16, body: &[u8]) -> Option<OptionalParam> {
     refused::rejected_param(status, body)
 }
 
+/// A stream's opening, checked before it is committed.
+pub(crate) async fn open(
+    upstream: &str,
+    response: reqwest::Response,
+    deadline: Instant,
+) -> Result<Answer, ApiError> {
+    if is_json(&response) {
+        return Ok(Answer::Whole(response));
+    }
+    let check = TranslatedOpening::new(upstream, OpenAiStreamTranslator::new(check_context()));
+    opening::open(upstream, response, deadline, check)
+        .await
+        .map(Answer::Stream)
+}
+
 /// A Chat Completions answer: SSE translated as it arrives, or JSON.
 pub(crate) async fn respond(
     stream: bool,
-    response: reqwest::Response,
+    answer: Answer,
     r: Respond<'_>,
 ) -> Result<Response, ApiError> {
-    if stream && !is_json(&response) {
-        let t = OpenAiStreamTranslator::new(r.ctx.clone());
-        return Ok(translated_stream(response, t, r));
-    }
+    let response = match answer {
+        Answer::Stream(opened) => {
+            let t = OpenAiStreamTranslator::new(r.ctx.clone());
+            return Ok(translated_stream(opened, t, r));
+        }
+        Answer::Whole(response) => response,
+    };
     let bytes = read_body(r.upstream, response).await?;
     let resp: ChatResponse = parse_upstream_json(r.upstream, &bytes)?;
     let msg = from_openai_response(resp, &r.ctx);
