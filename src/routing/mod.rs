@@ -9,5 +9,6 @@ pub(crate) mod failover;
 pub mod keys;
 pub mod live;
 pub(crate) mod plan;
+pub(crate) mod scenario;
 
 pub use live::{LiveState, UpstreamRuntime};
