@@ -123,6 +123,7 @@ pub fn add(raw: &mut RawConfig, args: &AddArgs) -> Result<String, String> {
         fallback: None,
         load_balance: None,
         auth_header: None,
+        circuit_breaker: None,
         extra: Map::new(),
     });
     let i = raw.upstream.len() - 1;
