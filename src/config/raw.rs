@@ -504,23 +504,38 @@ fn positive(value: Option<i64>, path: &str, problems: &mut Vec<String>) -> Optio
 }
 
 /// ` (did you mean "longContext"?)` when `key` is one of `known` written with
-/// another case, with `-`/`_`, or with a plural `s` added or left out.
+/// another case, with `-`/`_`, or with a typo or two (the closest one).
 fn did_you_mean(key: &str, known: &[&str]) -> String {
-    let fold = |s: &str| -> String {
+    let fold = |s: &str| -> Vec<char> {
         s.chars()
             .filter(|c| !matches!(c, '-' | '_'))
             .map(|c| c.to_ascii_lowercase())
             .collect()
     };
     let folded = fold(key);
+    let allowed = if folded.len() <= 4 { 1 } else { 2 };
     known
         .iter()
-        .find(|k| {
-            let k = fold(k);
-            k == folded || format!("{k}s") == folded || k == format!("{folded}s")
-        })
-        .map(|k| format!(" (did you mean {k:?}?)"))
+        .map(|k| (edit_distance(&fold(k), &folded), k))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| format!(" (did you mean {k:?}?)"))
         .unwrap_or_default()
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions).
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 impl RawRouter {
@@ -947,9 +962,19 @@ mod tests {
             "unknown key (did you mean \"longContext\"?)",
         );
         assert_problem(
-            json!({ "fast": "gemini" }),
-            "router.fast",
-            "expected one of: default, background",
+            json!({ "webserch": "gemini" }),
+            "router.webserch",
+            "did you mean \"webSearch\"?",
+        );
+        assert_problem(
+            json!({ "Long_Context_Treshold": 5 }),
+            "router.Long_Context_Treshold",
+            "did you mean \"longContextThreshold\"?",
+        );
+        let p = problems(json!({ "fast": "gemini" }));
+        assert_eq!(
+            p,
+            ["router.fast: unknown key (expected one of: default, background, think, longContext, longContextThreshold, webSearch, image, rules)"]
         );
         assert_problem(
             json!({ "rules": [{ "model": "x", "to": "local", "headers": {"a": "b"} }] }),
@@ -1010,6 +1035,20 @@ mod tests {
             "router.rules[0].header.x-team",
             "listed twice",
         );
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        let d = |a: &str, b: &str| {
+            edit_distance(
+                &a.chars().collect::<Vec<_>>(),
+                &b.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(d("kitten", "sitting"), 3);
+        assert_eq!(d("", "abc"), 3);
+        assert_eq!(d("abc", "abc"), 0);
+        assert_eq!(d("websearch", "webserch"), 1);
     }
 
     #[test]
