@@ -67,7 +67,7 @@ async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     cfg["loadBalance"] = json!("failover");
     let app = spawn_app(cfg, &[]).await;
     let ok =
-        "claude_proxy_requests_total{upstream=\"metrics-up\",status=\"200\",endpoint=\"messages\"}";
+        "claude_proxy_requests_total{upstream=\"metrics-up\",status=\"200\",endpoint=\"messages\",route=\"default\"}";
     let before = sample(&metrics_text(&app).await, ok);
     assert_eq!(app.messages(&hello(false)).await.status(), 200);
     let events = read_sse(app.messages(&hello(true)).await).await;
