@@ -8,7 +8,7 @@ pub mod circuit;
 pub(crate) mod failover;
 pub mod keys;
 pub mod live;
-pub(crate) mod plan;
+pub mod plan;
 pub(crate) mod scenario;
 
 pub use live::{LiveState, UpstreamRuntime};

@@ -19,11 +19,11 @@ use crate::error::ApiError;
 use crate::protocol::anthropic::MessagesRequest;
 
 /// The header that names the upstream explicitly.
-pub(crate) const UPSTREAM_HEADER: &str = "x-claude-proxy-upstream";
+pub const UPSTREAM_HEADER: &str = "x-claude-proxy-upstream";
 
 /// One place the request may go.
 #[derive(Debug, Clone)]
-pub(crate) struct Planned {
+pub struct Planned {
     pub upstream: Arc<UpstreamRuntime>,
     /// The model to send; `None`: the upstream's `modelMapping` picks.
     pub model: Option<String>,
@@ -31,7 +31,7 @@ pub(crate) struct Planned {
 
 impl Planned {
     /// The model this target sends for a request that asked for `requested`.
-    pub(crate) fn upstream_model<'a>(&'a self, requested: &'a str) -> &'a str {
+    pub fn upstream_model<'a>(&'a self, requested: &'a str) -> &'a str {
         match &self.model {
             Some(m) => m,
             None => self.upstream.config.model_mapping.resolve(requested),
@@ -41,7 +41,7 @@ impl Planned {
 
 /// Where a request goes.
 #[derive(Debug)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// The route it took (`explicit`, `rule`, a scenario).
     pub route: Route,
     /// Targets in priority order, each followed by its fallbacks.
@@ -50,7 +50,7 @@ pub(crate) struct Plan {
 
 /// What choosing a route needs to know about the request's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LongContext {
+pub enum LongContext {
     /// Not known yet: decide from byte bounds, or ask for a count.
     Unknown,
     /// Counted: above the threshold or not.
@@ -60,7 +60,7 @@ pub(crate) enum LongContext {
 /// The plan, or the need to count the request's tokens first (the caller
 /// counts off the async runtime and asks again with the answer).
 #[derive(Debug)]
-pub(crate) enum Choice {
+pub enum Choice {
     Plan(Plan),
     NeedsCount {
         /// The threshold to compare the count with.
@@ -69,13 +69,13 @@ pub(crate) enum Choice {
 }
 
 /// Chooses the route of `req`.
-pub(crate) fn choose(
+pub fn choose(
     live: &LiveState,
     req: &MessagesRequest,
     headers: &HeaderMap,
     long: LongContext,
 ) -> Result<Choice, ApiError> {
-    if let Some(target) = explicit(live, req, headers)? {
+    if let Some(target) = explicit(live, &req.model, headers)? {
         return Ok(Choice::Plan(expand(live, Route::Explicit, &[target])));
     }
     let Some(router) = &live.config.router else {
@@ -140,16 +140,16 @@ fn long_context(router: &Router, req: &MessagesRequest, long: LongContext) -> Op
 /// upstream). A name that is not configured is the client's error.
 fn explicit(
     live: &LiveState,
-    req: &MessagesRequest,
+    model: &str,
     headers: &HeaderMap,
 ) -> Result<Option<RouteTarget>, ApiError> {
     let bad = |what: &str, e: crate::config::TargetError| {
         ApiError::invalid_request(format!("{what}: {e}"))
     };
-    if req.model.contains(',') {
+    if model.contains(',') {
         return live
             .config
-            .parse_target(&req.model)
+            .parse_target(model)
             .map(Some)
             .map_err(|e| bad("model", e));
     }
@@ -163,6 +163,34 @@ fn explicit(
         .parse_target(name)
         .map(Some)
         .map_err(|e| bad(UPSTREAM_HEADER, e))
+}
+
+/// Where `POST /v1/messages/count_tokens` asks: the explicit choice, else
+/// the first target of the default route (the current upstream without a
+/// router). `None` without any upstream.
+pub(crate) fn count_target(
+    live: &LiveState,
+    model: &str,
+    headers: &HeaderMap,
+) -> Result<Option<Planned>, ApiError> {
+    let target = match explicit(live, model, headers)? {
+        Some(t) => Some(t),
+        None => match &live.config.router {
+            Some(router) => router
+                .scenario(Scenario::Default)
+                .and_then(|t| t.first())
+                .cloned(),
+            None => live
+                .current()
+                .map(|_| RouteTarget::for_upstream(live.config.current_upstream)),
+        },
+    };
+    Ok(target.and_then(|t| {
+        live.upstreams.get(t.upstream()).map(|up| Planned {
+            upstream: up.clone(),
+            model: t.model().map(str::to_owned),
+        })
+    }))
 }
 
 /// The targets in order, each followed by its upstream's `fallback` list;

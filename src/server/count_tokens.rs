@@ -1,5 +1,7 @@
-//! `POST /v1/messages/count_tokens`: a provider that counts for itself
-//! (Anthropic) is asked; every other upstream gets a local estimate from
+//! `POST /v1/messages/count_tokens`: the upstream a request for the model
+//! would go to first (an explicit `upstream,model` choice, else the default
+//! route's first target) is asked when it counts for itself (Anthropic);
+//! every other upstream gets a local estimate from
 //! [`crate::tokens`], so the route never 404s (Claude Code calls it often).
 //! Anthropic's reference: <https://docs.anthropic.com/en/api/messages-count-tokens>.
 //! Admitted and recorded like `/v1/messages`.
@@ -18,6 +20,7 @@ use crate::observe::RequestRecord;
 use crate::protocol::anthropic::CountTokensRequest;
 use crate::providers::http::read_body;
 use crate::routing::failover::send_one;
+use crate::routing::plan::count_target;
 
 /// The handler: every outcome, success or error, is recorded.
 pub(crate) async fn count_tokens(
@@ -57,8 +60,9 @@ async fn handle(
     }
     record.model_requested = req.model.clone();
     let live = state.live.load_full();
-    if let Some(up) = live.current() {
-        let model = up.config.model_mapping.resolve(&req.model);
+    if let Some(target) = count_target(&live, &req.model, headers)? {
+        let up = &target.upstream;
+        let model = target.upstream_model(&req.model);
         if let Some(out) = up.provider.count_tokens(&req, &raw, headers, model) {
             let out = out?;
             record.upstream = Some(up.config.name.clone());

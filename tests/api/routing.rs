@@ -444,3 +444,46 @@ async fn the_router_hot_reloads() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(answer(&app, &req(json!({})), &[], &[&a, &b]).await.1, "b");
 }
+
+/// Claude Code through a router: its main turns go to `default`, its haiku
+/// background calls to `background`, and `/model upstream,model` switches.
+#[tokio::test]
+async fn a_claude_code_session_is_routed_by_turn_kind() {
+    let main = named_mock("main").await;
+    let fast = named_mock("fast").await;
+    let mut main_up = upstream("main", "openai", &main.url(), &["k"]);
+    main_up["modelMapping"] = json!({"opus": "big-model", "sonnet": "big-model"});
+    let cfg = json!({
+        "upstream": [main_up, upstream("fast", "openai", &fast.url(), &["k"])],
+        "router": {"default": "main", "background": "fast,small-model"}
+    });
+    let app = spawn_app(cfg, &[]).await;
+    let mocks = [&main, &fast];
+    for name in fixture_names() {
+        let mut body = fixture(&name);
+        body["stream"] = json!(false);
+        let haiku = body["model"].as_str().unwrap().contains("haiku");
+        let (route, text, model) = answer(&app, &body, &[], &mocks).await;
+        if haiku {
+            assert_eq!(
+                (route.as_str(), text.as_str(), model.as_str()),
+                ("background", "fast", "small-model"),
+                "{name}"
+            );
+        } else {
+            assert_eq!(
+                (route.as_str(), text.as_str(), model.as_str()),
+                ("default", "main", "big-model"),
+                "{name}"
+            );
+        }
+        // `/model fast,other-model` in Claude Code sends exactly that.
+        body["model"] = json!("fast,other-model");
+        let (route, text, model) = answer(&app, &body, &[], &mocks).await;
+        assert_eq!(
+            (route.as_str(), text.as_str(), model.as_str()),
+            ("explicit", "fast", "other-model"),
+            "{name}"
+        );
+    }
+}
