@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::mock_openai;
-use super::support::*;
+use crate::common::mock_openai;
+use crate::common::*;
 
 const CLIENTS: usize = 500;
 
