@@ -24,6 +24,29 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind.
+    const ALL: [ErrorKind; 10] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Authentication,
+        ErrorKind::Billing,
+        ErrorKind::Permission,
+        ErrorKind::NotFound,
+        ErrorKind::RequestTooLarge,
+        ErrorKind::RateLimit,
+        ErrorKind::Api,
+        ErrorKind::Timeout,
+        ErrorKind::Overloaded,
+    ];
+
+    /// The kind whose [`as_str`](Self::as_str) is `name`; `api_error` for
+    /// a name Anthropic does not define.
+    pub fn named(name: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .unwrap_or(ErrorKind::Api)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid_request_error",

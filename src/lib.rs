@@ -11,6 +11,12 @@
 //! | [`config`] | `config.json`: model, loading, validation |
 //! | [`protocol`] | wire types of each API (serde only) |
 //! | [`translate`] | pure request/response/stream conversions |
+//! | [`routing`] | per-request snapshot, upstream plan, key order and cooldowns, failover loop |
+//! | `providers` | one file per upstream protocol behind `enum Provider`: the only upstream HTTP |
+//! | [`server`] | routes, accept loop, middleware, extractors, handlers, admin |
+//! | [`observe`] | the per-request record (log line) and Prometheus metrics |
+//! | [`sse`] | SSE decoder (upstream) and encoder (client) |
+//! | [`app`] | process start-up and shutdown |
 //! | [`error`] | the Anthropic-shaped error every client sees |
 //! | [`tokens`] | local input-token counting (o200k BPE) |
 
@@ -19,8 +25,9 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod observe;
 pub mod protocol;
-pub mod providers;
+pub(crate) mod providers;
 pub mod routing;
 pub mod server;
 pub mod settings;

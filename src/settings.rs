@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::LoadBalance;
+use crate::config::{CircuitBreakerSettings, LoadBalance};
 
 /// Shown by `claude-proxy --help`.
 pub const ENV_HELP: &str = "\
@@ -38,6 +38,9 @@ Environment (also read from ./.env; the environment wins):
   HEALTH_CHECK_ENABLED     serve the health route (default true)
   HEALTH_CHECK_PATH        health route path (default /health)
   METRICS_PUBLIC           serve /metrics without the access key (default false)
+  CIRCUIT_FAILURES         consecutive failed attempts that open an upstream's circuit (default 5)
+  CIRCUIT_OPEN_MS          ms an open circuit waits before one probe request (default 30000)
+  CIRCUIT_MAX_OPEN_MS      longest open time, reached by doubling after failed probes (default 600000)
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,10 @@ pub struct Settings {
     pub health_check_enabled: bool,
     pub health_check_path: String,
     pub metrics_public: bool,
+    /// `CIRCUIT_FAILURES`, `CIRCUIT_OPEN_MS`, `CIRCUIT_MAX_OPEN_MS`: the
+    /// circuit breaker limits of every upstream without its own
+    /// `circuitBreaker` values.
+    pub circuit_breaker: CircuitBreakerSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +176,7 @@ impl Settings {
                 "must be at least 1 when ENABLE_RATE_LIMIT is true",
             ));
         }
+        let circuit_breaker = r.circuit_breaker()?;
         let nonempty = |k: &str| r.get(k).filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(Settings {
             host,
@@ -197,6 +205,7 @@ impl Settings {
             health_check_enabled: r.flag("HEALTH_CHECK_ENABLED", true)?,
             health_check_path,
             metrics_public: r.flag("METRICS_PUBLIC", false)?,
+            circuit_breaker,
         })
     }
 
@@ -276,6 +285,29 @@ impl Reader<'_> {
         }
         Ok(Duration::from_millis(ms))
     }
+
+    fn circuit_breaker(&self) -> Result<CircuitBreakerSettings, SettingsError> {
+        let defaults = CircuitBreakerSettings::DEFAULT;
+        let failures = self.num("CIRCUIT_FAILURES", defaults.failures)?;
+        if failures == 0 {
+            return Err(self.err("CIRCUIT_FAILURES", "0", "must be at least 1"));
+        }
+        let as_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let open = self.millis("CIRCUIT_OPEN_MS", as_ms(defaults.open))?;
+        let max_open = self.millis("CIRCUIT_MAX_OPEN_MS", as_ms(defaults.max_open))?;
+        if max_open < open {
+            return Err(self.err(
+                "CIRCUIT_MAX_OPEN_MS",
+                &as_ms(max_open).to_string(),
+                &format!("must be at least CIRCUIT_OPEN_MS ({})", as_ms(open)),
+            ));
+        }
+        Ok(CircuitBreakerSettings {
+            failures,
+            open,
+            max_open,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +377,61 @@ mod tests {
             .contains("PROXY_ACCESS_KEY"));
         let mut s = settings(&[("HOST", "0.0.0.0"), ("PROXY_ACCESS_KEY", "k")]).unwrap();
         assert_eq!(s.ensure_access_key().unwrap(), None);
+    }
+
+    #[test]
+    fn circuit_breaker_defaults_and_limits() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.circuit_breaker.failures, 5);
+        assert_eq!(s.circuit_breaker.open, Duration::from_secs(30));
+        assert_eq!(s.circuit_breaker.max_open, Duration::from_secs(600));
+        let s = settings(&[
+            ("CIRCUIT_FAILURES", "2"),
+            ("CIRCUIT_OPEN_MS", "1500"),
+            ("CIRCUIT_MAX_OPEN_MS", "1500"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                s.circuit_breaker.failures,
+                s.circuit_breaker.open,
+                s.circuit_breaker.max_open
+            ),
+            (2, Duration::from_millis(1500), Duration::from_millis(1500))
+        );
+        for (pairs, var) in [
+            (&[("CIRCUIT_FAILURES", "0")][..], "CIRCUIT_FAILURES"),
+            (&[("CIRCUIT_FAILURES", "-1")], "CIRCUIT_FAILURES"),
+            (&[("CIRCUIT_FAILURES", "lots")], "CIRCUIT_FAILURES"),
+            (&[("CIRCUIT_OPEN_MS", "0")], "CIRCUIT_OPEN_MS"),
+            (&[("CIRCUIT_MAX_OPEN_MS", "0")], "CIRCUIT_MAX_OPEN_MS"),
+            (&[("CIRCUIT_OPEN_MS", "700000")], "CIRCUIT_MAX_OPEN_MS"),
+            (
+                &[("CIRCUIT_OPEN_MS", "2000"), ("CIRCUIT_MAX_OPEN_MS", "1000")],
+                "CIRCUIT_MAX_OPEN_MS",
+            ),
+        ] {
+            let err = settings(pairs).unwrap_err();
+            assert_eq!(err.var, var, "{pairs:?}: {err}");
+        }
+        let err = settings(&[("CIRCUIT_OPEN_MS", "700000")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("at least CIRCUIT_OPEN_MS (700000)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_setting_is_in_the_help_and_the_example_file() {
+        let example = include_str!("../.env.example");
+        for var in ["CIRCUIT_FAILURES", "CIRCUIT_OPEN_MS", "CIRCUIT_MAX_OPEN_MS"] {
+            assert!(ENV_HELP.contains(var), "{var} missing from ENV_HELP");
+            assert!(
+                example.lines().any(|l| l.starts_with(&format!("{var}="))),
+                "{var} missing from .env.example"
+            );
+        }
     }
 
     #[test]

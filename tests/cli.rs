@@ -627,3 +627,485 @@ fn killed_writers_never_leave_a_torn_file() {
         "some writes completed: {outcomes:?}"
     );
 }
+
+/// Three upstreams for the router tests: OpenAI, groq and a local one.
+fn with_three(e: &Env) {
+    with_two(e);
+    ok(
+        &e.path,
+        &["add", "local", "openaiold", "http://localhost:11434/v1"],
+    );
+}
+
+#[test]
+fn router_set_unset_threshold_and_show() {
+    let e = env();
+    with_three(&e);
+    let show = ok(&e.path, &["router"]);
+    assert!(show.starts_with("No router"), "{show}");
+    assert_eq!(
+        ok(&e.path, &["router", "show"]),
+        show,
+        "show is the default"
+    );
+
+    let out = ok(&e.path, &["router", "set", "default", "GROQ"]);
+    assert_eq!(out, "router.default: groq\n");
+    ok(
+        &e.path,
+        &["router", "set", "background", "Local,qwen2.5-coder:7b"],
+    );
+    ok(
+        &e.path,
+        &[
+            "router",
+            "set",
+            "THINK",
+            "openai,o3",
+            "groq,deepseek-r1",
+            "local",
+        ],
+    );
+    ok(
+        &e.path,
+        &["router", "set", "long-context", "openai,gpt-4.1"],
+    );
+    ok(&e.path, &["router", "set", "web_search", "openai"]);
+    ok(&e.path, &["router", "set", "Image", "openai,gpt-4o"]);
+    let out = ok(&e.path, &["router", "threshold", "100000"]);
+    assert_eq!(out, "router.longContextThreshold: 100000 (was 60000)\n");
+    let v = json(&e.path);
+    assert_eq!(
+        v["router"],
+        serde_json::json!({
+            "default": "groq",
+            "background": "local,qwen2.5-coder:7b",
+            "think": ["OpenAI,o3", "groq,deepseek-r1", "local"],
+            "longContext": "OpenAI,gpt-4.1",
+            "longContextThreshold": 100000,
+            "webSearch": "OpenAI",
+            "image": "OpenAI,gpt-4o"
+        })
+    );
+    // The file keeps its format; the router comes after the other top-level fields.
+    let text = fs::read_to_string(&e.path).unwrap();
+    assert!(
+        text.contains("\n  \"router\": {\n    \"default\": \"groq\",\n"),
+        "{text}"
+    );
+    assert!(text.find("\"currentUpstream\"") < text.find("\"router\""));
+
+    let out = ok(&e.path, &["router", "set", "think", "local"]);
+    assert!(
+        out.contains("(was OpenAI,o3 → groq,deepseek-r1 → local)"),
+        "{out}"
+    );
+    assert_eq!(json(&e.path)["router"]["think"], "local");
+
+    let show = ok(&e.path, &["router", "show"]);
+    for line in [
+        "  default:      groq\n",
+        "  background:   local,qwen2.5-coder:7b\n",
+        "  think:        local\n",
+        "  longContext:  OpenAI,gpt-4.1  (above 100000 estimated input tokens)\n",
+        "  webSearch:    OpenAI\n",
+        "  image:        OpenAI,gpt-4o\n",
+        "  rules:        none\n",
+    ] {
+        assert!(show.contains(line), "missing {line:?}:\n{show}");
+    }
+    let full = ok(&e.path, &["show"]);
+    assert!(
+        full.contains(&show),
+        "config show prints the router:\n{full}"
+    );
+    let masked: Value = serde_json::from_str(&ok(&e.path, &["show", "--json"])).unwrap();
+    assert_eq!(masked["router"]["default"], "groq");
+    let check = ok(&e.path, &["check"]);
+    assert!(
+        check.contains(
+            "router: default, background, think, longContext, webSearch, image; 0 rule(s)"
+        ),
+        "{check}"
+    );
+
+    let out = ok(&e.path, &["router", "unset", "default"]);
+    assert!(out.contains("current upstream \"OpenAI\" again"), "{out}");
+    assert!(json(&e.path)["router"].get("default").is_none());
+    let err = fails(&e.path, &["router", "unset", "default"], 1);
+    assert!(err.contains("router.default is not set"), "{err}");
+    for s in ["background", "think", "longContext", "webSearch", "image"] {
+        ok(&e.path, &["router", "unset", s]);
+    }
+    // Only the threshold is left, so the router stays.
+    assert_eq!(
+        json(&e.path)["router"],
+        serde_json::json!({ "longContextThreshold": 100000 })
+    );
+}
+
+#[test]
+fn router_rules_add_list_remove() {
+    let e = env();
+    with_three(&e);
+    assert!(ok(&e.path, &["router", "rule", "list"]).contains("No routing rules"));
+    let out = ok(
+        &e.path,
+        &[
+            "router",
+            "rule",
+            "add",
+            "--model",
+            "claude-opus-*",
+            "--to",
+            "OPENAI",
+        ],
+    );
+    assert_eq!(out, "Added rule #0: model claude-opus-*: OpenAI\n");
+    ok(
+        &e.path,
+        &[
+            "router",
+            "rule",
+            "add",
+            "--header",
+            "X-Team=eu",
+            "--header",
+            "x-tier=a=b",
+            "--to",
+            "groq,llama-3.3-70b",
+            "local",
+        ],
+    );
+    ok(
+        &e.path,
+        &[
+            "router", "rule", "add", "--to", "local", "--model", "*haiku*", "--at", "0",
+        ],
+    );
+    assert_eq!(
+        json(&e.path)["router"]["rules"],
+        serde_json::json!([
+            { "model": "*haiku*", "to": "local" },
+            { "model": "claude-opus-*", "to": "OpenAI" },
+            { "header": { "x-team": "eu", "x-tier": "a=b" }, "to": ["groq,llama-3.3-70b", "local"] }
+        ])
+    );
+    let list = ok(&e.path, &["router", "rule", "ls"]);
+    assert_eq!(
+        list,
+        "  0  model *haiku*: local\n  1  model claude-opus-*: OpenAI\n  2  header x-team=eu, header x-tier=a=b: groq,llama-3.3-70b → local\n"
+    );
+    assert!(ok(&e.path, &["router", "show"]).contains("    2  header x-team=eu"));
+
+    let out = ok(&e.path, &["router", "rule", "remove", "0"]);
+    assert!(
+        out.contains("Removed rule #0: model *haiku*: local"),
+        "{out}"
+    );
+    let err = fails(&e.path, &["router", "rule", "remove", "2"], 1);
+    assert!(err.contains("no rule #2 (2 rule(s)"), "{err}");
+    ok(&e.path, &["router", "rule", "rm", "1"]);
+    let out = ok(&e.path, &["router", "rule", "remove", "0"]);
+    assert!(out.contains("router is empty now"), "{out}");
+    assert!(
+        json(&e.path).get("router").is_none(),
+        "an empty router is removed"
+    );
+}
+
+#[test]
+fn router_edits_refuse_bad_input_and_leave_the_file_alone() {
+    let e = env();
+    with_three(&e);
+    ok(&e.path, &["router", "set", "think", "openai"]);
+    let before = fs::read(&e.path).unwrap();
+    let err = fails(
+        &e.path,
+        &["router", "set", "default", "groq", "deepseek,chat"],
+        1,
+    );
+    assert_eq!(
+        err.trim_end(),
+        "error: target \"deepseek,chat\": no upstream is named \"deepseek\" (configured: OpenAI, groq, local)"
+    );
+    let err = fails(&e.path, &["router", "set", "image", "local,"], 1);
+    assert!(
+        err.contains("the model after \"local,\" must not be empty"),
+        "{err}"
+    );
+    let err = fails(&e.path, &["router", "set", "thinking", "local"], 2);
+    assert!(
+        err.contains("unknown scenario \"thinking\" (expected one of: default, background, think, longContext, webSearch, image)"),
+        "{err}"
+    );
+    fails(&e.path, &["router", "set", "think"], 2);
+    fails(&e.path, &["router", "threshold", "0"], 2);
+    fails(&e.path, &["router", "threshold", "-5"], 2);
+    fails(&e.path, &["router", "threshold", "many"], 2);
+    let err = fails(&e.path, &["router", "rule", "add", "--to", "local"], 2);
+    assert!(err.contains("--model"), "{err}");
+    fails(&e.path, &["router", "rule", "add", "--model", "x*"], 2);
+    let err = fails(
+        &e.path,
+        &[
+            "router", "rule", "add", "--header", "x-team", "--to", "local",
+        ],
+        2,
+    );
+    assert!(err.contains("expected NAME=VALUE"), "{err}");
+    let err = fails(
+        &e.path,
+        &[
+            "router", "rule", "add", "--model", "claude-[", "--to", "local",
+        ],
+        1,
+    );
+    assert!(err.contains("bad glob \"claude-[\""), "{err}");
+    let err = fails(
+        &e.path,
+        &["router", "rule", "add", "--model", "x*", "--to", "nope"],
+        1,
+    );
+    assert!(err.contains("no upstream is named \"nope\""), "{err}");
+    let err = fails(
+        &e.path,
+        &[
+            "router",
+            "rule",
+            "add",
+            "--header",
+            "bad name=v",
+            "--to",
+            "local",
+        ],
+        1,
+    );
+    assert!(err.contains("not a valid header name"), "{err}");
+    let err = fails(
+        &e.path,
+        &[
+            "router", "rule", "add", "--model", "x", "--to", "local", "--at", "3",
+        ],
+        1,
+    );
+    assert!(err.contains("0 to 0"), "{err}");
+    let err = fails(&e.path, &["router", "rule", "remove", "0"], 1);
+    assert!(err.contains("no routing rules"), "{err}");
+    let err = fails(&e.path, &["router", "unset", "image"], 1);
+    assert!(err.contains("router.image is not set"), "{err}");
+    assert_eq!(fs::read(&e.path).unwrap(), before, "nothing was written");
+
+    // Without any upstream, a target cannot name one and no file is created.
+    let empty = env();
+    let err = fails(&empty.path, &["router", "set", "default", "x"], 1);
+    assert!(err.contains("no upstreams are configured"), "{err}");
+    assert!(!empty.path.exists());
+}
+
+#[test]
+fn remove_refuses_and_rename_follows_router_references() {
+    let e = env();
+    with_three(&e);
+    ok(&e.path, &["router", "set", "default", "groq"]);
+    ok(&e.path, &["router", "set", "think", "openai,o3", "groq,r1"]);
+    ok(
+        &e.path,
+        &[
+            "router", "rule", "add", "--model", "x*", "--to", "local", "GROQ",
+        ],
+    );
+    let before = fs::read(&e.path).unwrap();
+    let err = fails(&e.path, &["remove", "groq"], 1);
+    assert!(
+        err.contains(
+            "cannot remove upstream #1 \"groq\": it is named at router.default, router.think[1], router.rules[0].to[1]"
+        ),
+        "{err}"
+    );
+    assert_eq!(fs::read(&e.path).unwrap(), before);
+
+    let out = ok(&e.path, &["update", "groq", "--name", "groq-fast"]);
+    assert!(
+        out.contains(
+            "now named \"groq-fast\" at: router.default, router.think[1], router.rules[0].to[1]"
+        ),
+        "{out}"
+    );
+    let v = json(&e.path);
+    assert_eq!(v["upstream"][1]["name"], "groq-fast");
+    assert_eq!(v["router"]["default"], "groq-fast");
+    assert_eq!(
+        v["router"]["think"],
+        serde_json::json!(["OpenAI,o3", "groq-fast,r1"])
+    );
+    assert_eq!(
+        v["router"]["rules"][0]["to"],
+        serde_json::json!(["local", "groq-fast"])
+    );
+    assert!(ok(&e.path, &["check"]).contains("is valid"));
+    let err = fails(&e.path, &["update", "local", "--name", "a,b"], 1);
+    assert!(err.contains("must not contain a comma"), "{err}");
+
+    // Once nothing names it, it can go.
+    ok(&e.path, &["router", "unset", "default"]);
+    ok(&e.path, &["router", "set", "think", "openai,o3"]);
+    ok(&e.path, &["router", "rule", "remove", "0"]);
+    ok(&e.path, &["remove", "groq-fast"]);
+    assert_eq!(json(&e.path)["upstream"][1]["name"], "local");
+
+    // `use` says when router.default overrides it.
+    ok(&e.path, &["router", "set", "default", "local"]);
+    let out = ok(&e.path, &["use", "openai"]);
+    assert!(out.contains("router.default (local) decides"), "{out}");
+}
+
+#[test]
+fn check_reports_a_bad_router_with_field_paths() {
+    let e = env();
+    fs::write(
+        &e.path,
+        r#"{
+  "upstream": [
+    {"name": "a", "baseUrl": "https://a", "serviceType": "openai", "apiKeys": ["k"],
+     "circuitBreaker": {"failures": 0, "openMs": 2000, "maxOpenMs": 1000}}
+  ],
+  "router": {
+    "default": "a",
+    "think": ["a", "ghost"],
+    "longContextThreshold": 0,
+    "webserch": "a",
+    "rules": [
+      {"model": "claude-[", "to": "a"},
+      {"header": {"x-team": "eu"}, "to": ["a", "ghost,m"]},
+      {"to": "a"}
+    ]
+  }
+}"#,
+    )
+    .unwrap();
+    let before = fs::read(&e.path).unwrap();
+    let err = fails(&e.path, &["check"], 1);
+    for needle in [
+        "upstream[0].circuitBreaker.failures: must be a positive integer, got 0",
+        "upstream[0].circuitBreaker.maxOpenMs: must be at least openMs (2000), got 1000",
+        "router.think[1]: no upstream is named \"ghost\" (configured: a)",
+        "router.longContextThreshold: must be a positive integer, got 0",
+        "router.webserch: unknown key (did you mean \"webSearch\"?)",
+        "router.rules[0].model: bad glob \"claude-[\"",
+        "router.rules[1].to[1]: no upstream is named \"ghost\"",
+        "router.rules[2]: needs \"model\"",
+    ] {
+        assert!(err.contains(needle), "missing {needle}:\n{err}");
+    }
+    assert!(err.contains("8 problem(s)"), "{err}");
+    // Every write is refused with the same problems; the file stays as it is.
+    for args in [
+        &["router", "set", "think", "a"][..],
+        &["router", "threshold", "5"],
+        &["router", "rule", "add", "--model", "x", "--to", "a"],
+        &["key", "a", "add", KEY_A],
+    ] {
+        let err = fails(&e.path, args, 1);
+        assert!(
+            err.contains("router.think[1]") && err.contains("not changed"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(fs::read(&e.path).unwrap(), before);
+
+    // A wrongly typed router field: line and column, then the rest.
+    fs::write(
+        &e.path,
+        "{\n  \"upstream\": [],\n  \"router\": {\n    \"think\": [\"a\", 5],\n    \"image\": \"ghost\"\n  }\n}",
+    )
+    .unwrap();
+    let err = fails(&e.path, &["check"], 1);
+    assert!(
+        err.contains("config.json:4:")
+            && err.contains("router.think[1]: invalid type: integer `5`, expected a string"),
+        "{err}"
+    );
+    assert!(
+        err.contains("router.image: no upstream is named \"ghost\""),
+        "{err}"
+    );
+    assert!(err.contains("2 problem(s)"), "{err}");
+}
+
+#[test]
+fn update_sets_and_removes_circuit_breaker_values() {
+    let e = env();
+    with_two(&e);
+    let out = ok(
+        &e.path,
+        &[
+            "update",
+            "groq",
+            "--circuit-failures",
+            "3",
+            "--circuit-open-ms",
+            "10000",
+            "--circuit-max-open-ms",
+            "120000",
+        ],
+    );
+    assert!(out.contains("circuitBreaker.failures: 3"), "{out}");
+    assert_eq!(
+        json(&e.path)["upstream"][1]["circuitBreaker"],
+        serde_json::json!({ "failures": 3, "openMs": 10000, "maxOpenMs": 120000 })
+    );
+    assert!(ok(&e.path, &["show"])
+        .contains("  circuit:      opens after 3 failures, open 10000 ms, max open 120000 ms\n"));
+    let before = fs::read(&e.path).unwrap();
+    let err = fails(
+        &e.path,
+        &["update", "groq", "--circuit-max-open-ms", "5000"],
+        1,
+    );
+    assert!(err.contains("must be at least openMs (10000)"), "{err}");
+    fails(&e.path, &["update", "groq", "--circuit-failures", "-1"], 2);
+    fails(
+        &e.path,
+        &["update", "groq", "--circuit-failures", "4294967296"],
+        2,
+    );
+    assert_eq!(fs::read(&e.path).unwrap(), before);
+    ok(
+        &e.path,
+        &[
+            "update",
+            "groq",
+            "--circuit-failures",
+            "0",
+            "--circuit-open-ms",
+            "0",
+        ],
+    );
+    assert_eq!(
+        json(&e.path)["upstream"][1]["circuitBreaker"],
+        serde_json::json!({ "maxOpenMs": 120000 })
+    );
+    ok(&e.path, &["update", "groq", "--circuit-max-open-ms", "0"]);
+    assert!(json(&e.path)["upstream"][1].get("circuitBreaker").is_none());
+}
+
+#[test]
+fn router_help_has_examples() {
+    for args in [
+        &["config", "router", "--help"][..],
+        &["config", "router", "set", "--help"],
+        &["config", "router", "rule", "--help"],
+        &["config", "router", "threshold", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success() && text.contains("Example"),
+            "{args:?}: {text}"
+        );
+    }
+    let out = Command::new(BIN).args(["--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CIRCUIT_OPEN_MS"), "{text}");
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::upstreams::current_index;
-use crate::config::{check, mask_secret, store, LoadBalance};
+use crate::config::{check, mask_secret, store, LoadBalance, Scenario};
 
 pub fn run(path: &Path) -> Result<String, String> {
     let shown = path.display().to_string();
@@ -36,6 +36,20 @@ pub fn run(path: &Path) -> Result<String, String> {
         .and_then(LoadBalance::parse)
         .map_or("default", LoadBalance::as_str);
     out.push_str(&format!(", load balance {balance}\n"));
+    if let Some(router) = &raw.router {
+        let scenarios: Vec<&str> = Scenario::ALL
+            .iter()
+            .filter(|s| router.targets(**s).is_some())
+            .map(|s| s.as_str())
+            .collect();
+        let rules = router.rules.as_ref().map_or(0, Vec::len);
+        let scenarios = if scenarios.is_empty() {
+            "no scenario set".to_owned()
+        } else {
+            scenarios.join(", ")
+        };
+        out.push_str(&format!("router: {scenarios}; {rules} rule(s)\n"));
+    }
     let keyless: Vec<&str> = raw
         .upstream
         .iter()

@@ -1,6 +1,6 @@
 //! The `claude-proxy config …` subcommands: clap types here, the pure edits
-//! of a [`RawConfig`] in [`upstreams`], [`keys`], [`mapping`], the read-only
-//! views in [`show`] and [`check`]. Only [`run_config`] does I/O: it reads or
+//! of a [`RawConfig`] in [`upstreams`], [`keys`], [`mapping`], [`router`],
+//! the read-only views in [`show`] and [`check`]. Only [`run_config`] does I/O: it reads or
 //! locks-and-rewrites the file through [`crate::config::store`] and prints.
 //!
 //! No key is ever printed unmasked, not even in error messages.
@@ -8,6 +8,7 @@
 pub mod check;
 pub mod keys;
 pub mod mapping;
+pub mod router;
 pub mod show;
 pub mod upstreams;
 
@@ -15,9 +16,9 @@ use std::io::BufRead;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Args, Subcommand};
+use clap::{ArgAction, ArgGroup, Args, Subcommand};
 
-use crate::config::{store, ConfigError, LoadBalance, RawConfig, ServiceType};
+use crate::config::{store, ConfigError, LoadBalance, RawConfig, Scenario, ServiceType};
 
 const CONFIG_EXAMPLES: &str = "\
 Upstreams are chosen by index (as shown by `config show`) or by name (case-insensitive).
@@ -30,6 +31,7 @@ Examples:
   claude-proxy config key openai add sk-aaa sk-bbb
   claude-proxy config map 0 set sonnet gpt-4o
   claude-proxy config balance failover
+  claude-proxy config router set background local,qwen2.5-coder:7b
   claude-proxy config check
   claude-proxy --config /etc/claude-proxy/config.json config show";
 
@@ -95,7 +97,11 @@ Examples:
   claude-proxy config update 0 --url https://api.openai.com/v1 --type openai
   claude-proxy config update groq --name groq-fast --description \"cheap and fast\"
   claude-proxy config update local --insecureSkipVerify true --max-tokens 8192
-  claude-proxy config update local --max-tokens 0   (removes the cap)")]
+  claude-proxy config update local --max-tokens 0   (removes the cap)
+  claude-proxy config update deepseek --circuit-failures 3 --circuit-open-ms 10000
+  claude-proxy config update deepseek --circuit-failures 0   (back to CIRCUIT_FAILURES)
+
+A new name is also written wherever the router or a fallback list names the upstream.")]
     Update(UpdateArgs),
     /// Add, remove or list the API keys of an upstream.
     #[command(after_help = "\
@@ -125,11 +131,117 @@ Examples:
         #[command(subcommand)]
         action: MapAction,
     },
+    /// Route requests to other upstreams and models by scenario or rule.
+    #[command(after_help = ROUTER_HELP)]
+    Router {
+        /// What to do (default: show).
+        #[command(subcommand)]
+        action: Option<RouterAction>,
+    },
     /// Check the file and list every problem with its location.
     #[command(
         after_help = "Exits 0 when the file is valid (or missing), 1 otherwise.\n\nExample:\n  claude-proxy config check"
     )]
     Check,
+}
+
+const ROUTER_HELP: &str = "\
+A target is `upstream` (its modelMapping picks the model) or `upstream,model` (that model is sent as
+given); several targets form a priority list, tried in order. Upstream names are case-insensitive.
+
+A request takes the first route that applies: an explicit `upstream,model` model or
+x-claude-proxy-upstream header, then the rules in order, then longContext, background, think,
+webSearch, image, and default. A scenario without targets falls through to the next.
+
+Examples:
+  claude-proxy config router show
+  claude-proxy config router set default deepseek
+  claude-proxy config router set background local,qwen2.5-coder:7b
+  claude-proxy config router set think deepseek,deepseek-reasoner anthropic
+  claude-proxy config router set long-context gemini,gemini-2.5-pro
+  claude-proxy config router threshold 100000
+  claude-proxy config router unset image
+  claude-proxy config router rule add --model 'claude-opus-*' --to anthropic
+  claude-proxy config router rule add --header x-team=eu --to eu-openai deepseek
+  claude-proxy config router rule list
+  claude-proxy config router rule remove 0";
+
+#[derive(Debug, Subcommand)]
+pub enum RouterAction {
+    /// Show each scenario's targets, the long-context threshold and the rules.
+    Show,
+    /// Send a scenario to a target, or to a priority list of targets.
+    #[command(after_help = "\
+Scenarios: default, background, think, longContext (long-context), webSearch (web-search), image.
+
+Examples:
+  claude-proxy config router set default deepseek
+  claude-proxy config router set think deepseek,deepseek-reasoner anthropic")]
+    Set {
+        /// default, background, think, longContext, webSearch or image.
+        #[arg(value_parser = parse_scenario)]
+        scenario: Scenario,
+        /// `upstream` or `upstream,model`; several are tried in the order given.
+        #[arg(required = true, value_name = "TARGET")]
+        targets: Vec<String>,
+    },
+    /// Remove a scenario's targets: its requests take the next route that applies.
+    #[command(after_help = "Example:\n  claude-proxy config router unset background")]
+    Unset {
+        /// default, background, think, longContext, webSearch or image.
+        #[arg(value_parser = parse_scenario)]
+        scenario: Scenario,
+    },
+    /// Set the estimated input tokens above which a request is longContext.
+    #[command(
+        after_help = "Default: 60000.\n\nExample:\n  claude-proxy config router threshold 100000"
+    )]
+    Threshold {
+        /// A positive number of tokens.
+        #[arg(value_parser = clap::value_parser!(i64).range(1..), value_name = "TOKENS")]
+        tokens: i64,
+    },
+    /// Add, remove or list the routing rules (tried in order, first match wins).
+    #[command(after_help = "\
+Examples:
+  claude-proxy config router rule add --model 'claude-opus-*' --to anthropic
+  claude-proxy config router rule add --header x-team=eu --header x-tier=gold --to eu-openai deepseek
+  claude-proxy config router rule add --model '*haiku*' --to local,qwen2.5-coder:7b --at 0
+  claude-proxy config router rule list
+  claude-proxy config router rule remove 1")]
+    Rule {
+        #[command(subcommand)]
+        action: RuleAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleAction {
+    /// Add a rule matching the requested model (glob) and/or exact header values.
+    Add(RuleAddArgs),
+    /// Remove the rule at an index (as shown by `rule list`).
+    #[command(visible_alias = "rm")]
+    Remove { index: usize },
+    /// List the rules in the order they are tried.
+    #[command(visible_alias = "ls")]
+    List,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("condition").required(true).multiple(true).args(["model", "headers"])))]
+pub struct RuleAddArgs {
+    /// Glob on the requested model: `*`, `?`, `[a-z]`, `[!a-z]`; ASCII case is ignored.
+    #[arg(long, value_name = "GLOB")]
+    pub model: Option<String>,
+    /// A request header and its exact value (repeat: all must match).
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Where matching requests go: `upstream` or `upstream,model`, several in priority order.
+    #[arg(long, required = true, num_args = 1.., value_name = "TARGET")]
+    pub to: Vec<String>,
+    /// Insert the rule at this index instead of last.
+    #[arg(long, value_name = "INDEX")]
+    pub at: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +295,15 @@ pub struct UpdateArgs {
     /// Cap on max_tokens sent upstream (0 removes the cap).
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,
+    /// Consecutive failed attempts that open this upstream's circuit (0: use CIRCUIT_FAILURES).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=u64::from(u32::MAX)))]
+    pub circuit_failures: Option<u64>,
+    /// Ms an open circuit waits before a probe request (0: use CIRCUIT_OPEN_MS).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+    pub circuit_open_ms: Option<u64>,
+    /// Longest open time after failed probes, ms (0: use CIRCUIT_MAX_OPEN_MS).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+    pub circuit_max_open_ms: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +343,27 @@ fn parse_balance(s: &str) -> Result<LoadBalance, String> {
 
 fn parse_service_type(s: &str) -> Result<ServiceType, String> {
     ServiceType::parse(s).ok_or_else(|| upstreams::unknown_type(s))
+}
+
+fn parse_scenario(s: &str) -> Result<Scenario, String> {
+    Scenario::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.as_str()).collect();
+        format!(
+            "unknown scenario {s:?} (expected one of: {})",
+            names.join(", ")
+        )
+    })
+}
+
+/// `NAME=VALUE`; the name is checked again with the value when the rule is
+/// added.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 /// Runs one `config` subcommand against the file at `path`: output on stdout,
@@ -280,6 +422,23 @@ fn execute(command: ConfigCommand, path: &Path) -> Result<String, String> {
             }
             MapAction::Remove { from } => write(path, |raw| mapping::remove(raw, &upstream, &from)),
             MapAction::List => mapping::list(&read(path)?, &upstream),
+        },
+        ConfigCommand::Router { action } => match action.unwrap_or(RouterAction::Show) {
+            RouterAction::Show => Ok(router::show(&read(path)?)),
+            RouterAction::Set { scenario, targets } => {
+                write(path, |raw| router::set(raw, scenario, &targets))
+            }
+            RouterAction::Unset { scenario } => write(path, |raw| router::unset(raw, scenario)),
+            RouterAction::Threshold { tokens } => {
+                write(path, |raw| Ok(router::threshold(raw, tokens)))
+            }
+            RouterAction::Rule { action } => match action {
+                RuleAction::Add(a) => write(path, |raw| {
+                    router::rule_add(raw, a.model.as_deref(), &a.headers, &a.to, a.at)
+                }),
+                RuleAction::Remove { index } => write(path, |raw| router::rule_remove(raw, index)),
+                RuleAction::List => Ok(router::rule_list(&read(path)?)),
+            },
         },
     }
 }

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::router;
 use super::upstreams::current_index;
+use crate::config::raw::RawCircuitBreaker;
 use crate::config::{mask_secret, store, RawConfig};
 
 pub fn table(raw: &RawConfig, path: &Path) -> String {
@@ -73,12 +75,34 @@ pub fn table(raw: &RawConfig, path: &Path) -> String {
         if u.insecure_skip_verify == Some(true) {
             out.push_str("  tls:          certificate checks OFF (insecureSkipVerify)\n");
         }
+        if let Some(cb) = &u.circuit_breaker {
+            let _ = writeln!(out, "  circuit:      {}", circuit_text(cb));
+        }
         if !u.extra.is_empty() {
             let names: Vec<&str> = u.extra.keys().map(String::as_str).collect();
             let _ = writeln!(out, "  other fields: {}", names.join(", "));
         }
     }
+    if raw.router.is_some() {
+        out.push('\n');
+        out.push_str(&router::show(raw));
+    }
     out
+}
+
+/// `opens after 3 failures, open 10000 ms, max open CIRCUIT_MAX_OPEN_MS`:
+/// the fields set, and which settings fill the rest.
+fn circuit_text(cb: &RawCircuitBreaker) -> String {
+    let ms =
+        |v: Option<i64>, setting: &str| v.map_or_else(|| setting.to_owned(), |n| format!("{n} ms"));
+    let failures = cb
+        .failures
+        .map_or_else(|| "CIRCUIT_FAILURES".to_owned(), |n| n.to_string());
+    format!(
+        "opens after {failures} failures, open {}, max open {}",
+        ms(cb.open_ms, "CIRCUIT_OPEN_MS"),
+        ms(cb.max_open_ms, "CIRCUIT_MAX_OPEN_MS"),
+    )
 }
 
 fn name_of(raw: &RawConfig, i: usize) -> String {
@@ -159,6 +183,37 @@ mod tests {
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["upstream"][0]["custom"], 1);
         assert_eq!(v["upstream"][0]["apiKeys"][0], "sk-proj-…wxyz");
+    }
+
+    #[test]
+    fn router_and_circuit_are_shown_only_when_set() {
+        let raw = parse_raw("c", TEXT).unwrap();
+        let out = table(&raw, Path::new("x.json"));
+        assert!(!out.contains("Router") && !out.contains("circuit"), "{out}");
+        let text = TEXT
+            .replace(
+                r#""description":"test""#,
+                r#""description":"test","circuitBreaker":{"failures":3,"openMs":1000}"#,
+            )
+            .replace(
+                r#""currentUpstream":1"#,
+                r#""currentUpstream":1,"router":{"think":["g,gemini-2.5-pro","OpenAI"]}"#,
+            );
+        let raw = parse_raw("c", &text).unwrap();
+        let out = table(&raw, Path::new("x.json"));
+        assert!(
+            out.contains("  circuit:      opens after 3 failures, open 1000 ms, max open CIRCUIT_MAX_OPEN_MS\n"),
+            "{out}"
+        );
+        assert!(out.contains("\nRouter (a → b"), "{out}");
+        assert!(
+            out.contains("  think:        g,gemini-2.5-pro → OpenAI\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  default:      g (currentUpstream)\n"),
+            "{out}"
+        );
     }
 
     #[test]

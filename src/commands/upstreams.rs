@@ -3,8 +3,9 @@
 
 use serde_json::Map;
 
+use super::router::{references, rename_references, still_referenced};
 use super::{AddArgs, UpdateArgs};
-use crate::config::raw::{parse_base_url, RawUpstream};
+use crate::config::raw::{parse_base_url, RawCircuitBreaker, RawUpstream};
 use crate::config::{LoadBalance, RawConfig, ServiceType};
 
 /// The index of the upstream `sel` names: an index in range, else a name
@@ -67,6 +68,12 @@ fn check_name(raw: &RawConfig, name: &str, except: Option<usize>) -> Result<Stri
     if name.is_empty() {
         return Err("the upstream name must not be empty".into());
     }
+    if name.contains(',') {
+        // Router targets are written `upstream,model`.
+        return Err(format!(
+            "the upstream name {name:?} must not contain a comma (router targets are written \"upstream,model\")"
+        ));
+    }
     if let Some(i) = raw
         .upstream
         .iter()
@@ -123,6 +130,7 @@ pub fn add(raw: &mut RawConfig, args: &AddArgs) -> Result<String, String> {
         fallback: None,
         load_balance: None,
         auth_header: None,
+        circuit_breaker: None,
         extra: Map::new(),
     });
     let i = raw.upstream.len() - 1;
@@ -145,8 +153,14 @@ pub fn add(raw: &mut RawConfig, args: &AddArgs) -> Result<String, String> {
     Ok(out)
 }
 
+/// Refuses while the router or another upstream's `fallback` names the
+/// upstream: silently dropping a route would send those requests elsewhere.
 pub fn remove(raw: &mut RawConfig, sel: &str) -> Result<String, String> {
     let i = find(raw, sel)?;
+    let paths = references(raw, i);
+    if !paths.is_empty() {
+        return Err(still_referenced(raw, i, &paths));
+    }
     let removed = label(raw, i);
     let current = current_index(raw);
     raw.upstream.remove(i);
@@ -171,7 +185,14 @@ pub fn remove(raw: &mut RawConfig, sel: &str) -> Result<String, String> {
 pub fn select(raw: &mut RawConfig, sel: &str) -> Result<String, String> {
     let i = find(raw, sel)?;
     raw.current_upstream = Some(i as i64);
-    Ok(format!("Current upstream: {}\n", label(raw, i)))
+    let mut out = format!("Current upstream: {}\n", label(raw, i));
+    if let Some(default) = raw.router.as_ref().and_then(|r| r.default.as_ref()) {
+        out.push_str(&format!(
+            "Note: router.default ({}) decides where requests go; change it with `claude-proxy config router set default <target>…` or remove it with `claude-proxy config router unset default`.\n",
+            default.items().join(", ")
+        ));
+    }
+    Ok(out)
 }
 
 pub fn balance(raw: &mut RawConfig, strategy: LoadBalance) -> String {
@@ -184,8 +205,13 @@ pub fn update(raw: &mut RawConfig, args: &UpdateArgs) -> Result<String, String> 
     let mut changes = Vec::new();
     if let Some(name) = &args.name {
         let name = check_name(raw, name, Some(i))?;
-        changes.push(format!("name: {:?} → {name:?}", raw.upstream[i].name));
-        raw.upstream[i].name = name;
+        let old = std::mem::replace(&mut raw.upstream[i].name, name.clone());
+        changes.push(format!("name: {old:?} → {name:?}"));
+        // The router and fallback lists follow the new name.
+        let moved = rename_references(raw, &old, &name);
+        if !moved.is_empty() {
+            changes.push(format!("now named {name:?} at: {}", moved.join(", ")));
+        }
     }
     let up = &mut raw.upstream[i];
     if let Some(url) = &args.url {
@@ -222,9 +248,10 @@ pub fn update(raw: &mut RawConfig, args: &UpdateArgs) -> Result<String, String> 
             up.max_tokens = Some(n);
         }
     }
+    circuit_changes(&mut up.circuit_breaker, args, &mut changes)?;
     if changes.is_empty() {
         return Err(
-            "nothing to update: give at least one of --name, --url, --type, --description, --insecure-skip-verify, --max-tokens"
+            "nothing to update: give at least one of --name, --url, --type, --description, --insecure-skip-verify, --max-tokens, --circuit-failures, --circuit-open-ms, --circuit-max-open-ms"
                 .into(),
         );
     }
@@ -233,6 +260,60 @@ pub fn update(raw: &mut RawConfig, args: &UpdateArgs) -> Result<String, String> 
         label(raw, i),
         changes.join("\n  ")
     ))
+}
+
+/// The `--circuit-*` flags of `config update`: a number sets the field, 0
+/// removes it (the `CIRCUIT_*` setting applies again); an emptied
+/// `circuitBreaker` object is removed.
+fn circuit_changes(
+    field: &mut Option<RawCircuitBreaker>,
+    args: &UpdateArgs,
+    changes: &mut Vec<String>,
+) -> Result<(), String> {
+    let flags = [
+        args.circuit_failures,
+        args.circuit_open_ms,
+        args.circuit_max_open_ms,
+    ];
+    if flags.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    // Edited on a copy: a refused combination leaves the upstream as it was.
+    let mut cb = field.clone().unwrap_or_default();
+    let RawCircuitBreaker {
+        failures,
+        open_ms,
+        max_open_ms,
+        ..
+    } = &mut cb;
+    let fields = [
+        ("failures", "CIRCUIT_FAILURES", failures),
+        ("openMs", "CIRCUIT_OPEN_MS", open_ms),
+        ("maxOpenMs", "CIRCUIT_MAX_OPEN_MS", max_open_ms),
+    ];
+    for ((key, setting, slot), value) in fields.into_iter().zip(flags) {
+        match value {
+            None => {}
+            Some(0) => {
+                *slot = None;
+                changes.push(format!("circuitBreaker.{key}: removed (uses {setting})"));
+            }
+            Some(n) => {
+                // clap bounds the flags, so this always fits.
+                *slot = Some(i64::try_from(n).unwrap_or(i64::MAX));
+                changes.push(format!("circuitBreaker.{key}: {n}"));
+            }
+        }
+    }
+    if let (Some(open), Some(max)) = (cb.open_ms, cb.max_open_ms) {
+        if max < open {
+            return Err(format!(
+                "circuitBreaker.maxOpenMs ({max}) must be at least openMs ({open})"
+            ));
+        }
+    }
+    *field = (!cb.is_empty()).then_some(cb);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -320,6 +401,9 @@ mod tests {
             description: Some("x".into()),
             insecure_skip_verify: Some(true),
             max_tokens: Some(5),
+            circuit_failures: None,
+            circuit_open_ms: None,
+            circuit_max_open_ms: None,
         };
         update(&mut raw, &u).unwrap();
         let b = &raw.upstream[1];
@@ -341,6 +425,9 @@ mod tests {
             description: None,
             insecure_skip_verify: None,
             max_tokens: None,
+            circuit_failures: None,
+            circuit_open_ms: None,
+            circuit_max_open_ms: None,
         };
         assert!(update(&mut raw, &none)
             .unwrap_err()
@@ -354,5 +441,175 @@ mod tests {
         )
         .unwrap_err()
         .contains("bad URL"));
+    }
+
+    fn update_args(upstream: &str) -> UpdateArgs {
+        UpdateArgs {
+            upstream: upstream.into(),
+            name: None,
+            url: None,
+            service_type: None,
+            description: None,
+            insecure_skip_verify: None,
+            max_tokens: None,
+            circuit_failures: None,
+            circuit_open_ms: None,
+            circuit_max_open_ms: None,
+        }
+    }
+
+    fn routed() -> RawConfig {
+        let mut raw = config();
+        let targets = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        super::super::router::set(
+            &mut raw,
+            crate::config::Scenario::Think,
+            &targets(&["b,gemini-2.5-pro", "c"]),
+        )
+        .unwrap();
+        raw.upstream[0].fallback = Some(vec!["B".into()]);
+        raw
+    }
+
+    #[test]
+    fn names_with_a_comma_are_refused() {
+        let mut raw = config();
+        let e = add(&mut raw, &add_args("a,b", "openai", "https://x")).unwrap_err();
+        assert!(e.contains("must not contain a comma"), "{e}");
+        let e = update(
+            &mut raw,
+            &UpdateArgs {
+                name: Some("x,y".into()),
+                ..update_args("a")
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("must not contain a comma"), "{e}");
+    }
+
+    #[test]
+    fn remove_refuses_while_the_router_or_a_fallback_names_it() {
+        let mut raw = routed();
+        let before = raw.clone();
+        let e = remove(&mut raw, "b").unwrap_err();
+        assert_eq!(
+            e,
+            "cannot remove upstream #1 \"b\": it is named at router.think[0], upstream[0].fallback[0]. \
+             Point those elsewhere first (`claude-proxy config router …`, or the fallback lists in config.json)"
+        );
+        assert_eq!(raw.upstream.len(), before.upstream.len());
+        assert!(remove(&mut raw, "c")
+            .unwrap_err()
+            .contains("router.think[1]"));
+        // Unreferenced upstreams go as before.
+        remove(&mut raw, "a").unwrap();
+        assert_eq!(raw.upstream.len(), 2);
+    }
+
+    #[test]
+    fn rename_updates_router_and_fallback_references() {
+        let mut raw = routed();
+        let out = update(
+            &mut raw,
+            &UpdateArgs {
+                name: Some("gem".into()),
+                ..update_args("B")
+            },
+        )
+        .unwrap();
+        assert!(
+            out.contains("now named \"gem\" at: router.think[0], upstream[0].fallback[0]"),
+            "{out}"
+        );
+        let think = raw
+            .router
+            .as_ref()
+            .unwrap()
+            .think
+            .as_ref()
+            .unwrap()
+            .items()
+            .to_vec();
+        assert_eq!(think, ["gem,gemini-2.5-pro", "c"]);
+        assert_eq!(raw.upstream[0].fallback, Some(vec!["gem".to_owned()]));
+        raw.validate(LoadBalance::default()).unwrap();
+        let out = update(
+            &mut raw,
+            &UpdateArgs {
+                name: Some("A2".into()),
+                ..update_args("a")
+            },
+        )
+        .unwrap();
+        assert!(!out.contains("now named"), "{out}");
+    }
+
+    #[test]
+    fn use_notes_that_router_default_decides() {
+        let mut raw = routed();
+        assert!(!select(&mut raw, "c").unwrap().contains("router.default"));
+        super::super::router::set(
+            &mut raw,
+            crate::config::Scenario::Default,
+            &["b".to_owned()],
+        )
+        .unwrap();
+        let out = select(&mut raw, "c").unwrap();
+        assert!(out.contains("Note: router.default (b) decides"), "{out}");
+    }
+
+    #[test]
+    fn circuit_flags_set_remove_and_check_the_order() {
+        let mut raw = config();
+        let args = UpdateArgs {
+            circuit_failures: Some(3),
+            circuit_open_ms: Some(1000),
+            ..update_args("a")
+        };
+        let out = update(&mut raw, &args).unwrap();
+        assert!(
+            out.contains("circuitBreaker.failures: 3")
+                && out.contains("circuitBreaker.openMs: 1000"),
+            "{out}"
+        );
+        let cb = raw.upstream[0].circuit_breaker.clone().unwrap();
+        assert_eq!(
+            (cb.failures, cb.open_ms, cb.max_open_ms),
+            (Some(3), Some(1000), None)
+        );
+        let e = update(
+            &mut raw,
+            &UpdateArgs {
+                circuit_max_open_ms: Some(500),
+                ..update_args("a")
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("must be at least openMs (1000)"), "{e}");
+        let out = update(
+            &mut raw,
+            &UpdateArgs {
+                circuit_failures: Some(0),
+                ..update_args("a")
+            },
+        )
+        .unwrap();
+        assert!(
+            out.contains("circuitBreaker.failures: removed (uses CIRCUIT_FAILURES)"),
+            "{out}"
+        );
+        assert!(raw.upstream[0].circuit_breaker.is_some());
+        update(
+            &mut raw,
+            &UpdateArgs {
+                circuit_open_ms: Some(0),
+                ..update_args("a")
+            },
+        )
+        .unwrap();
+        assert!(
+            raw.upstream[0].circuit_breaker.is_none(),
+            "an emptied object is removed"
+        );
     }
 }

@@ -32,12 +32,12 @@ pub fn diagnose(label: &str, text: &str) -> Vec<String> {
         }
         _ => String::new(),
     };
-    let blocked: Vec<String> = type_errors.iter().map(|(path, _)| path.clone()).collect();
+    let blocked: Vec<String> = type_errors.iter().map(|e| e.removed.clone()).collect();
     problems.extend(
         type_errors
             .into_iter()
-            .filter(|(path, _)| *path != first_path)
-            .map(|(path, message)| format!("{path}: {message}")),
+            .filter(|e| e.path != first_path)
+            .map(|e| format!("{}: {}", e.path, e.message)),
     );
     if let Ok(raw) = serde_json::from_value::<RawConfig>(value) {
         problems.extend(validation_problems(&raw, &blocked));
@@ -64,6 +64,24 @@ fn is_within(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
+/// A wrongly typed field: where (`path`, maybe an element of it), what is
+/// wrong, and the field that was `removed` so the rest could be checked.
+struct TypeError {
+    path: String,
+    message: String,
+    removed: String,
+}
+
+impl TypeError {
+    fn at(path: String, message: String) -> TypeError {
+        TypeError {
+            removed: path.clone(),
+            path,
+            message,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Str,
@@ -72,7 +90,10 @@ enum Kind {
     OptUint,
     OptInt,
     OptObject,
+    OptArray,
     StrArray,
+    /// A router target: a string, or an array of strings.
+    Targets,
 }
 
 impl Kind {
@@ -84,7 +105,13 @@ impl Kind {
             Kind::OptUint => v.is_null() || v.is_u64(),
             Kind::OptInt => v.is_null() || v.is_i64(),
             Kind::OptObject => v.is_null() || v.is_object(),
+            Kind::OptArray => v.is_null() || v.is_array(),
             Kind::StrArray => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            Kind::Targets => {
+                v.is_null()
+                    || v.is_string()
+                    || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+            }
         }
     }
 
@@ -95,12 +122,14 @@ impl Kind {
             Kind::OptUint => "a non-negative integer",
             Kind::OptInt => "an integer",
             Kind::OptObject => "an object",
+            Kind::OptArray => "an array",
             Kind::StrArray => "an array of strings",
+            Kind::Targets => "\"upstream\", \"upstream,model\" or a list of them",
         }
     }
 }
 
-const UPSTREAM_FIELDS: [(&str, Kind); 8] = [
+const UPSTREAM_FIELDS: [(&str, Kind); 9] = [
     ("name", Kind::Str),
     ("baseUrl", Kind::Str),
     ("apiKeys", Kind::StrArray),
@@ -109,19 +138,47 @@ const UPSTREAM_FIELDS: [(&str, Kind); 8] = [
     ("modelMapping", Kind::OptObject),
     ("maxTokens", Kind::OptUint),
     ("description", Kind::OptStr),
+    ("circuitBreaker", Kind::OptObject),
 ];
 
-const ROOT_FIELDS: [(&str, Kind); 2] = [
+const CIRCUIT_FIELDS: [(&str, Kind); 3] = [
+    ("failures", Kind::OptInt),
+    ("openMs", Kind::OptInt),
+    ("maxOpenMs", Kind::OptInt),
+];
+
+const ROOT_FIELDS: [(&str, Kind); 3] = [
     ("currentUpstream", Kind::OptInt),
     ("loadBalance", Kind::OptStr),
+    ("router", Kind::OptObject),
 ];
 
-/// Lists wrongly typed fields (path, message) and removes them from `value`
-/// so the rest can still be deserialized and validated.
-fn salvage(value: &mut Value) -> Vec<(String, String)> {
+const ROUTER_FIELDS: [(&str, Kind); 8] = [
+    ("default", Kind::Targets),
+    ("background", Kind::Targets),
+    ("think", Kind::Targets),
+    ("longContext", Kind::Targets),
+    ("longContextThreshold", Kind::OptInt),
+    ("webSearch", Kind::Targets),
+    ("image", Kind::Targets),
+    ("rules", Kind::OptArray),
+];
+
+const RULE_FIELDS: [(&str, Kind); 3] = [
+    ("model", Kind::OptStr),
+    ("header", Kind::OptObject),
+    ("to", Kind::Targets),
+];
+
+/// Lists wrongly typed fields and removes them from `value` so the rest can
+/// still be deserialized and validated.
+fn salvage(value: &mut Value) -> Vec<TypeError> {
     let mut errors = Vec::new();
     let Some(root) = value.as_object_mut() else {
-        errors.push(("(root)".to_owned(), type_message(value, "an object")));
+        errors.push(TypeError::at(
+            "(root)".to_owned(),
+            type_message(value, "an object"),
+        ));
         return errors;
     };
     check_fields(root, &ROOT_FIELDS, "", &mut errors);
@@ -132,18 +189,40 @@ fn salvage(value: &mut Value) -> Vec<(String, String)> {
                 let at = format!("upstream[{i}]");
                 match item.as_object_mut() {
                     Some(obj) => {
-                        check_fields(obj, &UPSTREAM_FIELDS, &format!("{at}."), &mut errors)
+                        check_fields(obj, &UPSTREAM_FIELDS, &format!("{at}."), &mut errors);
+                        if let Some(Value::Object(cb)) = obj.get_mut("circuitBreaker") {
+                            let prefix = format!("{at}.circuitBreaker.");
+                            check_fields(cb, &CIRCUIT_FIELDS, &prefix, &mut errors);
+                        }
                     }
                     None => {
-                        errors.push((at, type_message(item, "an object")));
+                        errors.push(TypeError::at(at, type_message(item, "an object")));
                         *item = Value::Object(Map::new());
                     }
                 }
             }
         }
         Some(other) => {
-            errors.push(("upstream".to_owned(), type_message(other, "an array")));
+            errors.push(TypeError::at(
+                "upstream".to_owned(),
+                type_message(other, "an array"),
+            ));
             root.remove("upstream");
+        }
+    }
+    if let Some(Value::Object(router)) = root.get_mut("router") {
+        check_fields(router, &ROUTER_FIELDS, "router.", &mut errors);
+        if let Some(Value::Array(rules)) = router.get_mut("rules") {
+            for (k, rule) in rules.iter_mut().enumerate() {
+                let at = format!("router.rules[{k}]");
+                match rule.as_object_mut() {
+                    Some(obj) => check_fields(obj, &RULE_FIELDS, &format!("{at}."), &mut errors),
+                    None => {
+                        errors.push(TypeError::at(at, type_message(rule, "an object")));
+                        *rule = Value::Object(Map::new());
+                    }
+                }
+            }
         }
     }
     errors
@@ -153,31 +232,30 @@ fn check_fields(
     obj: &mut Map<String, Value>,
     fields: &[(&str, Kind)],
     prefix: &str,
-    errors: &mut Vec<(String, String)>,
+    errors: &mut Vec<TypeError>,
 ) {
     for (name, kind) in fields {
         let Some(v) = obj.get(*name) else { continue };
         if kind.accepts(v) {
             continue;
         }
-        let path = match (kind, v.as_array()) {
-            // Point at the offending element, not the whole list.
-            (Kind::StrArray, Some(items)) => items
-                .iter()
-                .position(|x| !x.is_string())
-                .map(|j| format!("{prefix}{name}[{j}]"))
-                .unwrap_or_else(|| format!("{prefix}{name}")),
-            _ => format!("{prefix}{name}"),
+        let field = format!("{prefix}{name}");
+        // Point at the offending element of a list, not the whole list.
+        let bad_element = match (kind, v.as_array()) {
+            (Kind::StrArray | Kind::Targets, Some(items)) => {
+                items.iter().enumerate().find(|(_, x)| !x.is_string())
+            }
+            _ => None,
         };
-        let message = match (kind, v.as_array()) {
-            (Kind::StrArray, Some(items)) => items
-                .iter()
-                .find(|x| !x.is_string())
-                .map(|x| type_message(x, "a string"))
-                .unwrap_or_default(),
-            _ => type_message(v, kind.expected()),
+        let (path, message) = match bad_element {
+            Some((j, x)) => (format!("{field}[{j}]"), type_message(x, "a string")),
+            None => (field.clone(), type_message(v, kind.expected())),
         };
-        errors.push((path, message));
+        errors.push(TypeError {
+            path,
+            message,
+            removed: field,
+        });
         obj.shift_remove(*name);
     }
 }
@@ -244,6 +322,61 @@ mod tests {
             1,
             "{joined}"
         );
+    }
+
+    #[test]
+    fn router_type_and_validation_problems_are_all_listed() {
+        let text = r#"{
+  "upstream": [
+    {"name": "a", "baseUrl": "https://a", "serviceType": "openai",
+     "circuitBreaker": {"failures": "many", "openMs": 0}}
+  ],
+  "router": {
+    "think": ["a", 7],
+    "image": "nope",
+    "longContextThreshold": -3,
+    "rules": [
+      {"model": "x*", "to": [1]},
+      "oops",
+      {"header": {"x-team": "eu"}, "to": "ghost"}
+    ]
+  }
+}"#;
+        let p = diagnose("c.json", text);
+        let joined = p.join("\n");
+        assert!(p[0].starts_with("c.json:4:"), "{joined}");
+        for needle in [
+            "upstream[0].circuitBreaker.failures: invalid type: string \"many\"",
+            "upstream[0].circuitBreaker.openMs: must be a positive integer",
+            "router.think[1]: invalid type: number `7`, expected a string",
+            "router.image: no upstream is named \"nope\"",
+            "router.longContextThreshold: must be a positive integer, got -3",
+            "router.rules[0].to[0]: invalid type: number `1`, expected a string",
+            "router.rules[1]: invalid type: string \"oops\", expected an object",
+            "router.rules[2].to: no upstream is named \"ghost\"",
+        ] {
+            assert!(
+                joined.contains(needle),
+                "missing {needle}:
+{joined}"
+            );
+        }
+        // Fields removed for their type are not also reported as missing.
+        assert!(!joined.contains("required"), "{joined}");
+        assert!(!joined.contains("needs \"model\""), "{joined}");
+        assert_eq!(p.len(), 8, "{joined}");
+    }
+
+    #[test]
+    fn a_router_that_is_not_an_object_is_one_problem() {
+        let p = diagnose("c.json", r#"{"router": ["a"], "loadBalance": 3}"#);
+        let joined = p.join("\n");
+        assert!(
+            p[0].starts_with("c.json:1:11: router: invalid type: sequence, expected an object"),
+            "{joined}"
+        );
+        assert!(joined.contains("loadBalance"), "{joined}");
+        assert_eq!(p.len(), 2, "{joined}");
     }
 
     #[test]

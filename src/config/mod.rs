@@ -3,9 +3,11 @@
 //! [`raw`] is the file's shape, [`model`] the validated form the server uses;
 //! [`load`] reads a file and reports problems with line/column or field path;
 //! [`check`] lists every problem of a file, [`store`] writes it atomically
-//! under a lock, [`watch`] notices when it changes.
+//! under a lock, [`watch`] notices when it changes; [`glob`] is the matcher
+//! of router rules.
 
 pub mod check;
+pub mod glob;
 pub mod model;
 pub mod raw;
 pub mod store;
@@ -14,7 +16,9 @@ pub mod watch;
 use std::path::Path;
 
 pub use model::{
-    mask_secret, ApiKey, AuthHeader, Config, LoadBalance, ModelMapping, ServiceType, Upstream,
+    mask_secret, ApiKey, AuthHeader, CircuitBreakerConfig, CircuitBreakerSettings, Config,
+    LoadBalance, ModelMapping, Route, RouteTarget, Router, Rule, Scenario, ServiceType,
+    TargetError, Upstream, DEFAULT_LONG_CONTEXT_THRESHOLD,
 };
 pub use raw::RawConfig;
 

@@ -1,454 +1,245 @@
-//! The only place that talks HTTP to upstreams: URL, auth header and
-//! send for each service type, plus the classification of upstream failures
-//! into "try the next key" and "give the client this error".
+//! Upstream providers: the only code that talks HTTP to an upstream.
+//!
+//! One file per protocol ([`openai`], [`gemini`], [`claude`]) owns its
+//! endpoint and auth header, builds the upstream request (through its pure
+//! translator in `translate/`), recognises what its errors mean, and reads
+//! its JSON answer and its stream. [`Provider`] is the one enum over them,
+//! built once per configured upstream (so endpoint URLs are parsed once);
+//! its methods delegate to the variant's file. It is the only `match` on
+//! `ServiceType` outside `config/`: a new provider is one new file plus one
+//! arm here.
+//!
+//! What every provider shares lives beside them: the classification of
+//! error statuses ([`errors`]), bounded body reads ([`http`]) and the
+//! translated SSE relay ([`stream`]).
 
-use std::time::Duration;
+mod claude;
+pub(crate) mod errors;
+mod gemini;
+pub(crate) mod http;
+mod openai;
+pub(crate) mod opening;
+pub(crate) mod stream;
 
+use std::pin::Pin;
+
+use axum::http::HeaderMap;
+use axum::response::Response;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use futures_util::Stream;
+use tokio::time::Instant;
 
-use crate::config::{ApiKey, AuthHeader, ServiceType, Upstream};
-use crate::error::{ApiError, ErrorKind, UpstreamErrorDetail};
-use crate::routing::keys::KeyFailure;
+use crate::config::{ApiKey, ServiceType, Upstream};
+use crate::error::ApiError;
+use crate::observe::RequestRecord;
+use crate::protocol::anthropic::{CountTokensRequest, MessagesRequest};
+use crate::settings::Settings;
+use crate::translate::ResponseContext;
 
-/// Everything needed to send one prepared body to one upstream.
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    pub upstream: &'a Upstream,
-    /// Upstream model name (after mapping); part of Gemini's URL.
-    pub model: &'a str,
-    pub stream: bool,
-}
+pub(crate) use opening::Answer;
 
-impl Target<'_> {
-    pub fn url(&self) -> String {
-        match self.upstream.service_type {
-            ServiceType::OpenAi | ServiceType::OpenAiOld => {
-                self.upstream.endpoint("/chat/completions")
-            }
-            ServiceType::Gemini => {
-                let action = if self.stream {
-                    "streamGenerateContent?alt=sse"
-                } else {
-                    "generateContent"
-                };
-                self.upstream
-                    .endpoint(&format!("/models/{}:{action}", self.model))
-            }
-            ServiceType::Claude => self.upstream.endpoint("/messages"),
-        }
-    }
-}
+/// An upstream body as it arrives.
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// Builds a request to `url` (an endpoint of the target's upstream). The key
-/// goes in a header only (never in a URL, where it could reach an access
-/// log), marked sensitive.
-pub fn build_request(
-    client: &reqwest::Client,
-    url: reqwest::Url,
-    target: &Target<'_>,
-    key: &ApiKey,
-    body: Bytes,
-    extra_headers: HeaderMap,
-    timeout: Duration,
-) -> reqwest::RequestBuilder {
-    let mut headers = extra_headers;
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let (name, value) = match target.upstream.service_type {
-        ServiceType::OpenAi | ServiceType::OpenAiOld => {
-            (AUTHORIZATION, format!("Bearer {}", key.expose()))
-        }
-        ServiceType::Gemini => (
-            reqwest::header::HeaderName::from_static("x-goog-api-key"),
-            key.expose().to_owned(),
-        ),
-        // OAuth access tokens (Claude subscriptions) go in Authorization;
-        // API keys in x-api-key.
-        ServiceType::Claude
-            if target.upstream.auth_header == AuthHeader::Bearer
-                || (target.upstream.auth_header == AuthHeader::Auto
-                    && key.expose().starts_with("sk-ant-oat")) =>
-        {
-            (AUTHORIZATION, format!("Bearer {}", key.expose()))
-        }
-        ServiceType::Claude => (
-            reqwest::header::HeaderName::from_static("x-api-key"),
-            key.expose().to_owned(),
-        ),
-    };
-    // A keyless upstream (local server) gets no auth header at all.
-    if !key.expose().is_empty() {
-        if let Ok(mut v) = HeaderValue::from_str(&value) {
-            v.set_sensitive(true);
-            headers.insert(name, v);
-        }
-    }
-    if target.stream {
-        headers.insert(
-            reqwest::header::ACCEPT,
-            HeaderValue::from_static("text/event-stream"),
-        );
-    }
-    client
-        .post(url)
-        .headers(headers)
-        .timeout(timeout)
-        .body(body)
-}
+/// What is held for as long as the response lasts (a stream: until it ends):
+/// the concurrency permit and the in-flight gauge.
+pub type Held = Box<dyn Send + Sync>;
 
-/// What to do after an upstream answered with an error status.
+/// One configured upstream's protocol, with what it prepared once.
 #[derive(Debug)]
-pub enum Verdict {
-    /// The key (not the request) is at fault: rest it and try another.
-    NextKey(KeyFailure, ApiError),
-    /// The request itself is at fault: the client gets this error.
-    Fail(ApiError),
+pub(crate) enum Provider {
+    /// OpenAI Chat Completions and compatible servers.
+    OpenAi(openai::OpenAi),
+    /// Google Gemini `generateContent`.
+    Gemini(gemini::Gemini),
+    /// Anthropic itself: a pass-through.
+    Claude(claude::Claude),
 }
 
-/// Classifies an upstream error response (PROTOCOLS D.8 plus key health).
-pub fn classify(
-    upstream: &str,
-    status: u16,
-    body: &[u8],
-    retry_after: Option<Duration>,
-) -> Verdict {
-    let secs = retry_after.map(|d| d.as_secs().max(1));
-    let err = ApiError::from_upstream(upstream, status, body, secs);
-    match status {
-        401 | 403 => Verdict::NextKey(KeyFailure::Rejected, err),
-        402 => Verdict::NextKey(KeyFailure::Rejected, err),
-        429 => {
-            let detail = UpstreamErrorDetail::parse(body);
-            if is_quota_exhausted(&detail) {
-                Verdict::NextKey(KeyFailure::Rejected, err)
-            } else {
-                Verdict::NextKey(KeyFailure::RateLimited(retry_after), err)
+/// The client's request, as parsed and as sent.
+pub(crate) struct ClientRequest<'a> {
+    /// The parsed request; `None` once it was dropped to save memory (it is
+    /// only needed again to translate for another upstream).
+    pub parsed: Option<MessagesRequest>,
+    /// The client's bytes; empty unless a pass-through may need them.
+    pub raw: Bytes,
+    /// Length of the client's body (sizes the upstream body's buffer).
+    pub raw_len: usize,
+    /// The client's headers (a pass-through forwards `anthropic-*`).
+    pub headers: &'a HeaderMap,
+}
+
+/// A request ready to be sent to one upstream.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// Endpoint for this request.
+    pub url: reqwest::Url,
+    /// Encoded upstream body.
+    pub body: Bytes,
+    /// Protocol headers (the key is added per attempt).
+    pub headers: HeaderMap,
+    /// Upstream model name (after mapping).
+    pub upstream_model: String,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    /// What the provider needs again to read the answer.
+    state: Prepared,
+}
+
+/// Provider-specific leftovers of preparing a request.
+#[derive(Debug)]
+enum Prepared {
+    OpenAi(openai::Prepared),
+    Gemini(gemini::Prepared),
+    Claude,
+}
+
+/// A 400 that names an optional parameter the model refuses: the provider
+/// can send the request again without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal(openai::OptionalParam);
+
+/// Everything reading an answer needs besides the upstream's response.
+pub(crate) struct Respond<'a> {
+    pub settings: &'a Settings,
+    /// Upstream name, for errors and logs.
+    pub upstream: &'a str,
+    pub ctx: ResponseContext,
+    /// Taken by streaming responses, which finish it when they end.
+    pub record: &'a mut Option<RequestRecord>,
+    pub held: &'a mut Option<Held>,
+}
+
+impl Provider {
+    /// The provider for `up`'s `serviceType`.
+    pub(crate) fn new(up: &Upstream) -> Self {
+        match up.service_type {
+            ServiceType::OpenAi => Provider::OpenAi(openai::OpenAi::new(up, false)),
+            ServiceType::OpenAiOld => Provider::OpenAi(openai::OpenAi::new(up, true)),
+            ServiceType::Gemini => Provider::Gemini(gemini::Gemini::new(up)),
+            ServiceType::Claude => Provider::Claude(claude::Claude::new(up)),
+        }
+    }
+
+    /// True when requests go out as the client's own bytes, so the raw body
+    /// must be kept until the upstream answered.
+    pub(crate) fn forwards_client_body(&self) -> bool {
+        matches!(self, Provider::Claude(_))
+    }
+
+    /// Builds the upstream request for `req`, to be answered as `model`.
+    pub(crate) fn prepare(
+        &self,
+        up: &Upstream,
+        req: &ClientRequest<'_>,
+        model: &str,
+    ) -> Result<Outgoing, ApiError> {
+        let parsed = req.parsed.as_ref().ok_or_else(|| {
+            ApiError::api("internal error: the request was released before it was translated")
+        })?;
+        match self {
+            Provider::OpenAi(p) => p.prepare(up, parsed, req.raw_len, model),
+            Provider::Gemini(p) => p.prepare(up, parsed, req.raw_len, model),
+            Provider::Claude(p) => p.prepare(parsed, &req.raw, req.headers, model),
+        }
+    }
+
+    /// Puts `key` in the header this protocol reads it from.
+    pub(crate) fn authorize(&self, key: &ApiKey, headers: &mut HeaderMap) {
+        match self {
+            Provider::OpenAi(_) => http::bearer(key, headers),
+            Provider::Gemini(_) => http::header_key("x-goog-api-key", key, headers),
+            Provider::Claude(p) => p.authorize(key, headers),
+        }
+    }
+
+    /// Whether a refused request (a 400-class `status` with `body`) names an
+    /// optional parameter this provider can leave out.
+    pub(crate) fn refusal(&self, status: u16, body: &[u8]) -> Option<Refusal> {
+        match self {
+            Provider::OpenAi(_) => openai::refusal(status, body).map(Refusal),
+            Provider::Gemini(_) | Provider::Claude(_) => None,
+        }
+    }
+
+    /// `out` again without what `refusal` names, or `None` when there is
+    /// nothing (more) to leave out. Remembers the refusal for the model.
+    pub(crate) fn without(
+        &self,
+        up: &Upstream,
+        out: &Outgoing,
+        req: &ClientRequest<'_>,
+        refusal: Refusal,
+    ) -> Result<Option<Outgoing>, ApiError> {
+        match (self, &out.state) {
+            (Provider::OpenAi(p), Prepared::OpenAi(prep)) => {
+                p.without(up, out, prep, req.parsed.as_ref(), req.raw_len, refusal.0)
             }
-        }
-        500 | 502 | 503 | 504 | 529 => Verdict::NextKey(KeyFailure::Unavailable, err),
-        400 => {
-            let detail = UpstreamErrorDetail::parse(body);
-            if detail.is_invalid_key() || is_quota_exhausted(&detail) {
-                Verdict::NextKey(KeyFailure::Rejected, err)
-            } else {
-                Verdict::Fail(err)
-            }
-        }
-        _ => Verdict::Fail(err),
-    }
-}
-
-/// Optional request parameters that some upstream models refuse (OpenAI's
-/// reasoning models reject `temperature`; non-reasoning models reject
-/// `reasoning_effort`; some servers know no `stream_options`). When an
-/// upstream names one in a 400, the proxy sends the request again without it
-/// and remembers that for the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OptionalParam {
-    ReasoningEffort,
-    Temperature,
-    TopP,
-    StreamOptions,
-    ParallelToolCalls,
-    User,
-    /// `max_tokens` refused in favour of `max_completion_tokens`.
-    MaxTokens,
-    /// The output-token limit is above what the model allows: send at most
-    /// this many (Claude Code asks for up to 128,000).
-    MaxTokensAtMost(u64),
-}
-
-impl OptionalParam {
-    const ALL: [(OptionalParam, &'static str); 7] = [
-        (OptionalParam::ReasoningEffort, "reasoning_effort"),
-        (OptionalParam::Temperature, "temperature"),
-        (OptionalParam::TopP, "top_p"),
-        (OptionalParam::StreamOptions, "stream_options"),
-        (OptionalParam::ParallelToolCalls, "parallel_tool_calls"),
-        (OptionalParam::User, "user"),
-        (OptionalParam::MaxTokens, "max_tokens"),
-    ];
-
-    /// The request field this parameter is, for the ones that are one field
-    /// (`MaxTokensAtMost` changes a value instead).
-    pub fn field(self) -> Option<&'static str> {
-        Self::ALL
-            .iter()
-            .find_map(|&(p, name)| (p == self).then_some(name))
-    }
-}
-
-/// The optional parameter a 400 complains about, if the complaint is that
-/// the parameter (or its value) is unsupported.
-pub fn rejected_param(status: u16, body: &[u8]) -> Option<OptionalParam> {
-    if status != 400 && status != 422 {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let err = v.get("error").unwrap_or(&v);
-    let message = err
-        .get("message")
-        .or_else(|| v.get("detail"))
-        .and_then(|m| m.as_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let unsupported = [
-        "unsupported",
-        "not supported",
-        "unrecognized",
-        "unknown",
-        "does not support",
-        "not allowed",
-        "extra inputs",
-        "not permitted",
-    ]
-    .iter()
-    .any(|w| message.contains(w))
-        || err
-            .get("code")
-            .and_then(|c| c.as_str())
-            .is_some_and(|c| c.starts_with("unsupported"));
-    let param = err.get("param").and_then(|p| p.as_str()).unwrap_or("");
-    if let Some(cap) = max_tokens_limit(param, &message) {
-        return Some(OptionalParam::MaxTokensAtMost(cap));
-    }
-    if !unsupported {
-        return None;
-    }
-    OptionalParam::ALL.iter().find_map(|&(p, name)| {
-        let quoted = [
-            format!("'{name}'"),
-            format!("\"{name}\""),
-            format!("`{name}`"),
-            format!(": {name}"),
-        ];
-        (param == name || quoted.iter().any(|q| message.contains(q.as_str()))).then_some(p)
-    })
-}
-
-/// The limit in a "max_tokens is too large" complaint, in the wordings of
-/// OpenAI ("supports at most 16384 completion tokens"), DeepSeek ("the valid
-/// range of max_tokens is [1, 8192]") and vLLM ("(128000 > 32768 - 1500)").
-fn max_tokens_limit(param: &str, message: &str) -> Option<u64> {
-    let about_max_tokens = param.contains("max_tokens")
-        || param.contains("max_completion_tokens")
-        || message.contains("max_tokens")
-        || message.contains("max_completion_tokens")
-        || message.contains("max_output_tokens");
-    let too_large = [
-        "too large",
-        "at most",
-        "valid range",
-        "maximum",
-        "exceed",
-        "must be less",
-    ]
-    .iter()
-    .any(|w| message.contains(w));
-    if !about_max_tokens || !too_large {
-        return None;
-    }
-    // vLLM: "(requested > context - input)".
-    if let Some(gt) = message.rfind(" > ") {
-        let rest = &message[gt + 3..];
-        let nums = numbers(rest);
-        if rest.contains(" - ") && nums.len() >= 2 && nums[0] > nums[1] {
-            return Some(nums[0] - nums[1]).filter(|n| *n > 0);
+            _ => Ok(None),
         }
     }
-    if let Some(at) = message.find("at most") {
-        if let Some(n) = numbers(&message[at..]).first() {
-            return Some(*n).filter(|n| *n > 0);
+
+    /// Reads a 2xx answer's opening: a stream is checked (see [`opening`])
+    /// before it is committed, so a failure before any content can still go
+    /// to the next key or upstream. Anything else is left unread.
+    pub(crate) async fn open(
+        &self,
+        upstream: &str,
+        out: &Outgoing,
+        response: reqwest::Response,
+        deadline: Instant,
+    ) -> Result<Answer, ApiError> {
+        if !out.stream {
+            return Ok(Answer::Whole(response));
+        }
+        match self {
+            Provider::OpenAi(_) => openai::open(upstream, response, deadline).await,
+            Provider::Gemini(_) => gemini::open(upstream, response, deadline).await,
+            Provider::Claude(_) => claude::open(upstream, response, deadline).await,
         }
     }
-    // Otherwise the smallest plausible limit mentioned ("[1, 8192]").
-    numbers(message).into_iter().filter(|n| *n >= 256).min()
-}
 
-fn numbers(s: &str) -> Vec<u64> {
-    s.split(|c: char| !c.is_ascii_digit())
-        .filter_map(|t| t.parse().ok())
-        .collect()
-}
-
-/// "Insufficient balance / quota" bodies that some providers send with 400,
-/// 402 or 429: the key is out of money, not the request wrong.
-fn is_quota_exhausted(detail: &UpstreamErrorDetail) -> bool {
-    const MARKERS: [&str; 6] = [
-        "insufficient_quota",
-        "insufficient balance",
-        "insufficient_balance",
-        "exceeded your current quota",
-        "quota exceeded",
-        "billing",
-    ];
-    let hit = |s: &str| {
-        let s = s.to_ascii_lowercase();
-        MARKERS.iter().any(|m| s.contains(m))
-    };
-    detail.codes.iter().any(|c| hit(c)) || detail.message.as_deref().is_some_and(hit)
-}
-
-/// `Retry-After` (seconds or HTTP date) or `retry-after-ms`.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if let Some(ms) = headers
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-    {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_millis(ms as u64));
+    /// Turns the upstream's 2xx answer into the client's response.
+    pub(crate) async fn respond(
+        &self,
+        out: Outgoing,
+        answer: Answer,
+        r: Respond<'_>,
+    ) -> Result<Response, ApiError> {
+        match out.state {
+            Prepared::OpenAi(_) => openai::respond(out.stream, answer, r).await,
+            Prepared::Gemini(prep) => gemini::respond(prep, out.stream, answer, r).await,
+            Prepared::Claude => claude::respond(out.stream, answer, r).await,
         }
     }
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
 
-/// The client-facing error for a transport failure (no HTTP answer).
-pub fn transport_error(upstream: &str, err: &reqwest::Error) -> ApiError {
-    // reqwest's Display may include the URL, never a header; the URL holds no
-    // key because keys only travel in headers.
-    if err.is_timeout() {
-        ApiError::new(ErrorKind::Timeout, format!("upstream {upstream} timed out"))
-    } else if err.is_connect() {
-        ApiError::new(
-            ErrorKind::Api,
-            format!("upstream {upstream} is unreachable: connection failed"),
-        )
-        .with_status(502)
-    } else {
-        ApiError::new(
-            ErrorKind::Api,
-            format!("upstream {upstream} request failed: {}", root_cause(err)),
-        )
-        .with_status(502)
+    /// The upstream request for `POST /v1/messages/count_tokens`, for
+    /// providers that count for themselves (`None`: count locally).
+    pub(crate) fn count_tokens(
+        &self,
+        req: &CountTokensRequest,
+        raw: &Bytes,
+        headers: &HeaderMap,
+        model: &str,
+    ) -> Option<Result<Outgoing, ApiError>> {
+        match self {
+            Provider::Claude(p) => Some(p.count_tokens(req, raw, headers, model)),
+            Provider::OpenAi(_) | Provider::Gemini(_) => None,
+        }
     }
 }
 
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = err;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
+/// Serialises into a buffer sized for the result up front (`size_hint`: the
+/// client's body length), so a large request is not copied on every doubling.
+pub(crate) fn encode<T: serde::Serialize>(v: &T, size_hint: usize) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::with_capacity(size_hint.clamp(1024, 16 << 20));
+    serde_json::to_writer(&mut buf, v)
+        .map(|()| Bytes::from(buf))
+        .map_err(|e| ApiError::api(format!("cannot encode upstream request: {e}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classification() {
-        let v = |s, b: &str| classify("u", s, b.as_bytes(), None);
-        assert!(matches!(
-            v(401, "{}"),
-            Verdict::NextKey(KeyFailure::Rejected, _)
-        ));
-        assert!(matches!(
-            v(429, "{}"),
-            Verdict::NextKey(KeyFailure::RateLimited(None), _)
-        ));
-        assert!(matches!(
-            v(
-                429,
-                r#"{"error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}"#
-            ),
-            Verdict::NextKey(KeyFailure::Rejected, _)
-        ));
-        assert!(matches!(
-            v(503, "{}"),
-            Verdict::NextKey(KeyFailure::Unavailable, _)
-        ));
-        assert!(matches!(
-            v(400, r#"{"error":{"message":"bad tool"}}"#),
-            Verdict::Fail(_)
-        ));
-        assert!(matches!(
-            v(400, r#"{"error":{"message":"Insufficient Balance"}}"#),
-            Verdict::NextKey(KeyFailure::Rejected, _)
-        ));
-        assert!(matches!(v(404, "{}"), Verdict::Fail(_)));
-    }
-
-    #[test]
-    fn recognises_refused_optional_parameters() {
-        let r = |b: &str| rejected_param(400, b.as_bytes());
-        assert_eq!(
-            r(
-                r#"{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#
-            ),
-            Some(OptionalParam::MaxTokens)
-        );
-        assert_eq!(
-            r(
-                r#"{"error":{"message":"Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.","param":"temperature","code":"unsupported_value"}}"#
-            ),
-            Some(OptionalParam::Temperature)
-        );
-        assert_eq!(
-            r(
-                r#"{"error":{"message":"Unrecognized request argument supplied: reasoning_effort"}}"#
-            ),
-            Some(OptionalParam::ReasoningEffort)
-        );
-        assert_eq!(
-            r(r#"{"error":{"message":"messages: bad role","param":"messages"}}"#),
-            None
-        );
-        assert_eq!(
-            r(r#"{"error":{"message":"temperature must be <= 2"}}"#),
-            None
-        );
-        assert_eq!(
-            rejected_param(401, br#"{"error":{"message":"unsupported 'user'"}}"#),
-            None
-        );
-    }
-
-    #[test]
-    fn recognises_output_token_limits() {
-        let r = |b: &str| rejected_param(400, b.as_bytes());
-        assert_eq!(
-            r(
-                r#"{"error":{"message":"max_tokens is too large: 128000. This model supports at most 16384 completion tokens, whereas you provided 128000.","param":"max_tokens","code":"invalid_value"}}"#
-            ),
-            Some(OptionalParam::MaxTokensAtMost(16384))
-        );
-        assert_eq!(
-            r(
-                r#"{"error":{"message":"Invalid max_tokens value, the valid range of max_tokens is [1, 8192]","type":"invalid_request_error"}}"#
-            ),
-            Some(OptionalParam::MaxTokensAtMost(8192))
-        );
-        assert_eq!(
-            r(
-                r#"{"object":"error","message":"'max_tokens' or 'max_completion_tokens' is too large: 128000. This model's maximum context length is 32768 tokens and your request has 1500 input tokens (128000 > 32768 - 1500).","type":"BadRequestError","code":400}"#
-            ),
-            Some(OptionalParam::MaxTokensAtMost(31268))
-        );
-        assert_eq!(
-            r(r#"{"error":{"message":"prompt is too long: 300000 tokens > 200000 maximum"}}"#),
-            None
-        );
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-    }
+/// An endpoint of `up` as a URL, or the error that names the upstream.
+pub(crate) fn endpoint_url(up: &Upstream, path: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(&up.endpoint(path))
+        .map_err(|e| format!("upstream {}: invalid endpoint URL: {e}", up.name))
 }

@@ -1,5 +1,14 @@
-//! Choosing where a request goes: key order within an upstream and the
-//! cooldowns that rest failing keys. (Model mapping lives with the config:
-//! `config::ModelMapping`.)
+//! Where a request goes: the per-request snapshot of upstreams ([`live`]),
+//! which upstreams a request may use and in what order ([`plan`]), the key
+//! order and cooldowns within one upstream ([`keys`]), and the failover
+//! loop over both ([`failover`]). Model mapping lives with the config
+//! (`config::ModelMapping`).
 
+pub mod circuit;
+pub(crate) mod failover;
 pub mod keys;
+pub mod live;
+pub(crate) mod plan;
+pub(crate) mod scenario;
+
+pub use live::{LiveState, UpstreamRuntime};

@@ -1,64 +1,81 @@
-//! `POST /v1/messages/count_tokens` (PROTOCOLS A.8): a Claude upstream
-//! counts for itself; every other upstream gets a local estimate from
+//! `POST /v1/messages/count_tokens`: a provider that counts for itself
+//! (Anthropic) is asked; every other upstream gets a local estimate from
 //! [`crate::tokens`], so the route never 404s (Claude Code calls it often).
+//! Anthropic's reference: <https://docs.anthropic.com/en/api/messages-count-tokens>.
+//! Admitted and recorded like `/v1/messages`.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::messages::{body_error, parse_json};
-use super::respond::anthropic_headers;
-use super::state::{AppState, UpstreamRuntime};
-use super::upstream::{read_body, send_with_failover_to};
-use super::util::request_id;
-use crate::config::ServiceType;
+use super::extract::{AnthropicBody, RequestId};
+use super::state::AppState;
 use crate::error::ApiError;
+use crate::observe::RequestRecord;
 use crate::protocol::anthropic::CountTokensRequest;
-use crate::providers::Target;
-use crate::translate::anthropic::{has_synthetic_thinking, rewrite_body};
+use crate::providers::http::read_body;
+use crate::routing::failover::send_one;
 
-pub async fn count_tokens(
+/// The handler: every outcome, success or error, is recorded.
+pub(crate) async fn count_tokens(
     State(state): State<Arc<AppState>>,
+    Extension(rid): Extension<RequestId>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<AnthropicBody<CountTokensRequest>, ApiError>,
 ) -> Response {
-    let rid = request_id();
-    let mut resp = match handle(&state, &headers, body).await {
-        Ok(r) => r,
+    let mut record = RequestRecord::new(rid.0, "count_tokens");
+    match handle(&state, &headers, body, &mut record).await {
+        Ok(r) => {
+            record.status = r.status().as_u16();
+            r
+        }
         Err(e) => {
-            tracing::warn!(request_id = %rid, status = e.status.as_u16(), error = %e.message, "count_tokens failed");
+            record.status = e.status.as_u16();
+            record.error = Some(e.message.clone());
             e.into_response()
         }
-    };
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        resp.headers_mut().insert("request-id", v);
     }
-    resp
 }
 
 async fn handle(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<AnthropicBody<CountTokensRequest>, ApiError>,
+    record: &mut RequestRecord,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
-    // Validated here for every upstream, so a bad body gets the same
+    let _held = state.admit()?;
+    // Validated for every upstream, so a bad body gets the same
     // field-naming 400 whether it is counted locally or forwarded.
-    let req: CountTokensRequest = parse_json(&body)?;
+    let AnthropicBody { parsed: req, raw } = body?;
     if req.messages.is_empty() {
         return Err(ApiError::invalid_request(
             "messages: at least one message is required",
         ));
     }
+    record.model_requested = req.model.clone();
     let live = state.live.load_full();
     if let Some(up) = live.current() {
-        if up.config.service_type == ServiceType::Claude {
-            return forward_to_claude(state, up, headers, &req, &body).await;
+        let model = up.config.model_mapping.resolve(&req.model);
+        if let Some(out) = up.provider.count_tokens(&req, &raw, headers, model) {
+            let out = out?;
+            record.upstream = Some(up.config.name.clone());
+            record.service_type = up.config.service_type.as_str();
+            record.model_upstream = Some(out.upstream_model.clone());
+            record.upstreams_tried = 1;
+            let response = send_one(state.net(), &live, up, &out).await?;
+            record.ttfb = Some(record.started.elapsed());
+            let bytes = read_body(&up.config.name, response).await?;
+            let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::api(format!(
+                    "upstream {} returned a count that is not valid JSON: {e}",
+                    up.config.name
+                ))
+                .with_status(502)
+            })?;
+            return Ok(Json(parsed).into_response());
         }
     }
     let input_tokens = count_locally(req).await?;
@@ -67,45 +84,9 @@ async fn handle(
 
 /// Counts on the blocking pool: tokenising a large Claude Code request takes
 /// milliseconds of CPU, and the very first count may also build the BPE
-/// tables if the start-up warm-up has not finished yet.
+/// tables.
 async fn count_locally(req: CountTokensRequest) -> Result<u64, ApiError> {
     tokio::task::spawn_blocking(move || crate::tokens::count_tokens(&req))
         .await
         .map_err(|e| ApiError::api(format!("token counting failed: {e}")))
-}
-
-/// Forwards the request to the Claude upstream's own counter: the body as the
-/// client sent it except `model` (mapped) and proxy-signed thinking blocks;
-/// `anthropic-version` and `anthropic-beta` pass through. The upstream's
-/// answer is returned as is.
-async fn forward_to_claude(
-    state: &Arc<AppState>,
-    up: &Arc<UpstreamRuntime>,
-    client_headers: &HeaderMap,
-    req: &CountTokensRequest,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
-    let upstream_model = up.config.model_mapping.resolve(&req.model);
-    let changed_model = (upstream_model != req.model).then_some(upstream_model);
-    let body = rewrite_body(body, changed_model, has_synthetic_thinking(&req.messages))
-        .map_err(ApiError::invalid_request)?
-        .map(Bytes::from)
-        .unwrap_or_else(|| body.clone());
-    let target = Target {
-        upstream: &up.config,
-        model: upstream_model,
-        stream: false,
-    };
-    let url = up.parse_url(&up.config.endpoint("/messages/count_tokens"))?;
-    let extra = anthropic_headers(client_headers);
-    let attempted = send_with_failover_to(state, up, &target, url, body, extra).await?;
-    let bytes = read_body(&up.config.name, attempted.response).await?;
-    let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::api(format!(
-            "upstream {} returned a count that is not valid JSON: {e}",
-            up.config.name
-        ))
-        .with_status(502)
-    })?;
-    Ok(Json(parsed).into_response())
 }

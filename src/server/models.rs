@@ -1,5 +1,6 @@
-//! `GET /v1/models` and `GET /v1/models/{model_id}` (PROTOCOLS A.9): the
-//! model names a client can ask this proxy for, in Anthropic's list shape.
+//! `GET /v1/models` and `GET /v1/models/{model_id}`: the model names a
+//! client can ask this proxy for, in Anthropic's list shape
+//! (<https://docs.anthropic.com/en/api/models-list>).
 //!
 //! The list comes from the current upstream's `modelMapping`: its source
 //! names first (what clients ask for; the family words expand to

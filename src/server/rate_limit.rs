@@ -11,16 +11,9 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use super::state::AppState;
-use crate::error::{ApiError, ErrorKind};
 
 const SHARDS: usize = 16;
 /// Windows per shard before expired ones are swept (16 × 4096 clients in
@@ -28,7 +21,7 @@ const SHARDS: usize = 16;
 const SHARD_CAPACITY: usize = 4096;
 
 /// Who a window belongs to: client IP and a hash of its credential.
-type ClientKey = (IpAddr, u64);
+pub(crate) type ClientKey = (IpAddr, u64);
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -36,6 +29,7 @@ struct Window {
     count: u32,
 }
 
+/// Fixed-window request counts per client.
 #[derive(Debug)]
 pub struct RateLimiter {
     window: Duration,
@@ -53,6 +47,7 @@ pub struct Limited {
 }
 
 impl RateLimiter {
+    /// At most `max` requests per `window` for each client.
     pub fn new(window: Duration, max: u32) -> Self {
         RateLimiter {
             window,
@@ -60,6 +55,16 @@ impl RateLimiter {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
         }
+    }
+
+    /// The most requests a window allows.
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+
+    /// The window's length.
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     /// Hash of a credential (the raw bytes never enter the map).
@@ -118,55 +123,10 @@ impl RateLimiter {
     }
 }
 
-/// Middleware for `/v1/*` (runs after authentication, so only accepted
-/// clients get a window).
-pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Some(limiter) = state.rate_limiter.as_ref() else {
-        return next.run(req).await;
-    };
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let headers = req.headers();
-    // The same key counts once whether it came as x-api-key or Bearer.
-    let credential = headers
-        .get("x-api-key")
-        .map(|v| v.as_bytes())
-        .or_else(|| {
-            let v = headers.get(axum::http::header::AUTHORIZATION)?.as_bytes();
-            let (scheme, rest) = v.split_at(v.len().min(7));
-            Some(if scheme.eq_ignore_ascii_case(b"bearer ") {
-                rest.trim_ascii()
-            } else {
-                v
-            })
-        })
-        .map(|c| limiter.credential_hash(c))
-        .unwrap_or(0);
-    match limiter.check((ip, credential), Instant::now()) {
-        Ok(()) => next.run(req).await,
-        Err(l) => {
-            tracing::warn!(client = %ip, retry_after = l.retry_after_secs, "client rate limit reached");
-            ApiError::new(
-                ErrorKind::RateLimit,
-                format!(
-                    "rate limit of {} requests per {} s reached for this client (ENABLE_RATE_LIMIT); retry in {} s",
-                    limiter.max,
-                    limiter.window.as_secs_f64(),
-                    l.retry_after_secs
-                ),
-            )
-            .with_retry_after(Some(l.retry_after_secs))
-            .into_response()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))

@@ -8,196 +8,34 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::config::{self, Config, ConfigError, ServiceType, Upstream};
+use super::rate_limit::RateLimiter;
+use crate::config::{self, Config, ConfigError};
 use crate::error::ApiError;
-use crate::providers::{OptionalParam, Target};
-use crate::routing::keys::KeyPool;
+use crate::observe::metrics::InflightGuard;
+use crate::providers::http::HttpClients;
+use crate::providers::Held;
+use crate::routing::failover::Net;
+use crate::routing::LiveState;
 use crate::settings::Settings;
 
-/// One configured upstream with its runtime state.
-#[derive(Debug)]
-pub struct UpstreamRuntime {
-    pub config: Upstream,
-    pub keys: KeyPool,
-    /// (upstream model, parameter) pairs the upstream refused: later
-    /// requests leave the parameter out at once instead of paying a 400.
-    refused: std::sync::Mutex<Vec<(String, OptionalParam)>>,
-    /// Parsed endpoint URLs by (upstream model, stream): parsing one per
-    /// request showed up in profiles.
-    urls: std::sync::Mutex<Vec<(String, bool, reqwest::Url)>>,
-}
-
-/// Endpoint URLs remembered per upstream (Gemini has one per model and mode).
-const MAX_CACHED_URLS: usize = 64;
-
-impl UpstreamRuntime {
-    pub fn new(config: Upstream, keys: KeyPool) -> Self {
-        UpstreamRuntime {
-            config,
-            keys,
-            refused: std::sync::Mutex::new(Vec::new()),
-            urls: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The endpoint for `target`, parsed once per (model, stream).
-    pub fn url(&self, target: &Target<'_>) -> Result<reqwest::Url, ApiError> {
-        // OpenAI and Claude endpoints depend on neither.
-        let (model, stream) = match self.config.service_type {
-            ServiceType::Gemini => (target.model, target.stream),
-            _ => ("", false),
-        };
-        if let Ok(urls) = self.urls.lock() {
-            if let Some((_, _, url)) = urls.iter().find(|(m, s, _)| m == model && *s == stream) {
-                return Ok(url.clone());
-            }
-        }
-        let url = self.parse_url(&target.url())?;
-        if let Ok(mut urls) = self.urls.lock() {
-            if urls.len() >= MAX_CACHED_URLS {
-                urls.clear();
-            }
-            urls.push((model.to_owned(), stream, url.clone()));
-        }
-        Ok(url)
-    }
-
-    /// An endpoint of this upstream as a URL, or the error that names it.
-    pub fn parse_url(&self, text: &str) -> Result<reqwest::Url, ApiError> {
-        reqwest::Url::parse(text).map_err(|e| {
-            ApiError::api(format!(
-                "upstream {}: invalid endpoint URL: {e}",
-                self.config.name
-            ))
-        })
-    }
-
-    pub fn refused_params(&self, model: &str) -> Vec<OptionalParam> {
-        let Ok(list) = self.refused.lock() else {
-            return Vec::new();
-        };
-        list.iter()
-            .filter(|(m, _)| m == model)
-            .map(|(_, p)| *p)
-            .collect()
-    }
-
-    pub fn remember_refused(&self, model: &str, param: OptionalParam) {
-        if let Ok(mut list) = self.refused.lock() {
-            // Bounded: a handful of models times a handful of parameters.
-            if list.len() < 256 && !list.iter().any(|(m, p)| m == model && *p == param) {
-                list.push((model.to_owned(), param));
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-pub struct LiveState {
-    pub config: Config,
-    pub upstreams: Vec<Arc<UpstreamRuntime>>,
-}
-
-impl LiveState {
-    /// Builds the runtime for `config`, carrying key counters and cooldowns
-    /// over from `previous` for upstreams that still exist (matched by name).
-    pub fn build(config: Config, previous: Option<&LiveState>) -> Self {
-        let upstreams = config
-            .upstreams
-            .iter()
-            .map(|up| {
-                let old = previous.and_then(|p| {
-                    p.upstreams
-                        .iter()
-                        .find(|o| o.config.name.eq_ignore_ascii_case(&up.name))
-                });
-                let keys = match old {
-                    Some(o) => o.keys.carry_over(up.api_keys.clone()),
-                    None => KeyPool::new(up.api_keys.clone()),
-                };
-                Arc::new(UpstreamRuntime::new(up.clone(), keys))
-            })
-            .collect();
-        LiveState { config, upstreams }
-    }
-
-    pub fn current(&self) -> Option<&Arc<UpstreamRuntime>> {
-        self.upstreams.get(self.config.current_upstream)
-    }
-
-    /// The upstreams a request may use, in order: the current one, then its
-    /// `fallback` list (each once).
-    pub fn route(&self) -> Vec<Arc<UpstreamRuntime>> {
-        let Some(current) = self.current() else {
-            return Vec::new();
-        };
-        let mut route: Vec<Arc<UpstreamRuntime>> =
-            Vec::with_capacity(1 + current.config.fallback.len());
-        let candidates = std::iter::once(current.clone()).chain(
-            current.config.fallback.iter().filter_map(|name| {
-                self.upstreams
-                    .iter()
-                    .find(|u| u.config.name.eq_ignore_ascii_case(name))
-                    .cloned()
-            }),
-        );
-        for up in candidates {
-            if !route.iter().any(|r| Arc::ptr_eq(r, &up)) {
-                route.push(up);
-            }
-        }
-        route
-    }
-}
-
-/// HTTP clients, built once: one verifying certificates and one for
-/// upstreams with `insecureSkipVerify` (never shared with the others).
-#[derive(Debug, Clone)]
-pub struct HttpClients {
-    pub secure: reqwest::Client,
-    pub insecure: reqwest::Client,
-}
-
-impl HttpClients {
-    pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let build = |insecure: bool| {
-            reqwest::Client::builder()
-                .connect_timeout(connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(256)
-                .tcp_nodelay(true)
-                .danger_accept_invalid_certs(insecure)
-                .user_agent(concat!("claude-proxy/", env!("CARGO_PKG_VERSION")))
-                .build()
-        };
-        Ok(HttpClients {
-            secure: build(false)?,
-            insecure: build(true)?,
-        })
-    }
-
-    pub fn for_upstream(&self, up: &Upstream) -> &reqwest::Client {
-        if up.insecure_skip_verify {
-            &self.insecure
-        } else {
-            &self.secure
-        }
-    }
-}
-
+/// Everything a handler needs, shared by all of them.
 pub struct AppState {
+    /// Settings from the environment and `.env`, fixed at start.
     pub settings: Settings,
     /// The proxy access key as bytes, compared in constant time.
-    pub access_key: Vec<u8>,
-    pub admin_key: Vec<u8>,
+    pub(crate) access_key: Vec<u8>,
+    /// The admin key (`ADMIN_ACCESS_KEY`, else the access key).
+    pub(crate) admin_key: Vec<u8>,
+    /// The running configuration; swapped whole on reload.
     pub live: ArcSwap<LiveState>,
-    pub clients: HttpClients,
+    pub(crate) clients: HttpClients,
+    /// When the server started (for `uptime`).
     pub started: Instant,
     /// `MAX_CONCURRENT_REQUESTS` (None = unlimited). A request that finds no
     /// permit is refused at once: no unbounded queue.
-    pub inflight: Option<Arc<tokio::sync::Semaphore>>,
+    pub(crate) inflight: Option<Arc<tokio::sync::Semaphore>>,
     /// `ENABLE_RATE_LIMIT` (None = off).
-    pub rate_limiter: Option<super::rate_limit::RateLimiter>,
+    pub(crate) rate_limiter: Option<RateLimiter>,
 }
 
 impl AppState {
@@ -217,10 +55,7 @@ impl AppState {
         let clients = HttpClients::new(Duration::from_secs(10).min(settings.first_byte_timeout))
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let rate_limiter = settings.enable_rate_limit.then(|| {
-            super::rate_limit::RateLimiter::new(
-                settings.rate_limit_window,
-                settings.rate_limit_max_requests,
-            )
+            RateLimiter::new(settings.rate_limit_window, settings.rate_limit_max_requests)
         });
         Ok(AppState {
             rate_limiter,
@@ -232,6 +67,39 @@ impl AppState {
             started: Instant::now(),
             inflight: (settings_max > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(settings_max))),
+        })
+    }
+
+    /// What the failover loop needs.
+    pub(crate) fn net(&self) -> Net<'_> {
+        Net {
+            clients: &self.clients,
+            settings: &self.settings,
+        }
+    }
+
+    /// Takes a `MAX_CONCURRENT_REQUESTS` permit, or refuses at once; the
+    /// returned value counts the request as in flight until dropped.
+    pub(crate) fn admit(&self) -> Result<Held, ApiError> {
+        let permit = match &self.inflight {
+            None => None,
+            Some(sem) => Some(sem.clone().try_acquire_owned().map_err(|_| {
+                ApiError::overloaded(format!(
+                    "the proxy is at its limit of {} concurrent requests (MAX_CONCURRENT_REQUESTS)",
+                    self.settings.max_concurrent_requests
+                ))
+                .with_retry_after(Some(1))
+            })?),
+        };
+        Ok(Box::new((permit, InflightGuard::new())))
+    }
+
+    /// Requests running now (when `MAX_CONCURRENT_REQUESTS` counts them).
+    pub(crate) fn running(&self) -> Option<usize> {
+        self.inflight.as_ref().map(|s| {
+            self.settings
+                .max_concurrent_requests
+                .saturating_sub(s.available_permits())
         })
     }
 
@@ -255,60 +123,30 @@ impl AppState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn runtime(base: &str, service_type: ServiceType) -> UpstreamRuntime {
-        UpstreamRuntime::new(
-            Upstream::for_tests(base, service_type),
-            KeyPool::new(Vec::new()),
-        )
-    }
-
-    fn url(up: &UpstreamRuntime, model: &str, stream: bool) -> String {
-        let target = Target {
-            upstream: &up.config,
-            model,
-            stream,
-        };
-        up.url(&target).unwrap().to_string()
-    }
-
-    #[test]
-    fn remembered_urls_match_the_endpoint_of_each_model_and_mode() {
-        let up = runtime("http://127.0.0.1:9/v1beta", ServiceType::Gemini);
-        for _ in 0..2 {
-            assert_eq!(
-                url(&up, "gemini-a", false),
-                "http://127.0.0.1:9/v1beta/models/gemini-a:generateContent"
-            );
-            assert_eq!(
-                url(&up, "gemini-a", true),
-                "http://127.0.0.1:9/v1beta/models/gemini-a:streamGenerateContent?alt=sse"
-            );
-            assert_eq!(
-                url(&up, "gemini-b", false),
-                "http://127.0.0.1:9/v1beta/models/gemini-b:generateContent"
-            );
+/// Watches config.json and swaps in every valid new version; an invalid one
+/// is logged and the running configuration kept. Dropping the guard stops it.
+pub fn watch_config_file(state: &Arc<AppState>) -> Option<crate::config::watch::WatchGuard> {
+    let st = state.clone();
+    let path = state.settings.config_path.clone();
+    let watched = crate::config::watch::watch_config(path.clone(), move || match st.reload() {
+        Ok(live) => tracing::info!(
+            upstreams = live.config.upstreams.len(),
+            current = live
+                .current()
+                .map(|u| u.config.name.as_str())
+                .unwrap_or("-"),
+            "config file changed; configuration reloaded"
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            "config file changed but cannot be used; keeping the running configuration"
+        ),
+    });
+    match watched {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "hot reload is off: cannot watch the config file");
+            None
         }
-        let up = runtime("http://127.0.0.1:9/v1", ServiceType::OpenAi);
-        assert_eq!(
-            url(&up, "a", true),
-            "http://127.0.0.1:9/v1/chat/completions"
-        );
-        assert_eq!(
-            url(&up, "b", false),
-            "http://127.0.0.1:9/v1/chat/completions"
-        );
-    }
-
-    #[test]
-    fn the_url_memo_stays_bounded() {
-        let up = runtime("http://127.0.0.1:9/v1beta", ServiceType::Gemini);
-        for i in 0..(MAX_CACHED_URLS * 3) {
-            assert!(url(&up, &format!("m{i}"), false).ends_with(&format!("/m{i}:generateContent")));
-        }
-        assert!(up.urls.lock().unwrap().len() <= MAX_CACHED_URLS);
     }
 }

@@ -18,4 +18,5 @@ mod openai;
 mod reload;
 mod sdk;
 mod shutdown;
+mod stream_check;
 mod tls;

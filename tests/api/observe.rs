@@ -38,7 +38,8 @@ async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     )]);
     cfg["loadBalance"] = json!("failover");
     let app = spawn_app(cfg, &[]).await;
-    let ok = "claude_proxy_requests_total{upstream=\"metrics-up\",status=\"200\"}";
+    let ok =
+        "claude_proxy_requests_total{upstream=\"metrics-up\",status=\"200\",endpoint=\"messages\"}";
     let before = sample(&app.metrics().await, ok);
     assert_eq!(app.messages(&hello()).await.status(), 200);
     let events = read_sse(app.messages(&hello_stream()).await).await;

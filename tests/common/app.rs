@@ -209,10 +209,33 @@ pub fn sample(metrics: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Sum of the samples of metric `name` whose labels include every
+/// `(label, value)` of `labels` (other labels may be there too).
+pub fn sum_samples(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, set) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            let wanted = metric == name
+                && labels.iter().all(|(k, v)| {
+                    let pair = format!("{k}=\"{v}\"");
+                    set.split(',').any(|kv| kv == pair)
+                });
+            wanted.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
 /// `claude_proxy_tokens_total` for `upstream` and `kind` (input / output).
 pub fn tokens_total(metrics: &str, upstream: &str, kind: &str) -> f64 {
-    sample(
+    sum_samples(
         metrics,
-        &format!("claude_proxy_tokens_total{{upstream=\"{upstream}\",kind=\"{kind}\"}}"),
+        "claude_proxy_tokens_total",
+        &[("upstream", upstream), ("kind", kind)],
     )
 }

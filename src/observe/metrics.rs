@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::observe::RequestRecord;
+use crate::protocol::anthropic::Usage;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -53,17 +53,37 @@ impl Drop for InflightGuard {
     }
 }
 
-pub fn record_request(r: &RequestRecord, latency: Duration) {
-    let upstream = r.upstream.clone().unwrap_or_else(|| "-".to_owned());
-    let status = r.status.to_string();
-    metrics::counter!("claude_proxy_requests_total", "upstream" => upstream.clone(), "status" => status).increment(1);
-    metrics::histogram!("claude_proxy_request_duration_seconds", "upstream" => upstream.clone())
-        .record(latency.as_secs_f64());
+/// What one finished request contributes to the metrics.
+#[derive(Debug)]
+pub struct RequestMetrics<'a> {
+    /// `messages` or `count_tokens`.
+    pub endpoint: &'static str,
+    /// Upstream name, `-` when none was chosen.
+    pub upstream: &'a str,
+    /// Status the client got.
+    pub status: u16,
+    /// Arrival to end of response.
+    pub latency: Duration,
+    /// Arrival to the upstream's response headers.
+    pub ttfb: Option<Duration>,
+    /// Token usage, when known.
+    pub usage: Option<&'a Usage>,
+    /// Keys tried (1 = no retry).
+    pub attempts: u32,
+}
+
+/// Counts one finished request.
+pub fn record_request(r: &RequestMetrics<'_>) {
+    let upstream = r.upstream.to_owned();
+    let endpoint = r.endpoint;
+    metrics::counter!("claude_proxy_requests_total", "upstream" => upstream.clone(), "status" => r.status.to_string(), "endpoint" => endpoint).increment(1);
+    metrics::histogram!("claude_proxy_request_duration_seconds", "upstream" => upstream.clone(), "endpoint" => endpoint)
+        .record(r.latency.as_secs_f64());
     if let Some(t) = r.ttfb {
         metrics::histogram!("claude_proxy_ttfb_seconds", "upstream" => upstream.clone())
             .record(t.as_secs_f64());
     }
-    if let Some(u) = &r.usage {
+    if let Some(u) = r.usage {
         metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "input")
             .increment(u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens);
         metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "output")

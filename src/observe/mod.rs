@@ -1,20 +1,40 @@
-//! One record per request: filled in as the request goes, written as a single
-//! structured log line when it ends (for streams: when the stream ends) and
-//! fed to the metrics. Keys appear only as masked fingerprints.
+//! What the proxy tells its operators: one record per request, written as a
+//! single structured log line when the request ends (for streams: when the
+//! stream ends) and fed to the Prometheus [`metrics`]. Keys appear only as
+//! masked fingerprints.
+//!
+//! The record is a drop guard: however a request ends — answered, refused,
+//! or abandoned by a client that hung up while the upstream was thinking —
+//! its line is written exactly once.
+
+pub mod metrics;
 
 use std::time::{Duration, Instant};
 
 use crate::protocol::anthropic::Usage;
 
+/// Status logged for a request whose client went away before any answer
+/// (nginx's "client closed request").
+const CLIENT_CLOSED: u16 = 499;
+
+/// Everything known about one request, filled in as it goes.
 #[derive(Debug)]
 pub struct RequestRecord {
+    /// `req_…` id, also sent to the client as the `request-id` header.
     pub request_id: String,
+    /// Which endpoint served it (`messages`, `count_tokens`).
+    pub endpoint: &'static str,
+    /// When the request arrived.
     pub started: Instant,
+    /// Whether the client asked for a stream.
     pub stream: bool,
+    /// The `model` the client sent.
     pub model_requested: String,
     /// Upstream name, once one was chosen.
     pub upstream: Option<String>,
+    /// The chosen upstream's `serviceType`.
     pub service_type: &'static str,
+    /// The model sent upstream (after mapping).
     pub model_upstream: Option<String>,
     /// Masked key that answered (or was tried last).
     pub key: Option<String>,
@@ -24,17 +44,22 @@ pub struct RequestRecord {
     pub upstreams_tried: u32,
     /// Until the upstream's response headers arrived.
     pub ttfb: Option<Duration>,
+    /// Status the client got (0 until known).
     pub status: u16,
+    /// Token usage of the answer, when the upstream reported it.
     pub usage: Option<Usage>,
+    /// The error the client got (a stream: the `event: error` it got).
     pub error: Option<String>,
     /// The client went away before the response ended.
     pub client_gone: bool,
 }
 
 impl RequestRecord {
-    pub fn new(request_id: String) -> Self {
+    /// A record for a request that arrived just now.
+    pub fn new(request_id: String, endpoint: &'static str) -> Self {
         RequestRecord {
             request_id,
+            endpoint,
             started: Instant::now(),
             stream: false,
             model_requested: String::new(),
@@ -53,7 +78,13 @@ impl RequestRecord {
     }
 
     /// Writes the log line and updates the metrics.
-    pub fn finish(self) {
+    fn write(&mut self) {
+        if self.status == 0 {
+            // Dropped before an answer existed: the handler was cancelled
+            // because the client hung up.
+            self.status = CLIENT_CLOSED;
+            self.client_gone = true;
+        }
         let latency = self.started.elapsed();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let usage = self.usage.clone().unwrap_or_default();
@@ -68,6 +99,7 @@ impl RequestRecord {
                 tracing::event!(
                     $level,
                     request_id = %self.request_id,
+                    endpoint = self.endpoint,
                     upstream = fields.0,
                     key = fields.1,
                     model = %self.model_requested,
@@ -91,6 +123,20 @@ impl RequestRecord {
         } else {
             request_line!(tracing::Level::INFO);
         }
-        super::metrics::record_request(&self, latency);
+        metrics::record_request(&metrics::RequestMetrics {
+            endpoint: self.endpoint,
+            upstream: fields.0,
+            status: self.status,
+            latency,
+            ttfb: self.ttfb,
+            usage: self.usage.as_ref(),
+            attempts: self.attempts,
+        });
+    }
+}
+
+impl Drop for RequestRecord {
+    fn drop(&mut self) {
+        self.write();
     }
 }

@@ -12,10 +12,13 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use tokio::time::Instant;
 
+use super::opening::{progress_of, Inspect, Opened, Progress};
+use super::{ByteStream, Held, Respond};
 use crate::error::ErrorKind;
+use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
 use crate::sse::{encode_events, ping_bytes, SseDecoder, SseEvent};
 use crate::translate::openai::OpenAiStreamTranslator;
@@ -98,21 +101,13 @@ pub struct StreamTimeouts {
     pub ping: Duration,
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// Called once when the stream ends, however it ends (for the request log).
-pub type OnEnd = Box<dyn FnOnce(StreamOutcome) + Send>;
-
+/// What the stream learns for the request record as it goes.
 #[derive(Debug, Clone, Default)]
-pub struct StreamOutcome {
+struct StreamOutcome {
     /// Set when the stream ended with an `error` event.
-    pub error: Option<String>,
-    /// Bytes sent to the client.
-    pub bytes_sent: u64,
-    /// Client went away before the end.
-    pub client_gone: bool,
+    error: Option<String>,
     /// Final usage, from the `message_delta` event.
-    pub usage: Option<crate::protocol::anthropic::Usage>,
+    usage: Option<crate::protocol::anthropic::Usage>,
 }
 
 struct StreamState<T> {
@@ -134,16 +129,19 @@ struct StreamState<T> {
     pending: Option<Option<reqwest::Result<Bytes>>>,
     finished: bool,
     outcome: StreamOutcome,
-    on_end: Option<OnEnd>,
+    /// Written when the stream ends, however it ends.
+    record: Option<RequestRecord>,
     /// Held for the life of the stream (concurrency limit).
-    _guard: Option<Box<dyn Send + Sync>>,
+    _guard: Option<Held>,
 }
 
 impl<T> Drop for StreamState<T> {
     fn drop(&mut self) {
-        if let Some(f) = self.on_end.take() {
-            self.outcome.client_gone = !self.finished;
-            f(std::mem::take(&mut self.outcome));
+        if let Some(mut rec) = self.record.take() {
+            rec.status = 200;
+            rec.client_gone = !self.finished;
+            rec.usage = self.outcome.usage.take();
+            rec.error = self.outcome.error.take();
         }
     }
 }
@@ -175,9 +173,7 @@ impl<T: StreamTranslate> StreamState<T> {
         encode_events(&self.events, &mut self.buf);
         self.events.clear();
         self.last_sent = Instant::now();
-        let bytes = self.buf.split().freeze();
-        self.outcome.bytes_sent += bytes.len() as u64;
-        Some(bytes)
+        Some(self.buf.split().freeze())
     }
 
     fn on_chunk(&mut self, chunk: &Bytes) {
@@ -318,7 +314,6 @@ impl<T: StreamTranslate> StreamState<T> {
                         self.last_sent = now;
                         self.rearm();
                         let ping = ping_bytes();
-                        self.outcome.bytes_sent += ping.len() as u64;
                         return Some(match head {
                             None => ping,
                             Some(head) => {
@@ -344,22 +339,81 @@ impl<T: StreamTranslate> StreamState<T> {
     }
 }
 
-/// Builds the SSE response for an upstream that answered 200 with a stream.
-pub fn sse_response<T: StreamTranslate>(
-    upstream: reqwest::Response,
+/// The client's SSE response for an upstream that answered 200 with a
+/// stream, translated by `translator`; it takes the request record and the
+/// concurrency permit along, for as long as it lasts.
+pub(crate) fn translated_stream<T: StreamTranslate>(
+    upstream: Opened,
     translator: T,
-    timeouts: StreamTimeouts,
-    guard: Option<Box<dyn Send + Sync>>,
-    on_end: OnEnd,
+    r: Respond<'_>,
 ) -> Response {
+    let timeouts = StreamTimeouts {
+        idle: r.settings.stream_idle_timeout,
+        ping: r.settings.ping_interval,
+    };
     let body = sse_body(
-        Box::pin(upstream.bytes_stream()),
+        upstream.into_stream(),
         translator,
         timeouts,
-        guard,
-        on_end,
+        r.held.take(),
+        r.record.take(),
     );
     sse_http_response(body)
+}
+
+/// Watches a translated stream's opening through a throwaway translator
+/// (the chunks are translated again by the relay: a few chunks' work).
+pub(crate) struct TranslatedOpening<'a, T> {
+    upstream: &'a str,
+    decoder: SseDecoder,
+    translator: T,
+    sse: Vec<SseEvent>,
+    events: Vec<StreamEvent>,
+}
+
+impl<'a, T: StreamTranslate> TranslatedOpening<'a, T> {
+    /// Watches `upstream`'s stream through `translator`.
+    pub(crate) fn new(upstream: &'a str, translator: T) -> Self {
+        TranslatedOpening {
+            upstream,
+            decoder: SseDecoder::new(),
+            translator,
+            sse: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn progress(&mut self) -> Progress {
+        for ev in self.sse.drain(..) {
+            if self.translator.is_done() {
+                break;
+            }
+            self.translator.push(&ev.data, &mut self.events);
+        }
+        let p = progress_of(self.upstream, &self.events);
+        self.events.clear();
+        p
+    }
+}
+
+impl<T: StreamTranslate> Inspect for TranslatedOpening<'_, T> {
+    fn chunk(&mut self, chunk: &Bytes) -> Progress {
+        self.decoder.push(chunk, &mut self.sse);
+        self.progress()
+    }
+
+    fn end(&mut self) -> Progress {
+        self.decoder.finish(&mut self.sse);
+        match self.progress() {
+            Progress::Pending if !self.translator.is_done() => {
+                self.translator.finish(&mut self.events);
+                let p = progress_of(self.upstream, &self.events);
+                self.events.clear();
+                p
+            }
+            p => p,
+        }
+    }
 }
 
 /// The client's SSE body translated from an upstream byte stream.
@@ -367,8 +421,8 @@ fn sse_body<T: StreamTranslate>(
     upstream: ByteStream,
     mut translator: T,
     timeouts: StreamTimeouts,
-    guard: Option<Box<dyn Send + Sync>>,
-    on_end: OnEnd,
+    guard: Option<Held>,
+    record: Option<RequestRecord>,
 ) -> Body {
     let mut events = Vec::with_capacity(4);
     translator.start(&mut events);
@@ -390,7 +444,7 @@ fn sse_body<T: StreamTranslate>(
         )),
         finished: false,
         outcome: StreamOutcome::default(),
-        on_end: Some(on_end),
+        record,
         _guard: guard,
     };
     let first = state.take_output();
@@ -507,7 +561,7 @@ mod tests {
             OpenAiStreamTranslator::new(translator_ctx),
             TIMEOUTS,
             None,
-            Box::new(|_| {}),
+            None,
         );
         (tx, body.into_data_stream())
     }

@@ -1,0 +1,282 @@
+//! The failover loop: each upstream of a request's plan in turn, and within
+//! one upstream each usable key in strategy order, until one answers 2xx.
+//! Retries and fallbacks happen only before anything reached the client,
+//! so they are invisible to it.
+
+use std::sync::Arc;
+
+use super::keys::{AllResting, KeyFailure};
+use super::live::{LiveState, UpstreamRuntime};
+use crate::error::{ApiError, ErrorKind};
+use crate::observe::metrics::record_key_failure;
+use crate::observe::RequestRecord;
+use crate::providers::errors::{classify, retry_after, scrub_key, transport_error, Verdict};
+use crate::providers::http::{build_request, read_limited, HttpClients, MAX_ERROR_BODY};
+use crate::providers::{Answer, ClientRequest, Outgoing, Refusal};
+use crate::settings::Settings;
+use tokio::time::Instant;
+
+/// What the failover loop needs from the server.
+#[derive(Clone, Copy)]
+pub(crate) struct Net<'a> {
+    pub clients: &'a HttpClients,
+    pub settings: &'a Settings,
+}
+
+/// An upstream that answered 2xx.
+pub(crate) struct Answered {
+    /// The upstream that answered.
+    pub upstream: Arc<UpstreamRuntime>,
+    /// The request it answered.
+    pub outgoing: Outgoing,
+    /// Its answer (a stream: with its opening read and checked).
+    pub answer: Answer,
+}
+
+/// Why no key of an upstream produced a 2xx.
+#[derive(Debug)]
+enum SendError {
+    /// The request itself was refused (a 400-class error): no other key or
+    /// upstream would do better; the client gets this — unless `refusal`
+    /// names an optional parameter the provider can leave out.
+    Request {
+        error: ApiError,
+        refusal: Option<Refusal>,
+    },
+    /// Every usable key failed or rests: another upstream may still work.
+    Exhausted { error: ApiError, attempts: u32 },
+}
+
+/// One upstream's 2xx, with which key and after how many tries.
+struct Attempted {
+    answer: Answer,
+    key_masked: String,
+    attempts: u32,
+}
+
+/// Sends the request to each upstream of `plan` in turn until one answers
+/// 2xx. When no later upstream can need the parsed request again, it is
+/// released as soon as the first upstream's request is built: it is large
+/// (a Claude Code turn is ~50 KB of text and schemas), and freeing it before
+/// the wait for the answer keeps held streams small.
+pub(crate) async fn dispatch(
+    net: Net<'_>,
+    live: &LiveState,
+    plan: Vec<Arc<UpstreamRuntime>>,
+    req: &mut ClientRequest<'_>,
+    record: &mut Option<RequestRecord>,
+) -> Result<Answered, ApiError> {
+    let keep_request = plan.len() > 1;
+    let mut last_error = None;
+    for up in plan {
+        // Always there when this upstream is not the first.
+        let Some(parsed) = req.parsed.as_ref() else {
+            break;
+        };
+        let upstream_model = up.config.model_mapping.resolve(&parsed.model).to_owned();
+        if let Some(rec) = record.as_mut() {
+            rec.upstream = Some(up.config.name.clone());
+            rec.service_type = up.config.service_type.as_str();
+            rec.model_upstream = Some(upstream_model.clone());
+            rec.upstreams_tried += 1;
+        }
+        let mut out = up.provider.prepare(&up.config, req, &upstream_model)?;
+        if !keep_request {
+            req.parsed = None;
+        }
+        // Bounded: the provider leaves each optional parameter out once, and
+        // at most a few in all.
+        let sent = loop {
+            match send_with_failover(net, live, &up, &out).await {
+                Err(SendError::Request {
+                    refusal: Some(refusal),
+                    error,
+                }) => match up.provider.without(&up.config, &out, req, refusal)? {
+                    Some(next) => out = next,
+                    // Nothing (more) to leave out: the error stands.
+                    None => {
+                        break Err(SendError::Request {
+                            error,
+                            refusal: None,
+                        })
+                    }
+                },
+                sent => break sent,
+            }
+        };
+        let attempted = match sent {
+            Ok(a) => a,
+            Err(SendError::Request { error, .. }) => return Err(error),
+            Err(SendError::Exhausted { error, attempts }) => {
+                if let Some(rec) = record.as_mut() {
+                    rec.attempts += attempts;
+                }
+                tracing::warn!(upstream = %up.config.name, error = %error.message, "every key of the upstream failed");
+                last_error = Some(error);
+                continue;
+            }
+        };
+        if let Some(rec) = record.as_mut() {
+            rec.attempts += attempted.attempts;
+            rec.key = Some(attempted.key_masked);
+            rec.ttfb = Some(rec.started.elapsed());
+        }
+        return Ok(Answered {
+            upstream: up,
+            outgoing: out,
+            answer: attempted.answer,
+        });
+    }
+    Err(last_error.unwrap_or_else(no_upstream))
+}
+
+/// Sends `out` to one upstream, passing over the keys and moving on only
+/// before the client has seen anything. Used by endpoints that forward a
+/// request to one given upstream (`count_tokens`).
+pub(crate) async fn send_one(
+    net: Net<'_>,
+    live: &LiveState,
+    up: &UpstreamRuntime,
+    out: &Outgoing,
+) -> Result<reqwest::Response, ApiError> {
+    match send_with_failover(net, live, up, out).await {
+        Ok(Attempted {
+            answer: Answer::Whole(response),
+            ..
+        }) => Ok(response),
+        Ok(_) => Err(ApiError::api(
+            "internal error: a forwarded request came back as a stream",
+        )),
+        Err(SendError::Request { error, .. } | SendError::Exhausted { error, .. }) => Err(error),
+    }
+}
+
+/// Sends `out` with the upstream's keys in strategy order, resting keys that
+/// fail and moving on, each key at most once. Errors caused by the request
+/// itself (400-class) are returned at once.
+async fn send_with_failover(
+    net: Net<'_>,
+    live: &LiveState,
+    up: &UpstreamRuntime,
+    out: &Outgoing,
+) -> Result<Attempted, SendError> {
+    let order = up
+        .keys
+        .attempt_order(up.load_balance(live.config.load_balance))
+        .map_err(|r| SendError::Exhausted {
+            error: all_resting_error(&up.config.name, r),
+            attempts: 0,
+        })?;
+    let client = net.clients.for_upstream(&up.config);
+    let settings = net.settings;
+    let name = &up.config.name;
+    let mut last_error = None;
+    for (n, i) in order.iter().copied().enumerate() {
+        let key = up.keys.key(i);
+        let request = build_request(
+            client,
+            out,
+            |h| up.provider.authorize(key, h),
+            settings.request_timeout,
+        );
+        // FIRST_BYTE_TIMEOUT covers the headers and, for a stream, its
+        // first content.
+        let deadline = Instant::now() + settings.first_byte_timeout;
+        let outcome = tokio::time::timeout_at(deadline, request.send()).await;
+        let response = match outcome {
+            Err(_) => {
+                up.keys.mark_failure(i, KeyFailure::Unavailable);
+                record_key_failure(name, "timeout");
+                tracing::warn!(upstream = %name, key = %key, "no response within FIRST_BYTE_TIMEOUT; trying next key");
+                last_error = Some(ApiError::timeout(format!(
+                    "upstream {name} did not answer within {} s",
+                    settings.first_byte_timeout.as_secs()
+                )));
+                continue;
+            }
+            Ok(Err(e)) => {
+                up.keys.mark_failure(i, KeyFailure::Unavailable);
+                record_key_failure(name, "connection");
+                let err = transport_error(name, &e);
+                tracing::warn!(upstream = %name, key = %key, error = %err.message, "upstream request failed; trying next key");
+                last_error = Some(err);
+                continue;
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            match up.provider.open(name, out, response, deadline).await {
+                Ok(answer) => {
+                    up.keys.mark_success(i);
+                    return Ok(Attempted {
+                        answer,
+                        key_masked: key.masked(),
+                        attempts: n as u32 + 1,
+                    });
+                }
+                Err(err) => {
+                    up.keys.mark_failure(i, KeyFailure::Unavailable);
+                    record_key_failure(name, "stream");
+                    tracing::warn!(upstream = %name, key = %key, error = %err.message, "stream failed before any content; trying next key");
+                    last_error = Some(scrub_key(err, key));
+                    continue;
+                }
+            }
+        }
+        let retry_after = retry_after(response.headers());
+        let body = read_limited(response, MAX_ERROR_BODY).await;
+        match classify(name, status, &body, retry_after) {
+            Verdict::NextKey(failure, err) => {
+                up.keys.mark_failure(i, failure);
+                record_key_failure(
+                    name,
+                    match failure {
+                        KeyFailure::RateLimited(_) => "rate_limited",
+                        KeyFailure::Rejected => "rejected",
+                        KeyFailure::Unavailable => "unavailable",
+                    },
+                );
+                tracing::warn!(upstream = %name, key = %key, status, "key failed; trying next key");
+                last_error = Some(scrub_key(err, key));
+            }
+            Verdict::Fail(error) => {
+                up.keys.mark_success(i);
+                return Err(SendError::Request {
+                    error: scrub_key(error, key),
+                    refusal: up.provider.refusal(status, &body),
+                });
+            }
+        }
+    }
+    Err(SendError::Exhausted {
+        error: last_error
+            .unwrap_or_else(|| ApiError::api(format!("upstream {name} has no usable key"))),
+        attempts: order.len() as u32,
+    })
+}
+
+fn all_resting_error(upstream: &str, r: AllResting) -> ApiError {
+    let secs = r.retry_after.as_secs().max(1);
+    if r.rate_limited {
+        ApiError::new(
+            ErrorKind::RateLimit,
+            format!("every key of upstream {upstream} is rate limited; retry in {secs} s"),
+        )
+    } else {
+        ApiError::new(
+            ErrorKind::Overloaded,
+            format!("every key of upstream {upstream} is failing and resting; retry in {secs} s"),
+        )
+    }
+    .with_retry_after(Some(secs))
+}
+
+/// The error for a request that found no upstream to go to.
+pub(crate) fn no_upstream() -> ApiError {
+    ApiError::api(
+        "no upstream is configured. Add one, e.g.: claude-proxy config add openai openai https://api.openai.com/v1 --key sk-... \
+         (or edit config.json); the running server picks it up without a restart",
+    )
+    .with_status(503)
+}

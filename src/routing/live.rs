@@ -1,0 +1,77 @@
+//! The routing snapshot: the configuration plus each upstream's runtime
+//! state (its provider, key pool and cooldowns). Swapped whole on reload; a
+//! request loads it once and works on that snapshot to the end, so
+//! in-flight requests finish on the configuration they started with.
+
+use std::sync::Arc;
+
+use super::keys::KeyPool;
+use crate::config::{Config, LoadBalance, Upstream};
+use crate::providers::Provider;
+
+/// One configured upstream with its runtime state.
+#[derive(Debug)]
+pub struct UpstreamRuntime {
+    /// The upstream as configured.
+    pub config: Upstream,
+    /// Its keys, their order and cooldowns.
+    pub keys: KeyPool,
+    /// Its protocol, with endpoints parsed once.
+    pub(crate) provider: Provider,
+}
+
+impl UpstreamRuntime {
+    fn new(config: Upstream, keys: KeyPool) -> Self {
+        UpstreamRuntime {
+            provider: Provider::new(&config),
+            config,
+            keys,
+        }
+    }
+
+    /// This upstream's key order strategy (its own, else the global one).
+    pub fn load_balance(&self, global: LoadBalance) -> LoadBalance {
+        self.config.load_balance.unwrap_or(global)
+    }
+}
+
+/// The configuration and the runtime built from it.
+#[derive(Debug)]
+pub struct LiveState {
+    /// The validated `config.json`.
+    pub config: Config,
+    /// One runtime per configured upstream, in configuration order.
+    pub upstreams: Vec<Arc<UpstreamRuntime>>,
+}
+
+impl LiveState {
+    /// Builds the runtime for `config`, carrying key counters and cooldowns
+    /// over from `previous` for upstreams that still exist (matched by name).
+    pub fn build(config: Config, previous: Option<&LiveState>) -> Self {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|up| {
+                let old = previous.and_then(|p| p.find(&up.name));
+                let keys = match old {
+                    Some(o) => o.keys.carry_over(up.api_keys.clone()),
+                    None => KeyPool::new(up.api_keys.clone()),
+                };
+                Arc::new(UpstreamRuntime::new(up.clone(), keys))
+            })
+            .collect();
+        LiveState { config, upstreams }
+    }
+
+    /// The upstream named `name` (case-insensitively).
+    pub fn find(&self, name: &str) -> Option<&Arc<UpstreamRuntime>> {
+        self.upstreams
+            .iter()
+            .find(|u| u.config.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The upstream `currentUpstream` names.
+    pub fn current(&self) -> Option<&Arc<UpstreamRuntime>> {
+        self.upstreams.get(self.config.current_upstream)
+    }
+}

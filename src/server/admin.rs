@@ -1,0 +1,110 @@
+//! Admin endpoints (`/admin/*`, behind the admin key): reload the
+//! configuration on request, and the development-only info dump. Nothing
+//! here shows a secret unmasked.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::state::AppState;
+use crate::error::ApiError;
+use crate::routing::LiveState;
+
+/// `POST /admin/config/reload`.
+pub(crate) async fn reload_config(State(state): State<Arc<AppState>>) -> Response {
+    match state.reload() {
+        Ok(live) => {
+            tracing::info!(
+                upstreams = live.config.upstreams.len(),
+                "configuration reloaded on request"
+            );
+            Json(serde_json::json!({
+                "status": "reloaded",
+                "config": config_summary(&live),
+            }))
+            .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed; keeping the running configuration");
+            let mut err = ApiError::invalid_request(format!(
+                "reload failed, running configuration kept: {e}"
+            ));
+            err.status = StatusCode::UNPROCESSABLE_ENTITY;
+            err.into_response()
+        }
+    }
+}
+
+/// `GET /admin/dev/info` (NODE_ENV=development only): settings and the
+/// running configuration, every secret masked.
+pub(crate) async fn dev_info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let s = &state.settings;
+    let live = state.live.load();
+    let mask = |k: &Option<String>| k.as_deref().map(crate::config::mask_secret);
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime": state.started.elapsed().as_secs_f64(),
+        "settings": {
+            "host": s.host.to_string(),
+            "port": s.port,
+            "configPath": s.config_path.display().to_string(),
+            "proxyAccessKey": mask(&s.proxy_access_key),
+            "adminAccessKey": mask(&s.admin_access_key),
+            "logLevel": s.log_level,
+            "requestTimeoutMs": s.request_timeout.as_millis() as u64,
+            "firstByteTimeoutMs": s.first_byte_timeout.as_millis() as u64,
+            "streamIdleTimeoutMs": s.stream_idle_timeout.as_millis() as u64,
+            "shutdownTimeoutMs": s.shutdown_timeout.as_millis() as u64,
+            "maxConcurrentRequests": s.max_concurrent_requests,
+            "maxBodySize": s.max_body_size,
+            "enableCors": s.enable_cors,
+            "corsOrigin": s.cors_origin,
+            "enableRateLimit": s.enable_rate_limit,
+            "rateLimitWindowMs": s.rate_limit_window.as_millis() as u64,
+            "rateLimitMaxRequests": s.rate_limit_max_requests,
+            "enableRequestLogs": s.enable_request_logs,
+            "enableResponseLogs": s.enable_response_logs,
+        },
+        "config": config_summary(&live),
+        "inflightPermitsAvailable": state.inflight.as_ref().map(|s| s.available_permits()),
+    }))
+}
+
+/// The configuration as admin endpoints show it: keys masked.
+pub(crate) fn config_summary(live: &LiveState) -> serde_json::Value {
+    let upstreams: Vec<_> = live
+        .upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let c = &u.config;
+            serde_json::json!({
+                "index": i,
+                "name": c.name,
+                "serviceType": c.service_type.as_str(),
+                "baseUrl": c.base_url.as_str(),
+                "apiKeys": c.api_keys.iter().map(|k| k.masked()).collect::<Vec<_>>(),
+                "modelMapping": c
+                    .model_mapping
+                    .entries()
+                    .iter()
+                    .map(|(from, to)| (from.clone(), serde_json::Value::String(to.clone())))
+                    .collect::<serde_json::Map<_, _>>(),
+                "insecureSkipVerify": c.insecure_skip_verify,
+                "maxTokens": c.max_tokens,
+                "fallback": c.fallback,
+                "keys": u.keys.len(),
+                "restingKeys": u.keys.resting_count(),
+                "current": i == live.config.current_upstream,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "upstream": upstreams,
+        "currentUpstream": live.config.current_upstream,
+        "loadBalance": live.config.load_balance.as_str(),
+    })
+}

@@ -1,0 +1,173 @@
+//! What handlers take from a request, with failures as Anthropic-shaped
+//! [`ApiError`]s: the client's credentials (one parser, shared by
+//! authentication and the rate limiter), the request id, and a JSON body
+//! parsed into its Anthropic type ([`AnthropicBody`]).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::state::AppState;
+use crate::error::{ApiError, ErrorKind};
+
+/// Every credential the client presented, `x-api-key` first (both headers
+/// may be present: the official SDK sends both when both are configured).
+pub(crate) fn credentials(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    let api_key = headers.get("x-api-key").map(|v| v.as_bytes());
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_at(v.len().min(7));
+            scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+        })
+        .map(|t| t.trim_ascii());
+    api_key.into_iter().chain(bearer)
+}
+
+/// True when any presented credential equals `expected` (constant time in
+/// the key's content).
+pub(crate) fn is_authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
+    let mut ok = 0u8;
+    let mut any = false;
+    for candidate in credentials(headers) {
+        any = true;
+        ok |= candidate.ct_eq(expected).unwrap_u8();
+    }
+    any && ok == 1
+}
+
+/// The `req_…` id of the request, set by the request-id middleware.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub String);
+
+/// A JSON body parsed into `T`, with the client's bytes kept (a
+/// pass-through forwards them).
+pub(crate) struct AnthropicBody<T> {
+    pub parsed: T,
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for AnthropicBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let rid = req.extensions().get::<RequestId>().cloned();
+        let headers = state
+            .settings
+            .enable_request_logs
+            .then(|| req.headers().clone());
+        let raw = Bytes::from_request(req, state)
+            .await
+            .map_err(|rej| body_error(rej.status(), &rej.body_text()))?;
+        if let (Some(headers), Some(rid)) = (headers, rid) {
+            super::body_log::log_request(&rid.0, &headers, &raw);
+        }
+        let parsed = parse_json(&raw)?;
+        Ok(AnthropicBody { parsed, raw })
+    }
+}
+
+/// Maps a body-reading failure (size limit, read error) to Anthropic's error.
+fn body_error(status: StatusCode, text: &str) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            ErrorKind::RequestTooLarge,
+            "request body is larger than the proxy's limit (MAX_BODY_SIZE)",
+        )
+    } else {
+        ApiError::invalid_request(format!("cannot read request body: {text}"))
+    }
+}
+
+/// Parses a JSON body, naming the offending field on error.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid_request(
+            "request body is empty; expected a JSON object",
+        ));
+    }
+    // Fast path without path tracking; a failure is parsed again to name
+    // the field (errors are rare, and cost nothing on the hot path).
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Ok(v);
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = if inner.is_syntax() || inner.is_eof() {
+            format!("invalid JSON in request body: {inner}")
+        } else if path.is_empty() || path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        ApiError::invalid_request(what)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn accepts_either_header() {
+        assert!(is_authorized(&headers(&[("x-api-key", "k1")]), b"k1"));
+        assert!(is_authorized(
+            &headers(&[("authorization", "Bearer k1")]),
+            b"k1"
+        ));
+        assert!(is_authorized(
+            &headers(&[("authorization", "bearer  k1 ")]),
+            b"k1"
+        ));
+        assert!(is_authorized(
+            &headers(&[("x-api-key", "wrong"), ("authorization", "Bearer k1")]),
+            b"k1"
+        ));
+        assert!(!is_authorized(&headers(&[("x-api-key", "k2")]), b"k1"));
+        assert!(!is_authorized(&headers(&[("x-api-key", "k")]), b"k1"));
+        assert!(!is_authorized(
+            &headers(&[("authorization", "Basic k1")]),
+            b"k1"
+        ));
+        assert!(!is_authorized(&headers(&[]), b"k1"));
+    }
+
+    #[test]
+    fn the_first_credential_is_the_api_key_header() {
+        let h = headers(&[("authorization", "Bearer b"), ("x-api-key", "a")]);
+        assert_eq!(credentials(&h).next(), Some(&b"a"[..]));
+        let h = headers(&[("authorization", "Bearer b")]);
+        assert_eq!(credentials(&h).next(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        struct T {
+            #[allow(dead_code)]
+            n: u32,
+        }
+        let e = parse_json::<T>(br#"{"n":"x"}"#).unwrap_err();
+        assert!(e.message.starts_with("n: "), "{}", e.message);
+        let e = parse_json::<T>(b"  ").unwrap_err();
+        assert!(e.message.contains("empty"), "{}", e.message);
+        let e = parse_json::<T>(b"{\"n\":").unwrap_err();
+        assert!(e.message.contains("invalid JSON"), "{}", e.message);
+    }
+}

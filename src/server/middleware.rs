@@ -1,0 +1,108 @@
+//! Middleware of the API routes: request ids (and response body logs),
+//! client authentication, and the per-client rate limit.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::extract::{credentials, is_authorized, RequestId};
+use super::state::AppState;
+use super::util::request_id;
+use crate::error::{ApiError, ErrorKind};
+
+/// Gives the request its `req_…` id (handlers find it as [`RequestId`]),
+/// sends it back as the `request-id` header, and logs the response body
+/// when `ENABLE_RESPONSE_LOGS` is on.
+pub(crate) async fn with_request_id(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let rid = request_id();
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("request-id", v);
+    }
+    if state.settings.enable_response_logs {
+        resp = super::body_log::log_response(rid, resp);
+    }
+    resp
+}
+
+/// The proxy access key in `x-api-key` or `Authorization: Bearer`. The
+/// client's credentials are consumed here and never forwarded upstream.
+pub(crate) async fn require_access_key(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if is_authorized(req.headers(), &state.access_key) {
+        return next.run(req).await;
+    }
+    let message = if credentials(req.headers()).next().is_none() {
+        "missing API key: send the proxy access key in the x-api-key header or as Authorization: Bearer <key>"
+    } else {
+        "invalid API key: the key does not match PROXY_ACCESS_KEY"
+    };
+    ApiError::authentication(message).into_response()
+}
+
+/// The admin key on `/admin/*`.
+pub(crate) async fn require_admin_key(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if is_authorized(req.headers(), &state.admin_key) {
+        return next.run(req).await;
+    }
+    ApiError::authentication(
+        "admin endpoints require ADMIN_ACCESS_KEY (or PROXY_ACCESS_KEY when unset)",
+    )
+    .into_response()
+}
+
+/// `ENABLE_RATE_LIMIT` for `/v1/*` (runs after authentication, so only
+/// accepted clients get a window). The same key counts once whether it came
+/// as `x-api-key` or as a bearer token.
+pub(crate) async fn rate_limit(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(limiter) = state.rate_limiter.as_ref() else {
+        return next.run(req).await;
+    };
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let credential = credentials(req.headers())
+        .next()
+        .map(|c| limiter.credential_hash(c))
+        .unwrap_or(0);
+    match limiter.check((ip, credential), Instant::now()) {
+        Ok(()) => next.run(req).await,
+        Err(l) => {
+            tracing::warn!(client = %ip, retry_after = l.retry_after_secs, "client rate limit reached");
+            ApiError::new(
+                ErrorKind::RateLimit,
+                format!(
+                    "rate limit of {} requests per {} s reached for this client (ENABLE_RATE_LIMIT); retry in {} s",
+                    limiter.max(),
+                    limiter.window().as_secs_f64(),
+                    l.retry_after_secs
+                ),
+            )
+            .with_retry_after(Some(l.retry_after_secs))
+            .into_response()
+        }
+    }
+}
