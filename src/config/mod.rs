@@ -132,6 +132,38 @@ mod tests {
     }
 
     #[test]
+    fn load_reports_router_problems_with_their_path() {
+        // `load` is what start-up and every reload call.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"upstream":[{"name":"a","baseUrl":"https://a","serviceType":"openai"}],"router":{"think":["a","b"],"longContextThreshold":-1}}"#,
+        )
+        .unwrap();
+        let err = load(&path, LoadBalance::RoundRobin).unwrap_err();
+        let ConfigError::Invalid(p) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            p,
+            &[
+                "router.think[1]: no upstream is named \"b\" (configured: a)",
+                "router.longContextThreshold: must be a positive integer, got -1",
+            ]
+        );
+        std::fs::write(
+            &path,
+            r#"{"upstream":[{"name":"a","baseUrl":"https://a","serviceType":"openai"}],"router":{"think":"A,o3"}}"#,
+        )
+        .unwrap();
+        let cfg = load(&path, LoadBalance::RoundRobin).unwrap();
+        let think = cfg.router.unwrap();
+        let think = think.scenario(Scenario::Think).unwrap();
+        assert_eq!((think[0].upstream(), think[0].model()), (0, Some("o3")));
+    }
+
+    #[test]
     fn seed_format_loads_and_keeps_unknown_fields() {
         let text = r#"{"upstream":[{"name":"OpenAI","baseUrl":"https://api.openai.com/v1","apiKeys":["sk-1","sk-2"],"serviceType":"openai","insecureSkipVerify":false,"modelMapping":{"sonnet":"gpt-4o","haiku":"gpt-4o-mini"},"custom":1}],"currentUpstream":0,"loadBalance":"round-robin","future":{"x":true}}"#;
         let raw = parse_raw("c", text).unwrap();

@@ -113,7 +113,7 @@ pub struct RawCircuitBreaker {
 
 impl RawCircuitBreaker {
     /// Whether no field is set at all.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.failures.is_none()
             && self.open_ms.is_none()
             && self.max_open_ms.is_none()
@@ -125,6 +125,7 @@ impl RawCircuitBreaker {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(expecting = "an object")]
 pub struct RawRouter {
+    /// The targets of each scenario (see [`Scenario`]); absent = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<RawTargets>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +150,7 @@ pub struct RawRouter {
     pub web_search: Option<RawTargets>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<RawTargets>,
+    /// Tried in order before the scenarios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<RawRule>>,
     /// Unknown keys: kept so a rewrite does not lose them, and reported by
@@ -158,7 +160,7 @@ pub struct RawRouter {
 }
 
 /// The keys a `router` object may have.
-pub const ROUTER_KEYS: [&str; 8] = [
+const ROUTER_KEYS: [&str; 8] = [
     "default",
     "background",
     "think",
@@ -171,7 +173,7 @@ pub const ROUTER_KEYS: [&str; 8] = [
 
 impl RawRouter {
     /// The targets written for `scenario`.
-    pub fn targets(&self, scenario: Scenario) -> Option<&RawTargets> {
+    pub(crate) fn targets(&self, scenario: Scenario) -> Option<&RawTargets> {
         match scenario {
             Scenario::Default => self.default.as_ref(),
             Scenario::Background => self.background.as_ref(),
@@ -183,7 +185,7 @@ impl RawRouter {
     }
 
     /// The field holding `scenario`'s targets.
-    pub fn targets_mut(&mut self, scenario: Scenario) -> &mut Option<RawTargets> {
+    pub(crate) fn targets_mut(&mut self, scenario: Scenario) -> &mut Option<RawTargets> {
         match scenario {
             Scenario::Default => &mut self.default,
             Scenario::Background => &mut self.background,
@@ -195,7 +197,7 @@ impl RawRouter {
     }
 
     /// Whether nothing at all is set (an empty `router` object).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         Scenario::ALL.iter().all(|s| self.targets(*s).is_none())
             && self.long_context_threshold.is_none()
             && self.rules.is_none()
@@ -213,6 +215,7 @@ pub struct RawRule {
     /// Header name → exact value; kept as a JSON map so the order survives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<Map<String, Value>>,
+    /// Where a matching request goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<RawTargets>,
     #[serde(flatten)]
@@ -224,13 +227,15 @@ pub struct RawRule {
 /// was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawTargets {
+    /// `"deepseek"` or `"local,qwen2.5-coder:7b"`.
     One(String),
+    /// `["deepseek,deepseek-reasoner", "anthropic"]`, tried in order.
     List(Vec<String>),
 }
 
 impl RawTargets {
     /// A list of one is written as a plain string.
-    pub fn from_vec(mut targets: Vec<String>) -> RawTargets {
+    pub(crate) fn from_vec(mut targets: Vec<String>) -> RawTargets {
         if targets.len() == 1 {
             RawTargets::One(targets.remove(0))
         } else {
@@ -239,7 +244,7 @@ impl RawTargets {
     }
 
     /// The target strings in order.
-    pub fn items(&self) -> &[String] {
+    pub(crate) fn items(&self) -> &[String] {
         match self {
             RawTargets::One(t) => std::slice::from_ref(t),
             RawTargets::List(list) => list,
@@ -247,7 +252,7 @@ impl RawTargets {
     }
 
     /// The target strings in order, for in-place edits.
-    pub fn items_mut(&mut self) -> &mut [String] {
+    pub(crate) fn items_mut(&mut self) -> &mut [String] {
         match self {
             RawTargets::One(t) => std::slice::from_mut(t),
             RawTargets::List(list) => list,
@@ -256,7 +261,7 @@ impl RawTargets {
 
     /// The field path of item `i` under `at`: `router.think[1]`, or `at`
     /// itself for a single string.
-    pub fn item_path(&self, at: &str, i: usize) -> String {
+    pub(crate) fn item_path(&self, at: &str, i: usize) -> String {
         match self {
             RawTargets::One(_) => at.to_owned(),
             RawTargets::List(_) => format!("{at}[{i}]"),
@@ -639,7 +644,7 @@ impl RawRule {
 }
 
 /// A rule's model glob, trimmed; the error text names the pattern.
-pub fn compile_glob(pattern: &str) -> Result<Glob, String> {
+pub(crate) fn compile_glob(pattern: &str) -> Result<Glob, String> {
     let trimmed = pattern.trim();
     Glob::new(trimmed).map_err(|e| match trimmed {
         "" => format!("the glob {e}"),
@@ -649,7 +654,7 @@ pub fn compile_glob(pattern: &str) -> Result<Glob, String> {
 
 /// A rule's header entry: the lower-case name and the exact value, or why it
 /// cannot match a real request.
-pub fn header_pair(name: &str, value: &Value) -> Result<(String, String), String> {
+pub(crate) fn header_pair(name: &str, value: &Value) -> Result<(String, String), String> {
     let name = name.trim();
     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(format!("{name:?} is not a valid header name"));
@@ -689,7 +694,7 @@ fn validate_targets(
 }
 
 /// A target string resolved against the upstreams as written in the file.
-pub fn resolve_raw_target(
+pub(crate) fn resolve_raw_target(
     text: &str,
     upstreams: &[RawUpstream],
 ) -> Result<RouteTarget, super::model::TargetError> {

@@ -58,6 +58,8 @@ impl Drop for InflightGuard {
 pub struct RequestMetrics<'a> {
     /// `messages` or `count_tokens`.
     pub endpoint: &'static str,
+    /// The route taken (`-` when none was chosen).
+    pub route: &'static str,
     /// Upstream name, `-` when none was chosen.
     pub upstream: &'a str,
     /// Status the client got.
@@ -76,8 +78,8 @@ pub struct RequestMetrics<'a> {
 pub fn record_request(r: &RequestMetrics<'_>) {
     let upstream = r.upstream.to_owned();
     let endpoint = r.endpoint;
-    metrics::counter!("claude_proxy_requests_total", "upstream" => upstream.clone(), "status" => r.status.to_string(), "endpoint" => endpoint).increment(1);
-    metrics::histogram!("claude_proxy_request_duration_seconds", "upstream" => upstream.clone(), "endpoint" => endpoint)
+    metrics::counter!("claude_proxy_requests_total", "upstream" => upstream.clone(), "status" => r.status.to_string(), "endpoint" => endpoint, "route" => r.route).increment(1);
+    metrics::histogram!("claude_proxy_request_duration_seconds", "upstream" => upstream.clone(), "endpoint" => endpoint, "route" => r.route)
         .record(r.latency.as_secs_f64());
     if let Some(t) = r.ttfb {
         metrics::histogram!("claude_proxy_ttfb_seconds", "upstream" => upstream.clone())

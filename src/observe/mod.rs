@@ -24,6 +24,9 @@ pub struct RequestRecord {
     pub request_id: String,
     /// Which endpoint served it (`messages`, `count_tokens`).
     pub endpoint: &'static str,
+    /// The route it took (`default`, `think`, `explicit`, …; `-` before
+    /// one was chosen).
+    pub route: &'static str,
     /// When the request arrived.
     pub started: Instant,
     /// Whether the client asked for a stream.
@@ -60,6 +63,7 @@ impl RequestRecord {
         RequestRecord {
             request_id,
             endpoint,
+            route: "-",
             started: Instant::now(),
             stream: false,
             model_requested: String::new(),
@@ -100,6 +104,7 @@ impl RequestRecord {
                     $level,
                     request_id = %self.request_id,
                     endpoint = self.endpoint,
+                    route = self.route,
                     upstream = fields.0,
                     key = fields.1,
                     model = %self.model_requested,
@@ -125,6 +130,7 @@ impl RequestRecord {
         }
         metrics::record_request(&metrics::RequestMetrics {
             endpoint: self.endpoint,
+            route: self.route,
             upstream: fields.0,
             status: self.status,
             latency,

@@ -15,16 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The breaker's limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CircuitLimits {
-    /// Consecutive failures that open the circuit.
-    pub failures: u32,
-    /// How long the circuit first stays open.
-    pub open: Duration,
-    /// The longest it stays open after failed probes.
-    pub max_open: Duration,
-}
+use crate::config::CircuitBreakerSettings;
 
 /// What the breaker's state looks like from outside (`/health`, metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +173,7 @@ impl Circuit {
 
     /// The upstream failed as a whole. Returns true when this opened the
     /// circuit.
-    pub fn failure(&self, limits: &CircuitLimits, probe: Option<&mut ProbeGuard>) -> bool {
+    pub fn failure(&self, limits: &CircuitBreakerSettings, probe: Option<&mut ProbeGuard>) -> bool {
         let now = Instant::now();
         let mut phase = self.lock();
         let was_probe = probe.is_some();
@@ -231,7 +222,7 @@ impl Circuit {
 mod tests {
     use super::*;
 
-    const LIMITS: CircuitLimits = CircuitLimits {
+    const LIMITS: CircuitBreakerSettings = CircuitBreakerSettings {
         failures: 3,
         open: Duration::from_secs(30),
         max_open: Duration::from_secs(100),

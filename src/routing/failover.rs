@@ -5,8 +5,12 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use super::circuit::Admission;
 use super::keys::{AllResting, KeyFailure};
 use super::live::{LiveState, UpstreamRuntime};
+use super::plan::Planned;
 use crate::error::{ApiError, ErrorKind};
 use crate::observe::metrics::record_key_failure;
 use crate::observe::RequestRecord;
@@ -54,26 +58,42 @@ struct Attempted {
     attempts: u32,
 }
 
-/// Sends the request to each upstream of `plan` in turn until one answers
-/// 2xx. When no later upstream can need the parsed request again, it is
-/// released as soon as the first upstream's request is built: it is large
-/// (a Claude Code turn is ~50 KB of text and schemas), and freeing it before
-/// the wait for the answer keeps held streams small.
+/// Sends the request to each target of `plan` in turn until one answers
+/// 2xx, skipping upstreams whose circuit is open. When no later target can
+/// need the parsed request again, it is released as soon as the first
+/// target's request is built: it is large (a Claude Code turn is ~50 KB of
+/// text and schemas), and freeing it before the wait for the answer keeps
+/// held streams small.
 pub(crate) async fn dispatch(
     net: Net<'_>,
     live: &LiveState,
-    plan: Vec<Arc<UpstreamRuntime>>,
+    plan: Vec<Planned>,
     req: &mut ClientRequest<'_>,
     record: &mut Option<RequestRecord>,
 ) -> Result<Answered, ApiError> {
     let keep_request = plan.len() > 1;
     let mut last_error = None;
-    for up in plan {
-        // Always there when this upstream is not the first.
+    // Time until the soonest probe of an upstream skipped for its circuit.
+    let mut soonest_probe: Option<Duration> = None;
+    for target in plan {
+        // Always there when this target is not the first.
         let Some(parsed) = req.parsed.as_ref() else {
             break;
         };
-        let upstream_model = up.config.model_mapping.resolve(&parsed.model).to_owned();
+        let up = target.upstream.clone();
+        let mut probe = match up.circuit.admit() {
+            Admission::Skip { retry_in } => {
+                tracing::debug!(upstream = %up.config.name, "circuit open; skipping the upstream");
+                soonest_probe = Some(soonest_probe.map_or(retry_in, |s| s.min(retry_in)));
+                continue;
+            }
+            Admission::Probe(guard) => {
+                tracing::info!(upstream = %up.config.name, "circuit half-open; this request probes the upstream");
+                Some(guard)
+            }
+            Admission::Pass => None,
+        };
+        let upstream_model = target.upstream_model(&parsed.model).to_owned();
         if let Some(rec) = record.as_mut() {
             rec.upstream = Some(up.config.name.clone());
             rec.service_type = up.config.service_type.as_str();
@@ -106,16 +126,28 @@ pub(crate) async fn dispatch(
         };
         let attempted = match sent {
             Ok(a) => a,
-            Err(SendError::Request { error, .. }) => return Err(error),
+            Err(SendError::Request { error, .. }) => {
+                // The upstream answered: it is up, the request was wrong.
+                up.circuit.success(probe.as_mut());
+                return Err(error);
+            }
             Err(SendError::Exhausted { error, attempts }) => {
                 if let Some(rec) = record.as_mut() {
                     rec.attempts += attempts;
+                }
+                // Every key resting is no news about the upstream.
+                if attempts > 0 {
+                    let limits = up.config.circuit_breaker(&net.settings.circuit_breaker);
+                    if up.circuit.failure(&limits, probe.as_mut()) {
+                        tracing::warn!(upstream = %up.config.name, "circuit opened: the upstream is skipped until a probe succeeds");
+                    }
                 }
                 tracing::warn!(upstream = %up.config.name, error = %error.message, "every key of the upstream failed");
                 last_error = Some(error);
                 continue;
             }
         };
+        up.circuit.success(probe.as_mut());
         if let Some(rec) = record.as_mut() {
             rec.attempts += attempted.attempts;
             rec.key = Some(attempted.key_masked);
@@ -127,7 +159,17 @@ pub(crate) async fn dispatch(
             answer: attempted.answer,
         });
     }
-    Err(last_error.unwrap_or_else(no_upstream))
+    Err(match (last_error, soonest_probe) {
+        (Some(e), _) => e,
+        (None, Some(wait)) => {
+            let secs = wait.as_millis().div_ceil(1000).max(1) as u64;
+            ApiError::overloaded(format!(
+                "every upstream of this route is failing and its circuit is open; the next probe is in {secs} s"
+            ))
+            .with_retry_after(Some(secs))
+        }
+        (None, None) => no_upstream(),
+    })
 }
 
 /// Sends `out` to one upstream, passing over the keys and moving on only

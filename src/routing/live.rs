@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::circuit::Circuit;
 use super::keys::KeyPool;
 use crate::config::{Config, LoadBalance, Upstream};
 use crate::providers::Provider;
@@ -18,14 +19,17 @@ pub struct UpstreamRuntime {
     pub keys: KeyPool,
     /// Its protocol, with endpoints parsed once.
     pub(crate) provider: Provider,
+    /// Its circuit breaker (kept across reloads, like the key pool).
+    pub circuit: Arc<Circuit>,
 }
 
 impl UpstreamRuntime {
-    fn new(config: Upstream, keys: KeyPool) -> Self {
+    fn new(config: Upstream, keys: KeyPool, circuit: Arc<Circuit>) -> Self {
         UpstreamRuntime {
             provider: Provider::new(&config),
             config,
             keys,
+            circuit,
         }
     }
 
@@ -46,18 +50,19 @@ pub struct LiveState {
 
 impl LiveState {
     /// Builds the runtime for `config`, carrying key counters and cooldowns
-    /// over from `previous` for upstreams that still exist (matched by name).
+    /// and circuit breakers over from `previous` for upstreams that still exist
+    /// (matched by name).
     pub fn build(config: Config, previous: Option<&LiveState>) -> Self {
         let upstreams = config
             .upstreams
             .iter()
             .map(|up| {
                 let old = previous.and_then(|p| p.find(&up.name));
-                let keys = match old {
-                    Some(o) => o.keys.carry_over(up.api_keys.clone()),
-                    None => KeyPool::new(up.api_keys.clone()),
+                let (keys, circuit) = match old {
+                    Some(o) => (o.keys.carry_over(up.api_keys.clone()), o.circuit.clone()),
+                    None => (KeyPool::new(up.api_keys.clone()), Arc::default()),
                 };
-                Arc::new(UpstreamRuntime::new(up.clone(), keys))
+                Arc::new(UpstreamRuntime::new(up.clone(), keys, circuit))
             })
             .collect();
         LiveState { config, upstreams }

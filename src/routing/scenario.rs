@@ -3,8 +3,8 @@
 
 use crate::protocol::anthropic::{Content, ContentBlock, MessagesRequest, Role, Thinking};
 use crate::tokens::{
-    count_request_tokens, IMAGE_FALLBACK_TOKENS, PER_MESSAGE_TOKENS, PER_TOOL_BLOCK_TOKENS,
-    PER_TOOL_TOKENS, SYSTEM_TOKENS, TOOLS_PREAMBLE_TOKENS,
+    IMAGE_FALLBACK_TOKENS, PER_MESSAGE_TOKENS, PER_TOOL_BLOCK_TOKENS, PER_TOOL_TOKENS,
+    SYSTEM_TOKENS, TOOLS_PREAMBLE_TOKENS,
 };
 
 /// Claude Code's small/fast model (titles, summaries, checks) is the haiku
@@ -141,22 +141,10 @@ fn content_bytes(content: &Content, text: &mut u64, framing: &mut u64) {
     }
 }
 
-/// Whether `req` has more than `threshold` estimated input tokens: the
-/// byte bound when it decides, else the same count `count_tokens` gives.
-pub(crate) fn is_long_context(req: &MessagesRequest, threshold: u64) -> bool {
-    match size_verdict(req, threshold) {
-        SizeVerdict::Below => false,
-        SizeVerdict::Above => true,
-        SizeVerdict::Count => {
-            count_request_tokens(req.system.as_ref(), &req.messages, req.tools.as_deref())
-                > threshold
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::count_request_tokens;
 
     fn req(v: serde_json::Value) -> MessagesRequest {
         serde_json::from_value(v).unwrap()
@@ -246,7 +234,6 @@ mod tests {
                     SizeVerdict::Above => assert!(tokens > threshold, "{name} {threshold}"),
                     SizeVerdict::Count => {}
                 }
-                assert_eq!(is_long_context(&r, threshold), tokens > threshold);
             }
             assert_eq!(size_verdict(&r, 1_000), SizeVerdict::Above, "{name}");
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Extension, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{AnthropicBody, RequestId};
@@ -14,7 +14,8 @@ use crate::observe::RequestRecord;
 use crate::protocol::anthropic::MessagesRequest;
 use crate::providers::{ClientRequest, Respond};
 use crate::routing::failover::{dispatch, no_upstream};
-use crate::routing::plan::plan;
+use crate::routing::plan::{choose, Choice, LongContext, Plan};
+use crate::routing::LiveState;
 use crate::translate::ResponseContext;
 
 /// The handler: every outcome, success or error, is recorded.
@@ -25,9 +26,10 @@ pub(crate) async fn create_message(
     body: Result<AnthropicBody<MessagesRequest>, ApiError>,
 ) -> Response {
     let mut record = Some(RequestRecord::new(rid.0, "messages"));
-    let result = handle(&state, &headers, body, &mut record).await;
+    let mut route = None;
+    let result = handle(&state, &headers, body, &mut record, &mut route).await;
     // A stream took the record along; otherwise it is written here.
-    match result {
+    let mut resp = match result {
         Ok(resp) => {
             if let Some(rec) = record.as_mut() {
                 rec.status = resp.status().as_u16();
@@ -41,14 +43,23 @@ pub(crate) async fn create_message(
             }
             e.into_response()
         }
+    };
+    if let Some(route) = route {
+        resp.headers_mut()
+            .insert(ROUTE_HEADER, HeaderValue::from_static(route));
     }
+    resp
 }
+
+/// The response header that says which route a request took.
+const ROUTE_HEADER: &str = "x-claude-proxy-route";
 
 async fn handle(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     body: Result<AnthropicBody<MessagesRequest>, ApiError>,
     record: &mut Option<RequestRecord>,
+    route: &mut Option<&'static str>,
 ) -> Result<Response, ApiError> {
     let mut held = Some(state.admit()?);
     let AnthropicBody { parsed: req, raw } = body?;
@@ -62,7 +73,12 @@ async fn handle(
         rec.model_requested = req.model.clone();
     }
     let live = state.live.load_full();
-    let plan = plan(&live);
+    let (req, plan) = choose_route(&live, req, headers).await?;
+    *route = Some(plan.route.as_str());
+    if let Some(rec) = record.as_mut() {
+        rec.route = plan.route.as_str();
+    }
+    let plan = plan.targets;
     if plan.is_empty() {
         return Err(no_upstream());
     }
@@ -70,7 +86,10 @@ async fn handle(
     // go now (they may pin the connection's whole read buffer for as long
     // as the upstream takes to answer).
     let raw_len = raw.len();
-    let raw = if plan.iter().any(|u| u.provider.forwards_client_body()) {
+    let raw = if plan
+        .iter()
+        .any(|t| t.upstream.provider.forwards_client_body())
+    {
         raw
     } else {
         drop(raw);
@@ -105,4 +124,33 @@ async fn handle(
             },
         )
         .await
+}
+
+/// The request's route; a request too close to the long-context threshold
+/// to decide from its size is counted first, off the async runtime.
+async fn choose_route(
+    live: &LiveState,
+    req: MessagesRequest,
+    headers: &HeaderMap,
+) -> Result<(MessagesRequest, Plan), ApiError> {
+    let threshold = match choose(live, &req, headers, LongContext::Unknown)? {
+        Choice::Plan(plan) => return Ok((req, plan)),
+        Choice::NeedsCount { threshold } => threshold,
+    };
+    let (req, tokens) = tokio::task::spawn_blocking(move || {
+        let tokens = crate::tokens::count_request_tokens(
+            req.system.as_ref(),
+            &req.messages,
+            req.tools.as_deref(),
+        );
+        (req, tokens)
+    })
+    .await
+    .map_err(|e| ApiError::api(format!("token counting failed: {e}")))?;
+    match choose(live, &req, headers, LongContext::Known(tokens > threshold))? {
+        Choice::Plan(plan) => Ok((req, plan)),
+        Choice::NeedsCount { .. } => Err(ApiError::api(
+            "internal error: the route still needs a count after counting",
+        )),
+    }
 }

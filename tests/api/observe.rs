@@ -38,14 +38,24 @@ async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     )]);
     cfg["loadBalance"] = json!("failover");
     let app = spawn_app(cfg, &[]).await;
-    let ok =
-        "claude_proxy_requests_total{upstream=\"metrics-up\",status=\"200\",endpoint=\"messages\"}";
-    let before = sample(&app.metrics().await, ok);
+    let ok = |metrics: &str| {
+        sum_samples(
+            metrics,
+            "claude_proxy_requests_total",
+            &[
+                ("upstream", "metrics-up"),
+                ("status", "200"),
+                ("endpoint", "messages"),
+                ("route", "default"),
+            ],
+        )
+    };
+    let before = ok(&app.metrics().await);
     assert_eq!(app.messages(&hello()).await.status(), 200);
     let events = read_sse(app.messages(&hello_stream()).await).await;
     accumulate(&events);
     let text = app.metrics().await;
-    assert!(sample(&text, ok) >= before + 2.0, "{text}");
+    assert!(ok(&text) >= before + 2.0, "{text}");
     for series in [
         "claude_proxy_request_duration_seconds_bucket{upstream=\"metrics-up\"",
         "claude_proxy_ttfb_seconds_bucket{upstream=\"metrics-up\"",
