@@ -102,3 +102,8 @@ pub fn record_key_failure(upstream: &str, reason: &'static str) {
     metrics::counter!("claude_proxy_key_failures_total", "upstream" => upstream.to_owned(), "reason" => reason)
         .increment(1);
 }
+
+/// The circuit state of `upstream`: 0 closed, 1 open, 2 half-open.
+pub fn record_circuit(upstream: &str, state: f64) {
+    metrics::gauge!("claude_proxy_circuit_state", "upstream" => upstream.to_owned()).set(state);
+}

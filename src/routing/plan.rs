@@ -260,7 +260,7 @@ mod tests {
                 "background": "fast,small-model",
                 "think": ["think,reasoner", "main"],
                 "longContext": "big,gemini-long",
-                "longContextThreshold": 1000,
+                "longContextThreshold": 5000,
                 "webSearch": "web",
                 "image": "eye,vision",
                 "rules": [
@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn without_a_router_the_current_upstream_and_its_fallbacks_serve() {
         let mut a = up("a", "openai");
-        a["fallback"] = serde_json::json!(["c", "a"]);
+        a["fallback"] = serde_json::json!(["c", "b"]);
         let l = live(
             serde_json::json!({"upstream": [up("b", "openai"), a, up("c", "openai")], "currentUpstream": 1}),
         );
@@ -386,19 +386,19 @@ mod tests {
                 &req(serde_json::json!({"model": "claude-haiku-4-5"})),
                 &h
             ),
-            ("default".into(), vec!["a".into(), "c".into()])
+            ("default".into(), vec!["a".into(), "c".into(), "b".into()])
         );
     }
 
     #[test]
     fn a_request_too_close_to_call_asks_for_a_count() {
         let l = routed();
-        // ~5 KB of text: between the threshold (1000 tokens) and 8x it.
-        let text = "abcd ".repeat(1_000);
+        // ~10 KB of text: between the threshold (5000 tokens) and 8x it.
+        let text = "abcd ".repeat(2_000);
         let r = req(serde_json::json!({"messages": [{"role": "user", "content": text}]}));
         assert!(matches!(
             choose(&l, &r, &HeaderMap::new(), LongContext::Unknown).unwrap(),
-            Choice::NeedsCount { threshold: 1000 }
+            Choice::NeedsCount { threshold: 5000 }
         ));
         match choose(&l, &r, &HeaderMap::new(), LongContext::Known(false)).unwrap() {
             Choice::Plan(p) => assert_eq!(p.route.as_str(), "default"),

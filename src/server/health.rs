@@ -1,5 +1,6 @@
 //! `GET /health` (path from HEALTH_CHECK_PATH): liveness and a summary of the
-//! configuration. No auth, and nothing secret: counts only, never keys.
+//! configuration (per upstream: keys, resting keys, circuit state). No auth,
+//! and nothing secret: counts only, never keys.
 
 use std::sync::Arc;
 
@@ -8,7 +9,9 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::state::AppState;
-use super::util::rfc3339_now;
+use super::util::{rfc3339, rfc3339_now};
+use crate::routing::circuit::CircuitView;
+use std::time::SystemTime;
 
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     let live = state.live.load();
@@ -16,11 +19,21 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
         .upstreams
         .iter()
         .map(|u| {
+            let circuit = u.circuit.view();
+            let open_until = match circuit {
+                CircuitView::Open { until } => {
+                    let left = until.saturating_duration_since(tokio::time::Instant::now());
+                    Some(rfc3339(SystemTime::now() + left))
+                }
+                CircuitView::Closed | CircuitView::HalfOpen => None,
+            };
             json!({
                 "name": u.config.name,
                 "serviceType": u.config.service_type.as_str(),
                 "keys": u.keys.len(),
                 "restingKeys": u.keys.resting_count(),
+                "circuit": circuit.as_str(),
+                "openUntil": open_until,
             })
         })
         .collect();

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::AppState;
 use super::util::rfc3339;
-use crate::config::Upstream;
+use crate::config::{Config, Scenario, Upstream};
 use crate::error::ApiError;
 
 /// What a family word in `modelMapping` (`"opus"`, `"sonnet"`, `"haiku"`)
@@ -139,6 +139,49 @@ pub fn available_models(upstream: Option<&Upstream>) -> Vec<ModelInfo> {
     out
 }
 
+/// `upstream,model` ids for every upstream's mapped target models and the
+/// models the router names, so a client can pick an upstream explicitly
+/// (Claude Code: `/model deepseek,deepseek-chat`). With a single upstream
+/// there is nothing to choose, and nothing is added.
+pub fn explicit_models(config: &Config) -> Vec<ModelInfo> {
+    let mut out = Vec::new();
+    if config.upstreams.len() < 2 {
+        return out;
+    }
+    let mut seen = HashSet::new();
+    let mut push = |id: String, cap: Option<u64>| {
+        if seen.insert(id.clone()) {
+            out.push(ModelInfo::named(&id, cap));
+        }
+    };
+    for up in &config.upstreams {
+        for (_, to) in up.model_mapping.entries() {
+            push(format!("{},{to}", up.name), up.max_tokens);
+        }
+    }
+    let router_targets = config.router.iter().flat_map(|r| {
+        Scenario::ALL
+            .into_iter()
+            .filter_map(|s| r.scenario(s))
+            .chain(r.rules().iter().map(|rule| rule.targets()))
+            .flatten()
+    });
+    for t in router_targets {
+        if let (Some(up), Some(model)) = (config.upstreams.get(t.upstream()), t.model()) {
+            push(format!("{},{model}", up.name), up.max_tokens);
+        }
+    }
+    out
+}
+
+/// Everything `GET /v1/models` lists: what the current upstream serves,
+/// then the explicit `upstream,model` ids.
+fn all_models(config: &Config, current: Option<&Upstream>) -> Vec<ModelInfo> {
+    let mut models = available_models(current);
+    models.extend(explicit_models(config));
+    models
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
     /// Kept as text so a bad value gets Anthropic's 400, not axum's.
@@ -219,7 +262,7 @@ pub async fn list_models(
         Err(e) => return ApiError::invalid_request(e.body_text()).into_response(),
     };
     let live = state.live.load_full();
-    let models = available_models(live.current().map(|u| &u.config));
+    let models = all_models(&live.config, live.current().map(|u| &u.config));
     match page(&models, &q) {
         Ok(p) => Json(p).into_response(),
         Err(e) => e.into_response(),
@@ -233,11 +276,15 @@ pub async fn get_model(
 ) -> Response {
     let live = state.live.load_full();
     let upstream = live.current().map(|u| &u.config);
-    if let Some(m) = available_models(upstream)
+    if let Some(m) = all_models(&live.config, upstream)
         .into_iter()
         .find(|m| m.id == model_id)
     {
         return Json(m).into_response();
+    }
+    // `upstream,model` with any model the upstream may serve.
+    if model_id.contains(',') && live.config.parse_target(&model_id).is_ok() {
+        return Json(ModelInfo::named(&model_id, None)).into_response();
     }
     // Not listed, but routed: a dated id such as claude-sonnet-4-5-20250929
     // reaches the upstream through a family word or "*", so it exists here.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -105,7 +105,12 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     ApiError::not_found(format!("no route for {method} {}", uri.path())).into_response()
 }
 
-async fn render_metrics() -> Response {
+async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
+    // Circuit states change with time as well as with requests: read them
+    // now.
+    for up in &state.live.load().upstreams {
+        crate::observe::metrics::record_circuit(&up.config.name, up.circuit.view().gauge());
+    }
     match crate::observe::metrics::handle() {
         Some(h) => (
             [(
