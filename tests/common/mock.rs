@@ -102,8 +102,9 @@ pub struct Aborts {
 }
 
 impl Aborts {
-    pub fn load(&self, order: Ordering) -> usize {
-        self.count.load(order)
+    /// How many answers were abandoned so far.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
     }
 }
 
