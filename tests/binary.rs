@@ -3,100 +3,28 @@
 //! their effects, and refusal of bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_claude-proxy");
+use common::process::{block_on, Output, Proxy, ProxyCommand};
 
-/// A running proxy; killed on drop.
-struct Proxy {
-    child: Child,
-    addr: String,
-    stdout: Vec<String>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Starts the proxy and waits (bounded) for its "listening on" line.
+/// Starts the proxy in `dir` and waits (bounded) for its banner.
 fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Proxy {
-    start_with_stderr(dir, env, args, Stdio::null())
-}
-
-fn start_with_stderr(dir: &Path, env: &[(&str, &str)], args: &[&str], stderr: Stdio) -> Proxy {
-    let mut child = command(dir, env)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stdout = Vec::new();
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the proxy prints where it listens");
-        stdout.push(line.clone());
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    // The banner is short; collect the rest of it.
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-        stdout.push(line);
-    }
-    Proxy {
-        child,
-        addr,
-        stdout,
-        lines: rx,
-    }
+    ProxyCommand::new(dir).envs(env).args(args).start()
 }
 
 /// Runs the binary to completion (it must exit by itself).
-fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
-    let out = command(dir, env).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    ProxyCommand::new(dir)
+        .envs(env)
+        .args(args)
+        .run(Duration::from_secs(20))
 }
 
 fn get(url: &str, key: Option<&str>) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let mut req = reqwest::Client::new().get(url);
         if let Some(k) = key {
             req = req.header("x-api-key", k);
@@ -107,14 +35,11 @@ fn get(url: &str, key: Option<&str>) -> (u16, String) {
 }
 
 fn post_messages(addr: &str, key: &str) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let resp = reqwest::Client::new()
             .post(format!("http://{addr}/v1/messages"))
             .header("x-api-key", key)
+            // No content-type: the body is read as JSON anyway.
             .body(r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#)
             .send()
             .await
@@ -128,7 +53,7 @@ fn starts_with_nothing_configured_and_prints_a_generated_key() {
     let dir = tempfile::tempdir().unwrap();
     let p = start(dir.path(), &[("PORT", "0")], &[]);
     assert!(p.addr.starts_with("127.0.0.1:"), "{}", p.addr);
-    let banner = p.stdout.join("\n");
+    let banner = p.stdout();
     assert!(
         banner.contains("config add"),
         "explains how to add an upstream: {banner}"
@@ -162,7 +87,7 @@ fn dotenv_is_read_and_the_environment_wins() {
     .unwrap();
     let p = start(dir.path(), &[], &[]);
     assert!(
-        !p.stdout.join("\n").contains("from-dotenv-key"),
+        !p.stdout().contains("from-dotenv-key"),
         "a configured key is never printed"
     );
     assert_eq!(post_messages(&p.addr, "from-dotenv-key").0, 503);
@@ -184,7 +109,7 @@ fn invalid_settings_stop_startup_naming_the_variable() {
         ("ENABLE_CORS", "perhaps"),
         ("MAX_CONCURRENT_REQUESTS", "-1"),
     ] {
-        let (code, _, stderr) = run(dir.path(), &[(var, value)], &[]);
+        let Output { code, stderr, .. } = run(dir.path(), &[(var, value)], &[]);
         assert_ne!(code, 0, "{var}={value} must stop start-up");
         assert!(stderr.contains(var), "{var}: {stderr}");
     }
@@ -193,7 +118,7 @@ fn invalid_settings_stop_startup_naming_the_variable() {
 #[test]
 fn non_loopback_host_without_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = run(dir.path(), &[("HOST", "0.0.0.0"), ("PORT", "0")], &[]);
+    let Output { code, stderr, .. } = run(dir.path(), &[("HOST", "0.0.0.0"), ("PORT", "0")], &[]);
     assert_ne!(code, 0);
     assert!(stderr.contains("PROXY_ACCESS_KEY"), "{stderr}");
 }
@@ -203,7 +128,8 @@ fn broken_config_stops_startup_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let text = "{\n  \"upstream\": [\n    {\"name\": \"a\",}\n  ]\n}\n";
     std::fs::write(dir.path().join("config.json"), text).unwrap();
-    let (code, _, stderr) = run(dir.path(), &[("PORT", "0"), ("PROXY_ACCESS_KEY", "k")], &[]);
+    let Output { code, stderr, .. } =
+        run(dir.path(), &[("PORT", "0"), ("PROXY_ACCESS_KEY", "k")], &[]);
     assert_ne!(code, 0);
     assert!(stderr.contains("config.json:3:"), "{stderr}");
     assert_eq!(
@@ -238,7 +164,7 @@ fn config_path_and_flag_choose_the_file_and_strategy_default_applies() {
 #[test]
 fn help_lists_the_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, stdout, _) = run(dir.path(), &[], &["--help"]);
+    let Output { code, stdout, .. } = run(dir.path(), &[], &["--help"]);
     assert_eq!(code, 0);
     for var in [
         "PORT",
@@ -292,25 +218,9 @@ fn development_mode_serves_dev_info_behind_the_key() {
 fn sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = start(dir.path(), &[("PORT", "0"), ("PROXY_ACCESS_KEY", "k")], &[]);
-    let pid = p.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = p.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    p.sigterm();
+    let status = p.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
-    while p.lines.recv_timeout(Duration::from_millis(10)).is_ok() {}
 }
 
 /// Runs the proxy with `env`, makes one failing request, stops it with
@@ -318,20 +228,13 @@ fn sigterm_shuts_down_cleanly() {
 #[cfg(unix)]
 fn logs_of(env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("stderr.log");
-    let file = std::fs::File::create(&log).unwrap();
     let mut full_env = vec![("PORT", "0"), ("PROXY_ACCESS_KEY", "log-test-key-123456")];
     full_env.extend_from_slice(env);
-    let mut p = start_with_stderr(dir.path(), &full_env, &[], Stdio::from(file));
+    let mut p = start(dir.path(), &full_env, &[]);
     assert_eq!(post_messages(&p.addr, "log-test-key-123456").0, 503);
-    let pid = p.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while p.child.try_wait().unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::fs::read_to_string(&log).unwrap()
+    p.sigterm();
+    p.wait_exit(Duration::from_secs(10));
+    p.stderr()
 }
 
 #[cfg(unix)]

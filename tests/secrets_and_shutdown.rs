@@ -8,24 +8,16 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-#[path = "api/support.rs"]
-mod support;
+mod common;
 
-#[allow(dead_code)]
-#[path = "api/mock_openai.rs"]
-mod mock_openai;
-
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use support::{config_with, parse_sse, spawn_mock, upstream, Recorded, Reply};
+use common::process::{Proxy, ProxyCommand};
+use common::*;
 
 const PROXY_KEY: &str = "proxy-SECRET-key-aaaaaaaaaaaaaaaa";
 const ADMIN_KEY: &str = "admin-SECRET-key-bbbbbbbbbbbbbbbb";
@@ -37,108 +29,10 @@ const KGOOD: &str = "sk-LEAKGOOD-gggggggggggggggggggg";
 const KDEAD: &str = "sk-LEAKDEAD-hhhhhhhhhhhhhhhhhhhh";
 const KCLAUDE: &str = "sk-ant-LEAKCLAUDE-iiiiiiiiiiiiiiii";
 
-struct Proc {
-    child: Child,
-    addr: String,
-    out: Arc<Mutex<Vec<u8>>>,
-    err: Arc<Mutex<Vec<u8>>>,
-}
-
-fn capture(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
-    let b = buf.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 8192];
-        while let Ok(n) = r.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            b.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
-}
-
 /// Starts the binary in `dir` (which holds `.env` and `config.json`) with
 /// an otherwise empty environment, and waits for its banner.
-async fn start(dir: &Path) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_claude-proxy"))
-        .current_dir(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the binary");
-    let out = capture(child.stdout.take().unwrap());
-    let err = capture(child.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = loop {
-        let text = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
-        if let Some(rest) = text.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "binary exited early ({status}): {}",
-                String::from_utf8_lossy(&err.lock().unwrap())
-            );
-        }
-        assert!(Instant::now() < deadline, "no banner: {text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    Proc {
-        child,
-        addr,
-        out,
-        err,
-    }
-}
-
-impl Proc {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM");
-    }
-
-    /// Waits (bounded) for the process to exit.
-    async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads drain the pipes.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the process did not exit within {limit:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn output(&self) -> (String, String) {
-        (
-            String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned(),
-            String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned(),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start(dir: &Path) -> Proxy {
+    tokio::task::block_in_place(|| ProxyCommand::new(dir).start())
 }
 
 fn write_env(dir: &Path, pairs: &[(&str, &str)]) {
@@ -146,31 +40,15 @@ fn write_env(dir: &Path, pairs: &[(&str, &str)]) {
     std::fs::write(dir.join(".env"), text).unwrap();
 }
 
-fn key_of(rec: &Recorded) -> String {
-    rec.header("authorization")
-        .or(rec.header("x-api-key"))
-        .unwrap_or("")
-        .trim_start_matches("Bearer ")
-        .to_owned()
-}
-
 /// The main upstream: each key fails in its own way (echoing the key in
 /// its error body, as some providers do), one answers.
 fn main_upstream_reply(r: &Recorded) -> Reply {
-    let key = key_of(r);
+    let key = r.key();
     let stream = r.body["stream"] == json!(true);
     let model = r.body["model"].as_str().unwrap_or("");
     let err = |status: u16, retry: Option<&str>| {
-        let mut headers = vec![("content-type", "application/json".to_owned())];
-        if let Some(s) = retry {
-            headers.push(("retry-after", s.to_owned()));
-        }
         let body = json!({"error": {"message": format!("Incorrect API key provided: {key}"), "code": status}});
-        Reply::Raw(
-            StatusCode::from_u16(status).unwrap(),
-            headers,
-            serde_json::to_vec(&body).unwrap().into(),
-        )
+        Reply::error(status, &body, retry)
     };
     if model == "fail-all" {
         return err(500, None);
@@ -198,12 +76,11 @@ fn main_upstream_reply(r: &Recorded) -> Reply {
     }
 }
 
-fn hello(model: &str, stream: bool) -> Value {
-    json!({"model": model, "max_tokens": 50, "stream": stream,
-           "messages": [{"role": "user", "content": "hello"}]})
+fn hello_to(model: &str, stream: bool) -> Value {
+    hello().with("model", model).with("stream", stream)
 }
 
-async fn drive_everything(p: &Proc, transcript: &mut String) {
+async fn drive_everything(p: &Proxy, transcript: &mut String) {
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -216,43 +93,43 @@ async fn drive_everything(p: &Proc, transcript: &mut String) {
             "json",
             c.post(p.url("/v1/messages"))
                 .header("x-api-key", PROXY_KEY)
-                .json(&hello("claude-haiku-4-5", false)),
+                .json(&hello_to("claude-haiku-4-5", false)),
         ),
         (
             "stream cut",
             c.post(p.url("/v1/messages"))
                 .header("authorization", format!("Bearer {PROXY_KEY}"))
-                .json(&hello("claude-haiku-4-5", true)),
+                .json(&hello_to("claude-haiku-4-5", true)),
         ),
         (
             "stream clean",
             c.post(p.url("/v1/messages"))
                 .header("x-api-key", PROXY_KEY)
-                .json(&hello("clean", true)),
+                .json(&hello_to("clean", true)),
         ),
         (
             "fallback",
             c.post(p.url("/v1/messages"))
                 .header("x-api-key", PROXY_KEY)
-                .json(&hello("fail-all", false)),
+                .json(&hello_to("fail-all", false)),
         ),
         (
             "echo",
             c.post(p.url("/v1/messages"))
                 .header("x-api-key", PROXY_KEY)
-                .json(&hello("echo-400", false)),
+                .json(&hello_to("echo-400", false)),
         ),
         (
             "wrong key",
             c.post(p.url("/v1/messages"))
                 .header("x-api-key", "wrong")
-                .json(&hello("m", false)),
+                .json(&hello_to("m", false)),
         ),
         (
             "wrong bearer",
             c.post(p.url("/v1/messages"))
                 .header("authorization", "Bearer wrong")
-                .json(&hello("m", false)),
+                .json(&hello_to("m", false)),
         ),
         (
             "bad json",
@@ -265,7 +142,7 @@ async fn drive_everything(p: &Proc, transcript: &mut String) {
             "count",
             c.post(p.url("/v1/messages/count_tokens"))
                 .header("x-api-key", PROXY_KEY)
-                .json(&hello("m", false)),
+                .json(&hello_to("m", false)),
         ),
         (
             "models",
@@ -386,7 +263,7 @@ fn check_request_lines(stderr: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_ever_appears_in_output_or_responses() {
     let main = spawn_mock(mock_openai::validate, main_upstream_reply).await;
-    let backup = spawn_mock(support::no_validation, |_| {
+    let backup = spawn_mock(mock_anthropic::validate, |_| {
         Reply::Json(
             StatusCode::OK,
             json!({"id": "msg_b", "type": "message", "role": "assistant", "model": "c",
@@ -434,12 +311,12 @@ async fn no_secret_ever_appears_in_output_or_responses() {
                 ("FIRST_BYTE_TIMEOUT", "5000"),
             ],
         );
-        let mut p = start(dir.path()).await;
+        let mut p = start(dir.path());
         let mut transcript = String::new();
         drive_everything(&p, &mut transcript).await;
         p.sigterm();
-        assert!(p.wait_exit(Duration::from_secs(15)).await.success());
-        let (stdout, stderr) = p.output();
+        assert!(p.wait_exit_async(Duration::from_secs(15)).await.success());
+        let (stdout, stderr) = (p.stdout(), p.stderr());
         assert!(!stdout.contains("generated for this run"), "{stdout}");
         assert!(
             stderr.contains("request body") && stderr.contains("response body"),
@@ -468,7 +345,7 @@ async fn slow_stream_proc(
     pieces: usize,
     delay_ms: u64,
     shutdown_ms: &str,
-) -> (support::Mock, tempfile::TempDir, Proc) {
+) -> (Mock, tempfile::TempDir, Proxy) {
     let words: Vec<String> = (0..pieces).map(|i| format!("w{i} ")).collect();
     let mock = spawn_mock(mock_openai::validate, move |_| {
         let refs: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -494,15 +371,15 @@ async fn slow_stream_proc(
             ("SHUTDOWN_TIMEOUT", shutdown_ms),
         ],
     );
-    let p = start(dir.path()).await;
+    let p = start(dir.path());
     (mock, dir, p)
 }
 
-async fn open_stream(p: &Proc) -> reqwest::Response {
+async fn open_stream(p: &Proxy) -> reqwest::Response {
     let resp = reqwest::Client::new()
         .post(p.url("/v1/messages"))
         .header("x-api-key", PROXY_KEY)
-        .json(&hello("claude-haiku-4-5", true))
+        .json(&hello_to("claude-haiku-4-5", true))
         .send()
         .await
         .unwrap();
@@ -517,29 +394,20 @@ async fn sigterm_lets_the_open_stream_finish_and_refuses_new_connections() {
     let mut bytes = resp.chunk().await.unwrap().expect("first bytes").to_vec();
     let signalled = Instant::now();
     p.sigterm();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match reqwest::Client::new().get(p.url("/health")).send().await {
-            Err(e) => {
-                assert!(e.is_connect() || e.is_request(), "{e}");
-                break;
-            }
-            Ok(_) => {
-                assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    assert!(
+        refused_within(&p.url("/health"), Duration::from_secs(5)).await,
+        "still accepting after SIGTERM"
+    );
     while let Some(chunk) = resp.chunk().await.unwrap() {
         bytes.extend_from_slice(&chunk);
     }
-    let msg = claude_proxy::translate::accumulate(&parse_sse(&bytes)).expect("complete stream");
+    let msg = accumulate(&parse_sse(&bytes));
     let v = serde_json::to_value(&msg).unwrap();
     assert_eq!(v["content"][0]["text"], "w0 w1 w2 w3 w4 w5 w6 w7 ");
-    let status = p.wait_exit(Duration::from_secs(10)).await;
+    let status = p.wait_exit_async(Duration::from_secs(10)).await;
     assert!(status.success(), "{status}");
     assert!(signalled.elapsed() < Duration::from_secs(10));
-    let (_, stderr) = p.output();
+    let stderr = p.stderr();
     assert!(stderr.contains("shutdown signal received"), "{stderr}");
 }
 
@@ -550,7 +418,7 @@ async fn shutdown_timeout_bounds_the_wait_for_running_streams() {
     resp.chunk().await.unwrap().expect("first bytes");
     let signalled = Instant::now();
     p.sigterm();
-    p.wait_exit(Duration::from_secs(8)).await;
+    p.wait_exit_async(Duration::from_secs(8)).await;
     let waited = signalled.elapsed();
     assert!(waited >= Duration::from_millis(450), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
@@ -559,6 +427,6 @@ async fn shutdown_timeout_bounds_the_wait_for_running_streams() {
     tokio::time::timeout(Duration::from_secs(5), read_rest)
         .await
         .expect("the cut stream ends");
-    let (_, stderr) = p.output();
+    let stderr = p.stderr();
     assert!(stderr.contains("SHUTDOWN_TIMEOUT passed"), "{stderr}");
 }

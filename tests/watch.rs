@@ -2,12 +2,15 @@
 //! rename-saves are seen, other files are not, bursts are coalesced.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::fs;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use claude_proxy::config::watch::watch_config;
+use common::wait_until;
 
 fn counter() -> (Arc<AtomicUsize>, impl Fn() + Send + Sync + 'static) {
     let n = Arc::new(AtomicUsize::new(0));
@@ -19,14 +22,7 @@ fn counter() -> (Arc<AtomicUsize>, impl Fn() + Send + Sync + 'static) {
 
 /// Polls for up to 3 s until the count exceeds `than`.
 fn wait_above(n: &AtomicUsize, than: usize) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(3) {
-        if n.load(Ordering::SeqCst) > than {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+    wait_until(Duration::from_secs(3), || n.load(Ordering::SeqCst) > than)
 }
 
 /// Lets pending events and the debounce window pass.

@@ -5,12 +5,8 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::mock_openai::{self, text_completion};
-use super::support::*;
-
-fn hello() -> Value {
-    json!({"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]})
-}
+use crate::common::mock_openai::{self, text_completion};
+use crate::common::*;
 
 async fn app_for(mock: &Mock, keys: &[&str], env: &[(&str, &str)]) -> TestApp {
     spawn_app(
@@ -184,9 +180,7 @@ async fn streaming_upstream_errors_before_first_byte_keep_status() {
     })
     .await;
     let app = app_for(&mock, &["k"], &[]).await;
-    let mut body = hello();
-    body["stream"] = json!(true);
-    expect_error(app.messages(&body).await, 429, "rate_limit_error").await;
+    expect_error(app.messages(&hello_stream()).await, 429, "rate_limit_error").await;
 }
 
 #[tokio::test]
@@ -339,8 +333,7 @@ async fn concurrency_limit_answers_529_at_once() {
     })
     .await;
     let app = app_for(&mock, &["k"], &[("MAX_CONCURRENT_REQUESTS", "1")]).await;
-    let mut body = hello();
-    body["stream"] = json!(true);
+    let body = hello_stream();
     let first = app.messages(&body).await;
     assert_eq!(first.status(), 200);
     let started = Instant::now();
@@ -385,8 +378,7 @@ async fn request_timeout_ends_a_stalled_stream_with_an_error_event() {
     })
     .await;
     let app = app_for(&mock, &["k"], &[("REQUEST_TIMEOUT", "500")]).await;
-    let mut body = hello();
-    body["stream"] = json!(true);
+    let body = hello_stream();
     let started = Instant::now();
     let events = read_sse(app.messages(&body).await).await;
     assert!(
@@ -416,8 +408,7 @@ async fn silent_stream_is_ended_by_the_idle_timeout_while_pings_flow() {
         &[("STREAM_IDLE_TIMEOUT", "700"), ("PING_INTERVAL", "200")],
     )
     .await;
-    let mut body = hello();
-    body["stream"] = json!(true);
+    let body = hello_stream();
     let started = Instant::now();
     let events = read_sse(app.messages(&body).await).await;
     let pings = events

@@ -6,19 +6,17 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::support::*;
+use crate::common::mock_anthropic;
+use crate::common::*;
 
 const SSE: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_up\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-up\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\nevent: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":2}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
+/// Anthropic's own checks, plus: the upstream key (not the client's
+/// credential) goes in `x-api-key`.
 fn validate_anthropic(rec: &Recorded) -> Result<(), String> {
-    if rec.path != "/v1/messages" {
-        return Err(format!("path {}", rec.path));
-    }
+    mock_anthropic::validate(rec)?;
     if rec.header("x-api-key") != Some("sk-ant-upstream") {
         return Err("x-api-key must carry the upstream key".into());
-    }
-    if rec.header("anthropic-version").is_none() {
-        return Err("anthropic-version header required".into());
     }
     if rec.header("authorization").is_some() {
         return Err("the client's Authorization must not be forwarded".into());

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use claude_proxy::protocol::anthropic::CountTokensRequest;
 use serde_json::{json, Value};
 
-use super::mock_openai;
-use super::support::*;
+use crate::common::*;
+use crate::common::{mock_anthropic, mock_openai};
 
 fn body() -> Value {
     json!({
@@ -134,12 +134,11 @@ async fn bad_bodies_are_400_naming_the_field() {
     assert!(msg.contains("invalid JSON"), "{msg}");
 }
 
+/// Anthropic's own checks (count_tokens path), and no client credential.
 fn validate_anthropic(r: &Recorded) -> Result<(), String> {
+    mock_anthropic::validate(r)?;
     if r.path != "/v1/messages/count_tokens" {
         return Err(format!("unexpected path {}", r.path));
-    }
-    if r.header("anthropic-version").is_none() {
-        return Err("anthropic-version header is required".into());
     }
     if r.header("authorization").is_some() {
         return Err("unexpected authorization header".into());

@@ -11,26 +11,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::mock_openai::{self, text_completion};
-use super::support::*;
-
-fn hello(stream: bool) -> Value {
-    json!({"model": "claude-haiku-4-5", "max_tokens": 50, "stream": stream,
-           "messages": [{"role": "user", "content": "hi"}]})
-}
-
-/// The upstream key a recorded request carried.
-fn key_of(rec: &Recorded) -> String {
-    let auth = rec
-        .header("authorization")
-        .or(rec.header("x-api-key"))
-        .unwrap_or("");
-    auth.trim_start_matches("Bearer ").to_owned()
-}
-
-fn keys_seen(mock: &Mock) -> Vec<String> {
-    mock.requests().iter().map(key_of).collect()
-}
+use crate::common::mock_anthropic;
+use crate::common::mock_openai::{self, text_completion};
+use crate::common::*;
 
 /// A successful OpenAI answer in the form the request asked for.
 fn ok_reply(rec: &Recorded, text: &str) -> Reply {
@@ -43,18 +26,6 @@ fn ok_reply(rec: &Recorded, text: &str) -> Reply {
     } else {
         Reply::Json(StatusCode::OK, text_completion(text))
     }
-}
-
-fn error_reply(status: u16, body: &Value, retry_after: Option<&str>) -> Reply {
-    let mut headers = vec![("content-type", "application/json".to_owned())];
-    if let Some(r) = retry_after {
-        headers.push(("retry-after", r.to_owned()));
-    }
-    Reply::Raw(
-        StatusCode::from_u16(status).unwrap(),
-        headers,
-        serde_json::to_vec(body).unwrap().into(),
-    )
 }
 
 /// Text of a JSON or SSE answer.
@@ -140,18 +111,18 @@ async fn every_key_failure_moves_to_the_next_key() {
         for stream in [false, true] {
             let b = body.clone();
             let mock = spawn_mock(mock_openai::validate, move |r| {
-                if key_of(r) == "bad" {
-                    error_reply(status, &b, retry_after)
+                if r.key() == "bad" {
+                    Reply::error(status, &b, retry_after)
                 } else {
                     ok_reply(r, "from good")
                 }
             })
             .await;
             let app = spawn_app(failover_config(&mock, &["bad", "good"]), &[]).await;
-            let resp = app.messages(&hello(stream)).await;
+            let resp = app.messages(&hello().with("stream", stream)).await;
             assert_eq!(resp.status(), 200, "{name} stream={stream}");
             assert_eq!(answer_text(resp, stream).await, "from good", "{name}");
-            assert_eq!(keys_seen(&mock), ["bad", "good"], "{name} stream={stream}");
+            assert_eq!(mock.keys(), ["bad", "good"], "{name} stream={stream}");
         }
     }
 }
@@ -160,7 +131,7 @@ async fn every_key_failure_moves_to_the_next_key() {
 async fn first_byte_timeout_moves_to_the_next_key() {
     for stream in [false, true] {
         let mock = spawn_mock(mock_openai::validate, |r| {
-            if key_of(r) == "slow" {
+            if r.key() == "slow" {
                 Reply::Hang
             } else {
                 ok_reply(r, "from fast")
@@ -173,10 +144,10 @@ async fn first_byte_timeout_moves_to_the_next_key() {
         )
         .await;
         let started = Instant::now();
-        let resp = app.messages(&hello(stream)).await;
+        let resp = app.messages(&hello().with("stream", stream)).await;
         assert_eq!(answer_text(resp, stream).await, "from fast");
         assert!(started.elapsed() < Duration::from_secs(3));
-        assert_eq!(keys_seen(&mock), ["slow", "fast"]);
+        assert_eq!(mock.keys(), ["slow", "fast"]);
     }
 }
 
@@ -242,7 +213,7 @@ async fn dropped_connection_moves_to_the_next_key() {
     let mut cfg = config_with(vec![upstream("oa", "openai", &url, &["bad", "good"])]);
     cfg["loadBalance"] = json!("failover");
     let app = spawn_app(cfg, &[]).await;
-    let resp = app.messages(&hello(false)).await;
+    let resp = app.messages(&hello()).await;
     assert_eq!(answer_text(resp, false).await, "after drop");
     assert_eq!(*seen.lock().unwrap(), ["bad", "good"]);
 }
@@ -252,7 +223,7 @@ async fn request_errors_are_not_retried() {
     for (status, kind) in [(400, "invalid_request_error"), (404, "not_found_error")] {
         for stream in [false, true] {
             let mock = spawn_mock(mock_openai::validate, move |_| {
-                error_reply(
+                Reply::error(
                     status,
                     &json!({"error": {"message": "bad tool schema"}}),
                     None,
@@ -260,7 +231,12 @@ async fn request_errors_are_not_retried() {
             })
             .await;
             let app = spawn_app(failover_config(&mock, &["k1", "k2", "k3"]), &[]).await;
-            expect_error(app.messages(&hello(stream)).await, status, kind).await;
+            expect_error(
+                app.messages(&hello().with("stream", stream)).await,
+                status,
+                kind,
+            )
+            .await;
             assert_eq!(mock.count(), 1, "status {status} stream={stream}: one try");
         }
     }
@@ -269,7 +245,7 @@ async fn request_errors_are_not_retried() {
 #[tokio::test]
 async fn every_key_is_tried_at_most_once() {
     let mock = spawn_mock(mock_openai::validate, |_| {
-        error_reply(500, &json!({"error": {"message": "boom"}}), None)
+        Reply::error(500, &json!({"error": {"message": "boom"}}), None)
     })
     .await;
     let app = spawn_app(
@@ -282,8 +258,8 @@ async fn every_key_is_tried_at_most_once() {
         &[],
     )
     .await;
-    expect_error(app.messages(&hello(false)).await, 500, "api_error").await;
-    let mut seen = keys_seen(&mock);
+    expect_error(app.messages(&hello()).await, 500, "api_error").await;
+    let mut seen = mock.keys();
     seen.sort();
     assert_eq!(seen, ["a", "b", "c"]);
 }
@@ -294,7 +270,7 @@ async fn rate_limited_key_rests_for_retry_after_then_serves_again() {
     let h = hits.clone();
     let mock = spawn_mock(mock_openai::validate, move |r| {
         if h.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            error_reply(429, &json!({"error": {"message": "slow down"}}), Some("1"))
+            Reply::error(429, &json!({"error": {"message": "slow down"}}), Some("1"))
         } else {
             ok_reply(r, "rested")
         }
@@ -305,11 +281,11 @@ async fn rate_limited_key_rests_for_retry_after_then_serves_again() {
         &[],
     )
     .await;
-    let resp = app.messages(&hello(false)).await;
+    let resp = app.messages(&hello()).await;
     assert_eq!(resp.headers()["retry-after"], "1");
     expect_error(resp, 429, "rate_limit_error").await;
     // Resting: refused by the proxy itself, the upstream is not asked.
-    let resp = app.messages(&hello(true)).await;
+    let resp = app.messages(&hello_stream()).await;
     assert_eq!(resp.headers()["retry-after"], "1");
     let msg = expect_error(resp, 429, "rate_limit_error").await;
     assert!(msg.contains("rate limited"), "{msg}");
@@ -326,7 +302,7 @@ async fn rate_limited_key_rests_for_retry_after_then_serves_again() {
     assert_eq!(health["config"]["upstreams"][0]["restingKeys"], 1);
     // After Retry-After the key is used again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let resp = app.messages(&hello(true)).await;
+    let resp = app.messages(&hello_stream()).await;
     assert_eq!(answer_text(resp, true).await, "rested");
     assert_eq!(mock.count(), 2);
 }
@@ -334,8 +310,8 @@ async fn rate_limited_key_rests_for_retry_after_then_serves_again() {
 #[tokio::test]
 async fn resting_keys_are_skipped_while_another_is_usable() {
     let mock = spawn_mock(mock_openai::validate, |r| {
-        if key_of(r) == "limited" {
-            error_reply(429, &json!({"error": {"message": "slow down"}}), Some("30"))
+        if r.key() == "limited" {
+            Reply::error(429, &json!({"error": {"message": "slow down"}}), Some("30"))
         } else {
             ok_reply(r, "ok")
         }
@@ -352,16 +328,16 @@ async fn resting_keys_are_skipped_while_another_is_usable() {
     )
     .await;
     for _ in 0..6 {
-        assert_eq!(app.messages(&hello(false)).await.status(), 200);
+        assert_eq!(app.messages(&hello()).await.status(), 200);
     }
-    let limited = keys_seen(&mock).iter().filter(|k| *k == "limited").count();
+    let limited = mock.keys().iter().filter(|k| *k == "limited").count();
     assert_eq!(limited, 1, "a 429 key rests for its Retry-After");
 }
 
 #[tokio::test]
 async fn failing_keys_rest_and_the_client_gets_529_with_retry_after() {
     let mock = spawn_mock(mock_openai::validate, |_| {
-        error_reply(503, &json!({"error": {"message": "unavailable"}}), None)
+        Reply::error(503, &json!({"error": {"message": "unavailable"}}), None)
     })
     .await;
     let app = spawn_app(
@@ -371,10 +347,10 @@ async fn failing_keys_rest_and_the_client_gets_529_with_retry_after() {
     .await;
     // One 5xx says little about a key: it rests after the third in a row.
     for _ in 0..3 {
-        expect_error(app.messages(&hello(false)).await, 529, "overloaded_error").await;
+        expect_error(app.messages(&hello()).await, 529, "overloaded_error").await;
     }
     assert_eq!(mock.count(), 3);
-    let resp = app.messages(&hello(false)).await;
+    let resp = app.messages(&hello()).await;
     assert!(resp.headers().contains_key("retry-after"));
     let msg = expect_error(resp, 529, "overloaded_error").await;
     assert!(msg.contains("resting"), "{msg}");
@@ -384,15 +360,15 @@ async fn failing_keys_rest_and_the_client_gets_529_with_retry_after() {
 #[tokio::test]
 async fn rejected_key_shows_as_resting_in_health() {
     let mock = spawn_mock(mock_openai::validate, |r| {
-        if key_of(r) == "revoked" {
-            error_reply(401, &json!({"error": {"message": "invalid key"}}), None)
+        if r.key() == "revoked" {
+            Reply::error(401, &json!({"error": {"message": "invalid key"}}), None)
         } else {
             ok_reply(r, "ok")
         }
     })
     .await;
     let app = spawn_app(failover_config(&mock, &["revoked", "valid"]), &[]).await;
-    assert_eq!(app.messages(&hello(false)).await.status(), 200);
+    assert_eq!(app.messages(&hello()).await.status(), 200);
     let health: Value = app
         .client
         .get(app.url("/health"))
@@ -417,7 +393,7 @@ fn claude_message(text: &str) -> Value {
 }
 
 async fn spawn_claude_backup() -> Mock {
-    spawn_mock(no_validation, |r| {
+    spawn_mock(mock_anthropic::validate, |r| {
         if r.body["stream"] == json!(true) {
             let mut msg = claude_message("");
             msg["content"] = json!([]);
@@ -445,7 +421,7 @@ async fn spawn_claude_backup() -> Mock {
 #[tokio::test]
 async fn fallback_upstream_answers_when_every_key_fails() {
     let primary = spawn_mock(mock_openai::validate, |_| {
-        error_reply(401, &json!({"error": {"message": "invalid key"}}), None)
+        Reply::error(401, &json!({"error": {"message": "invalid key"}}), None)
     })
     .await;
     let backup = spawn_claude_backup().await;
@@ -460,7 +436,7 @@ async fn fallback_upstream_answers_when_every_key_fails() {
     )
     .await;
     for stream in [false, true] {
-        let resp = app.messages(&hello(stream)).await;
+        let resp = app.messages(&hello().with("stream", stream)).await;
         assert_eq!(
             answer_text(resp, stream).await,
             "from backup",
@@ -492,7 +468,7 @@ async fn unreachable_upstream_falls_back() {
         &[],
     )
     .await;
-    let resp = app.messages(&hello(true)).await;
+    let resp = app.messages(&hello_stream()).await;
     assert_eq!(answer_text(resp, true).await, "from backup");
 }
 
@@ -500,9 +476,9 @@ async fn unreachable_upstream_falls_back() {
 async fn fallback_is_off_by_default_and_not_used_for_request_errors() {
     let primary = spawn_mock(mock_openai::validate, |r| {
         if r.body["messages"][0]["content"] == "bad" {
-            error_reply(400, &json!({"error": {"message": "bad request"}}), None)
+            Reply::error(400, &json!({"error": {"message": "bad request"}}), None)
         } else {
-            error_reply(401, &json!({"error": {"message": "invalid key"}}), None)
+            Reply::error(401, &json!({"error": {"message": "invalid key"}}), None)
         }
     })
     .await;
@@ -516,12 +492,7 @@ async fn fallback_is_off_by_default_and_not_used_for_request_errors() {
         &[],
     )
     .await;
-    expect_error(
-        app.messages(&hello(false)).await,
-        401,
-        "authentication_error",
-    )
-    .await;
+    expect_error(app.messages(&hello()).await, 401, "authentication_error").await;
     assert_eq!(backup.count(), 0);
     // With a fallback, a request error still stops at the first upstream.
     let mut main = upstream("primary", "openai", &primary.url(), &["p2"]);
@@ -534,7 +505,7 @@ async fn fallback_is_off_by_default_and_not_used_for_request_errors() {
         &[],
     )
     .await;
-    let mut bad = hello(false);
+    let mut bad = hello();
     bad["messages"][0]["content"] = json!("bad");
     expect_error(app.messages(&bad).await, 400, "invalid_request_error").await;
     assert_eq!(backup.count(), 0);
@@ -555,19 +526,15 @@ async fn client_disconnect_cancels_a_non_streaming_upstream_request() {
     let err = client
         .post(app.url("/v1/messages"))
         .header("x-api-key", ACCESS_KEY)
-        .json(&hello(false))
+        .json(&hello())
         .send()
         .await
         .unwrap_err();
     assert!(err.is_timeout());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while mock.aborted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "upstream request was not cancelled"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        mock.wait_aborted(Duration::from_secs(5)).await,
+        "upstream request was not cancelled"
+    );
     assert_eq!(mock.count(), 1);
 }
 
@@ -576,8 +543,8 @@ async fn upstream_errors_that_echo_the_key_are_scrubbed() {
     const KEY: &str = "sk-echoed-secret-key-0123456789";
     let mock = spawn_mock(mock_openai::validate, |r| {
         let body =
-            json!({"error": {"message": format!("Incorrect API key provided: {}", key_of(r))}});
-        error_reply(401, &body, None)
+            json!({"error": {"message": format!("Incorrect API key provided: {}", r.key())}});
+        Reply::error(401, &body, None)
     })
     .await;
     let app = spawn_app(
@@ -585,12 +552,7 @@ async fn upstream_errors_that_echo_the_key_are_scrubbed() {
         &[],
     )
     .await;
-    let msg = expect_error(
-        app.messages(&hello(false)).await,
-        401,
-        "authentication_error",
-    )
-    .await;
+    let msg = expect_error(app.messages(&hello()).await, 401, "authentication_error").await;
     assert!(!msg.contains(KEY), "{msg}");
     assert!(msg.contains("sk-echoe…6789"), "{msg}");
 }

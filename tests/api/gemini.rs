@@ -1,39 +1,14 @@
 //! Gemini upstreams through the real server, against a mock that validates
-//! requests like the Gemini API (tests/support/gemini_validator.rs).
+//! requests like the Gemini API (tests/common/mock_gemini.rs).
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::gemini_validator::validate_gemini_request;
-use super::support::*;
+use crate::common::mock_gemini::validate;
+use crate::common::*;
 use claude_proxy::protocol::anthropic::{ResponseBlock, StopReason, StreamEvent};
-
-pub fn validate(rec: &Recorded) -> Result<(), String> {
-    let re = regex_lite_path(&rec.path);
-    if !re {
-        return Err(format!("unexpected path {}", rec.path));
-    }
-    if rec.header("x-goog-api-key").is_none() {
-        return Err("missing x-goog-api-key".into());
-    }
-    if rec.query.as_deref().is_some_and(|q| q.contains("key=")) {
-        return Err("the key must not be in the query string".into());
-    }
-    if rec.path.ends_with(":streamGenerateContent") && rec.query.as_deref() != Some("alt=sse") {
-        return Err("streaming needs alt=sse".into());
-    }
-    validate_gemini_request(&rec.body)
-}
-
-fn regex_lite_path(path: &str) -> bool {
-    path.strip_prefix("/v1beta/models/")
-        .and_then(|rest| rest.split_once(':'))
-        .is_some_and(|(model, action)| {
-            !model.is_empty() && matches!(action, "generateContent" | "streamGenerateContent")
-        })
-}
 
 fn candidate(parts: Value, finish: &str) -> Value {
     json!({

@@ -4,14 +4,9 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use serde_json::{json, Value};
 
-use super::mock_openai::{self, text_completion};
-use super::support::*;
-
-fn hello() -> Value {
-    json!({"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]})
-}
+use crate::common::mock_openai::{self, text_completion};
+use crate::common::*;
 
 async fn app_with(env: &[(&str, &str)]) -> (Mock, TestApp) {
     let mock = spawn_mock(mock_openai::validate, |_| {

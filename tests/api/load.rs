@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::mock_openai;
-use super::support::*;
+use crate::common::mock_openai;
+use crate::common::*;
 
 const CLIENTS: usize = 500;
 
@@ -54,7 +54,7 @@ async fn five_hundred_concurrent_streams_are_neither_lost_nor_mixed() {
             let client = client.clone();
             let url = url.clone();
             tokio::spawn(async move {
-                let marker = format!("marker-{i}-{}", claude_proxy::server::util::random_id("", 8));
+                let marker = format!("marker-{i:03}-{}", std::process::id());
                 let body: Value = json!({"model": "claude-haiku-4-5", "max_tokens": 50, "stream": true,
                                          "messages": [{"role": "user", "content": marker}]});
                 let resp = client

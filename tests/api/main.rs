@@ -1,14 +1,9 @@
 //! Integration tests: the real server on a random loopback port against
-//! in-process mock upstreams.
+//! in-process mock upstreams (tests/common).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code)]
-mod support;
-
-mod mock_openai;
-
-#[path = "../support/gemini_validator.rs"]
-mod gemini_validator;
+#[path = "../common/mod.rs"]
+mod common;
 
 mod auth_and_errors;
 mod claude;

@@ -6,38 +6,10 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::mock_openai::{self, text_completion};
-use super::support::*;
+use crate::common::mock_openai::{self, text_completion};
+use crate::common::*;
 
 const UPSTREAM_KEY: &str = "sk-observe-upstream-key-0123456789";
-
-fn hello(stream: bool) -> Value {
-    json!({"model": "claude-haiku-4-5", "max_tokens": 50, "stream": stream,
-           "messages": [{"role": "user", "content": "hi"}]})
-}
-
-/// Value of the first sample line that starts with `prefix` (0 if none).
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-async fn metrics_text(app: &TestApp) -> String {
-    let resp = app
-        .client
-        .get(app.url("/metrics"))
-        .header("x-api-key", ACCESS_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(ct.starts_with("text/plain"), "{ct}");
-    resp.text().await.unwrap()
-}
 
 #[tokio::test]
 async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
@@ -66,14 +38,24 @@ async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     )]);
     cfg["loadBalance"] = json!("failover");
     let app = spawn_app(cfg, &[]).await;
-    let ok =
-        "claude_proxy_requests_total{upstream=\"metrics-up\",status=\"200\",endpoint=\"messages\",route=\"default\"}";
-    let before = sample(&metrics_text(&app).await, ok);
-    assert_eq!(app.messages(&hello(false)).await.status(), 200);
-    let events = read_sse(app.messages(&hello(true)).await).await;
+    let ok = |metrics: &str| {
+        sum_samples(
+            metrics,
+            "claude_proxy_requests_total",
+            &[
+                ("upstream", "metrics-up"),
+                ("status", "200"),
+                ("endpoint", "messages"),
+                ("route", "default"),
+            ],
+        )
+    };
+    let before = ok(&app.metrics().await);
+    assert_eq!(app.messages(&hello()).await.status(), 200);
+    let events = read_sse(app.messages(&hello_stream()).await).await;
     accumulate(&events);
-    let text = metrics_text(&app).await;
-    assert!(sample(&text, ok) >= before + 2.0, "{text}");
+    let text = app.metrics().await;
+    assert!(ok(&text) >= before + 2.0, "{text}");
     for series in [
         "claude_proxy_request_duration_seconds_bucket{upstream=\"metrics-up\"",
         "claude_proxy_ttfb_seconds_bucket{upstream=\"metrics-up\"",
@@ -99,7 +81,7 @@ async fn metrics_need_the_access_key_unless_public() {
     let app = spawn_app(json!({}), &[]).await;
     let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
     expect_error(resp, 401, "authentication_error").await;
-    metrics_text(&app).await;
+    app.metrics().await;
     let app = spawn_app(json!({}), &[("METRICS_PUBLIC", "true")]).await;
     let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);

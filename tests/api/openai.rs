@@ -5,8 +5,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::mock_openai::{self, chunk, text_completion, text_stream, usage_chunk, DONE};
-use super::support::*;
+use crate::common::mock_openai::{self, chunk, text_completion, text_stream, usage_chunk, DONE};
+use crate::common::*;
 use claude_proxy::protocol::anthropic::{ResponseBlock, StopReason, StreamEvent};
 
 async fn openai_app(
@@ -395,14 +395,10 @@ async fn client_disconnect_cancels_the_upstream_request() {
     let first = resp.chunk().await.unwrap();
     assert!(first.is_some());
     drop(resp);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while mock.aborted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "upstream stream was not cancelled"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        mock.wait_aborted(Duration::from_secs(5)).await,
+        "upstream stream was not cancelled"
+    );
 }
 
 #[tokio::test]

@@ -1,17 +1,13 @@
 //! Hot reload through the running server: file watching (in-place writes
 //! and rename-saves), broken files, and the reload endpoint.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::mock_openai::{self, text_completion};
-use super::support::*;
-
-fn hello() -> Value {
-    json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
-}
+use crate::common::mock_openai::{self, text_completion};
+use crate::common::*;
 
 async fn two_mocks() -> (Mock, Mock) {
     let a = spawn_mock(mock_openai::validate, |_| {
@@ -43,17 +39,13 @@ async fn answer(app: &TestApp) -> String {
 
 /// Polls until the proxy answers `want` (bounded).
 async fn wait_for(app: &TestApp, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if answer(app).await == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "configuration was not reloaded to {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            answer(app).await == want
+        })
+        .await,
+        "configuration was not reloaded to {want}"
+    );
 }
 
 #[tokio::test]
@@ -182,9 +174,7 @@ async fn running_stream_finishes_on_the_old_upstream() {
     let (_, b) = two_mocks().await;
     let mut app = spawn_app(config(&slow, &b, 0), &[]).await;
     app.watch();
-    let mut body = hello();
-    body["stream"] = json!(true);
-    let resp = app.messages(&body).await;
+    let resp = app.messages(&hello_stream()).await;
     std::fs::write(
         app.config_path(),
         serde_json::to_vec_pretty(&config(&slow, &b, 1)).unwrap(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::mock_openai::{self, text_completion};
-use super::support::*;
+use crate::common::mock_openai::{self, text_completion};
+use crate::common::*;
 
 /// An OpenAI mock that answers with its own name.
 async fn named_mock(name: &'static str) -> Mock {
@@ -28,7 +28,7 @@ async fn named_mock(name: &'static str) -> Mock {
 
 /// An OpenAI mock whose every answer is a 500.
 async fn failing_mock() -> Mock {
-    spawn_mock(no_validation, |_| {
+    spawn_mock(mock_openai::validate, |_| {
         Reply::Json(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"error": {"message": "boom", "type": "server_error"}}),
@@ -37,13 +37,15 @@ async fn failing_mock() -> Mock {
     .await
 }
 
+/// `hello()` for Sonnet (Haiku would be a background request), with the
+/// fields of `extra` set.
 fn req(extra: Value) -> Value {
-    let mut v = json!({"model": "claude-sonnet-4-5", "max_tokens": 50,
-        "messages": [{"role": "user", "content": "hi"}]});
-    for (k, x) in extra.as_object().unwrap() {
-        v[k] = x.clone();
-    }
-    v
+    let sonnet = hello().with("model", "claude-sonnet-4-5");
+    extra
+        .as_object()
+        .unwrap()
+        .iter()
+        .fold(sonnet, |v, (k, x)| v.with(k, x.clone()))
 }
 
 async fn send(app: &TestApp, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -370,7 +372,7 @@ async fn a_successful_probe_closes_the_circuit_and_state_survives_a_reload() {
     use std::sync::Arc;
     let healthy = Arc::new(AtomicBool::new(false));
     let h2 = healthy.clone();
-    let mock = spawn_mock(no_validation, move |_| {
+    let mock = spawn_mock(mock_openai::validate, move |_| {
         if h2.load(Ordering::SeqCst) {
             Reply::Json(StatusCode::OK, text_completion("back"))
         } else {

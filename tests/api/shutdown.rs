@@ -2,12 +2,12 @@
 //! refused while a running stream completes normally. (The binary's
 //! SHUTDOWN_TIMEOUT deadline is tested in tests/binary.rs.)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use super::mock_openai;
-use super::support::*;
+use crate::common::mock_openai;
+use crate::common::*;
 
 #[tokio::test]
 async fn open_stream_finishes_after_shutdown_and_new_connections_are_refused() {
@@ -29,20 +29,10 @@ async fn open_stream_finishes_after_shutdown_and_new_connections_are_refused() {
     let mut bytes = resp.chunk().await.unwrap().expect("first chunk").to_vec();
     app.shutdown();
     // The listener closes as soon as the signal is seen.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let fresh = reqwest::Client::new();
-        match fresh.get(app.url("/health")).send().await {
-            Err(e) => {
-                assert!(e.is_connect() || e.is_request(), "{e}");
-                break;
-            }
-            Ok(_) => {
-                assert!(Instant::now() < deadline, "still accepting after shutdown");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    assert!(
+        refused_within(&app.url("/health"), Duration::from_secs(3)).await,
+        "still accepting after shutdown"
+    );
     while let Some(chunk) = resp.chunk().await.unwrap() {
         bytes.extend_from_slice(&chunk);
     }

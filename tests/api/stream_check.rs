@@ -9,21 +9,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::mock_openai;
-use super::support::*;
-
-fn hello() -> Value {
-    json!({"model": "claude-sonnet-4-5", "max_tokens": 50, "stream": true,
-           "messages": [{"role": "user", "content": "hi"}]})
-}
-
-fn key_of(rec: &Recorded) -> String {
-    rec.header("authorization")
-        .or(rec.header("x-api-key"))
-        .unwrap_or("")
-        .trim_start_matches("Bearer ")
-        .to_owned()
-}
+use crate::common::*;
+use crate::common::{mock_anthropic, mock_openai};
 
 /// The ways a 200 stream can fail before content, per protocol.
 #[derive(Clone, Copy, Debug)]
@@ -102,8 +89,12 @@ fn good(service: &str) -> Reply {
 }
 
 async fn app_for(service: &'static str, broken: Broken, keys: &[&str]) -> (TestApp, Mock) {
-    let mock = spawn_mock(no_validation, move |r| {
-        if key_of(r) == "sk-bad" {
+    let validate = match service {
+        "claude" => mock_anthropic::validate,
+        _ => mock_openai::validate,
+    };
+    let mock = spawn_mock(validate, move |r| {
+        if r.key() == "sk-bad" {
             match service {
                 "claude" => broken_claude(broken),
                 _ => broken_openai(broken),
@@ -123,7 +114,7 @@ async fn a_stream_that_fails_before_content_moves_to_the_next_key_invisibly() {
     for service in ["openai", "claude"] {
         for broken in BROKEN {
             let (app, mock) = app_for(service, broken, &["sk-bad", "sk-good"]).await;
-            let resp = app.messages(&hello()).await;
+            let resp = app.messages(&hello_stream()).await;
             assert_eq!(resp.status(), 200, "{service} {broken:?}");
             let events = read_sse(resp).await;
             assert!(
@@ -136,7 +127,7 @@ async fn a_stream_that_fails_before_content_moves_to_the_next_key_invisibly() {
             let msg = accumulate(&events);
             let text = serde_json::to_value(&msg).unwrap()["content"][0]["text"].clone();
             assert_eq!(text, json!("from good"), "{service} {broken:?}");
-            let keys: Vec<String> = mock.requests().iter().map(key_of).collect();
+            let keys = mock.keys();
             assert_eq!(keys, ["sk-bad", "sk-good"], "{service} {broken:?}");
         }
     }
@@ -147,7 +138,7 @@ async fn with_no_key_left_the_client_gets_an_error_not_an_empty_answer() {
     for service in ["openai", "claude"] {
         for broken in BROKEN {
             let (app, _mock) = app_for(service, broken, &["sk-bad"]).await;
-            let resp = app.messages(&hello()).await;
+            let resp = app.messages(&hello_stream()).await;
             let status = resp.status().as_u16();
             assert!(status >= 500, "{service} {broken:?}: {status}");
             let body: Value = resp.json().await.unwrap();
@@ -167,7 +158,7 @@ async fn with_no_key_left_the_client_gets_an_error_not_an_empty_answer() {
 /// valid answer, not a failure.
 #[tokio::test]
 async fn an_empty_but_complete_answer_is_committed() {
-    let mock = spawn_mock(no_validation, |_| Reply::Sse {
+    let mock = spawn_mock(mock_openai::validate, |_| Reply::Sse {
         pieces: vec![
             mock_openai::chunk(json!({"role": "assistant", "content": ""}), None),
             mock_openai::chunk(json!({}), Some("stop")),
@@ -182,7 +173,7 @@ async fn an_empty_but_complete_answer_is_committed() {
         &[],
     )
     .await;
-    let resp = app.messages(&hello()).await;
+    let resp = app.messages(&hello_stream()).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let msg = accumulate(&read_sse(resp).await);
     assert_eq!(
@@ -196,8 +187,8 @@ async fn an_empty_but_complete_answer_is_committed() {
 /// sends headers and then nothing is a failed key.
 #[tokio::test]
 async fn a_stream_silent_after_its_headers_times_out_and_moves_on() {
-    let mock = spawn_mock(no_validation, |r| {
-        if key_of(r) == "sk-bad" {
+    let mock = spawn_mock(mock_openai::validate, |r| {
+        if r.key() == "sk-bad" {
             Reply::Sse {
                 pieces: vec![
                     mock_openai::chunk(json!({"role": "assistant", "content": ""}), None),
@@ -220,7 +211,7 @@ async fn a_stream_silent_after_its_headers_times_out_and_moves_on() {
     cfg["loadBalance"] = json!("failover");
     let app = spawn_app(cfg, &[("FIRST_BYTE_TIMEOUT", "1000")]).await;
     let started = std::time::Instant::now();
-    let resp = app.messages(&hello()).await;
+    let resp = app.messages(&hello_stream()).await;
     assert_eq!(resp.status(), 200);
     let msg = accumulate(&read_sse(resp).await);
     assert_eq!(

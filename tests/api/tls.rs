@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use super::mock_openai::text_completion;
-use super::support::*;
+use crate::common::mock_openai::text_completion;
+use crate::common::*;
 
 /// Serves `app` over TLS with a fresh self-signed certificate for 127.0.0.1.
 async fn spawn_tls_upstream() -> String {
@@ -50,10 +50,6 @@ async fn spawn_tls_upstream() -> String {
         }
     });
     format!("https://127.0.0.1:{}/v1", addr.port())
-}
-
-fn hello() -> serde_json::Value {
-    json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
 }
 
 #[tokio::test]

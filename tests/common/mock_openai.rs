@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 
-use super::support::Recorded;
+use super::mock::{Recorded, Reply};
+use super::script::Script;
 
 const TOP_LEVEL: &[&str] = &[
     "model",
@@ -290,4 +291,102 @@ pub fn text_stream(pieces: &[&str]) -> Vec<String> {
     v.push(usage_chunk(12, pieces.len() as u64));
     v.push(DONE.to_owned());
     v
+}
+
+// ---------------------------------------------------------------------------
+// Scripts
+
+fn script_usage(s: &Script) -> Value {
+    let prompt = s.usage.input + s.usage.cached;
+    json!({"prompt_tokens": prompt, "completion_tokens": s.usage.output,
+           "total_tokens": prompt + s.usage.output,
+           "prompt_tokens_details": {"cached_tokens": s.usage.cached}})
+}
+
+fn finish_reason(s: &Script) -> &'static str {
+    if s.tools.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    }
+}
+
+/// The script as one `chat.completion`.
+pub fn script_json(s: &Script) -> Value {
+    let text = s.full_text();
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+    if let Some(t) = &s.thinking {
+        message["reasoning_content"] = json!(t);
+    }
+    if !s.tools.is_empty() {
+        let calls: Vec<Value> = s
+            .tools
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"id": c.id.clone().unwrap_or_else(|| format!("call_{i}")), "type": "function",
+                       "function": {"name": c.name, "arguments": c.input.to_string()}})
+            })
+            .collect();
+        message["tool_calls"] = Value::Array(calls);
+    }
+    json!({
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_735_689_600, "model": "mock-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(s), "logprobs": null}],
+        "usage": script_usage(s)
+    })
+}
+
+/// The script as `data:` chunks: a role chunk first (it completes
+/// nothing), reasoning, one chunk per text piece, each tool call's arguments
+/// in two halves, the finish chunk, the usage chunk and `[DONE]`.
+pub fn script_stream(s: &Script) -> Vec<String> {
+    let mut v = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
+    if let Some(t) = &s.thinking {
+        v.push(chunk(json!({"reasoning_content": t}), None));
+    }
+    for p in &s.text {
+        v.push(chunk(json!({"content": p}), None));
+    }
+    for (i, c) in s.tools.iter().enumerate() {
+        let args = c.input.to_string();
+        let (a, b) = args.split_at(args.len() / 2);
+        let id = c.id.clone().unwrap_or_else(|| format!("call_{i}"));
+        v.push(chunk(
+            json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": c.name, "arguments": a}}]}),
+            None,
+        ));
+        v.push(chunk(
+            json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
+            None,
+        ));
+    }
+    v.push(chunk(json!({}), Some(finish_reason(s))));
+    let usage = json!({
+        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": "mock-model",
+        "choices": [], "usage": script_usage(s)
+    });
+    v.push(format!("data: {usage}\n\n"));
+    v.push(DONE.to_owned());
+    v
+}
+
+/// The script in the form the request asked for.
+pub fn script_reply(rec: &Recorded, s: &Script) -> Reply {
+    if rec.body["stream"] == json!(true) {
+        Reply::sse(script_stream(s))
+    } else {
+        Reply::ok(script_json(s))
+    }
+}
+
+/// An OpenAI error body.
+pub fn error_body(status: u16, message: &str) -> Value {
+    let kind = match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        429 => "rate_limit_exceeded",
+        _ => "server_error",
+    };
+    json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
 }
