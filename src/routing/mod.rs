@@ -10,5 +10,6 @@ pub mod keys;
 pub mod live;
 pub mod plan;
 pub(crate) mod scenario;
+pub(crate) mod verdict;
 
 pub use live::{LiveState, UpstreamRuntime};

@@ -1,0 +1,108 @@
+//! What an upstream's error status means for the key that got it: rest the
+//! key and try the next one, or give the client the error (mapped to
+//! Anthropic's error types by [`ApiError::from_upstream`]; the status table
+//! is in docs/translation.md, "Errors").
+
+use std::time::Duration;
+
+use super::keys::KeyFailure;
+use crate::error::{ApiError, UpstreamErrorDetail};
+
+/// What to do after an upstream answered with an error status.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// The key (not the request) is at fault: rest it and try another.
+    NextKey(KeyFailure, ApiError),
+    /// The request itself is at fault: the client gets this error.
+    Fail(ApiError),
+}
+
+/// Classifies an upstream error response: which status rests the key and
+/// which one is the request's fault.
+pub(crate) fn classify(
+    upstream: &str,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Verdict {
+    let secs = retry_after.map(|d| d.as_secs().max(1));
+    let err = ApiError::from_upstream(upstream, status, body, secs);
+    match status {
+        401 | 403 => Verdict::NextKey(KeyFailure::Rejected, err),
+        402 => Verdict::NextKey(KeyFailure::Rejected, err),
+        429 => {
+            let detail = UpstreamErrorDetail::parse(body);
+            if is_quota_exhausted(&detail) {
+                Verdict::NextKey(KeyFailure::Rejected, err)
+            } else {
+                Verdict::NextKey(KeyFailure::RateLimited(retry_after), err)
+            }
+        }
+        500 | 502 | 503 | 504 | 529 => Verdict::NextKey(KeyFailure::Unavailable, err),
+        400 => {
+            let detail = UpstreamErrorDetail::parse(body);
+            if detail.is_invalid_key() || is_quota_exhausted(&detail) {
+                Verdict::NextKey(KeyFailure::Rejected, err)
+            } else {
+                Verdict::Fail(err)
+            }
+        }
+        _ => Verdict::Fail(err),
+    }
+}
+
+/// "Insufficient balance / quota" bodies that some providers send with 400,
+/// 402 or 429: the key is out of money, not the request wrong.
+fn is_quota_exhausted(detail: &UpstreamErrorDetail) -> bool {
+    const MARKERS: [&str; 6] = [
+        "insufficient_quota",
+        "insufficient balance",
+        "insufficient_balance",
+        "exceeded your current quota",
+        "quota exceeded",
+        "billing",
+    ];
+    let hit = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        MARKERS.iter().any(|m| s.contains(m))
+    };
+    detail.codes.iter().any(|c| hit(c)) || detail.message.as_deref().is_some_and(hit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let v = |s, b: &str| classify("u", s, b.as_bytes(), None);
+        assert!(matches!(
+            v(401, "{}"),
+            Verdict::NextKey(KeyFailure::Rejected, _)
+        ));
+        assert!(matches!(
+            v(429, "{}"),
+            Verdict::NextKey(KeyFailure::RateLimited(None), _)
+        ));
+        assert!(matches!(
+            v(
+                429,
+                r#"{"error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}"#
+            ),
+            Verdict::NextKey(KeyFailure::Rejected, _)
+        ));
+        assert!(matches!(
+            v(503, "{}"),
+            Verdict::NextKey(KeyFailure::Unavailable, _)
+        ));
+        assert!(matches!(
+            v(400, r#"{"error":{"message":"bad tool"}}"#),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            v(400, r#"{"error":{"message":"Insufficient Balance"}}"#),
+            Verdict::NextKey(KeyFailure::Rejected, _)
+        ));
+        assert!(matches!(v(404, "{}"), Verdict::Fail(_)));
+    }
+}
