@@ -93,13 +93,12 @@ pub(super) fn block_reason(feedback: Option<&PromptFeedback>) -> Option<&str> {
 }
 
 /// D.8 for an error object that arrives in a body after the 200.
+///
+/// Only the `status` name decides (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, …),
+/// read through the one table in [`ErrorKind::from_codes`].
 pub(super) fn error_kind(err: &GeminiError) -> ErrorKind {
-    match err.status.as_deref() {
-        Some("RESOURCE_EXHAUSTED") => ErrorKind::RateLimit,
-        Some("UNAVAILABLE") => ErrorKind::Overloaded,
-        Some("DEADLINE_EXCEEDED") => ErrorKind::Timeout,
-        _ => ErrorKind::Api,
-    }
+    let status: Vec<&str> = err.status.as_deref().into_iter().collect();
+    ErrorKind::from_codes(&status, &[]).unwrap_or(ErrorKind::Api)
 }
 
 pub(super) fn error_message(err: &GeminiError) -> String {

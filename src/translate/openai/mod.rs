@@ -155,34 +155,23 @@ impl ToolIds {
 
 /// Anthropic error type for a `{"error":…}` object found mid-stream. The
 /// HTTP status is already 200, so the type is all the client gets to decide
-/// whether to retry.
+/// whether to retry. Read through the one table in [`ErrorKind::from_codes`].
 fn stream_error_kind(error: &serde_json::Value) -> ErrorKind {
-    let mut codes = String::new();
+    let mut codes = Vec::new();
+    let mut statuses = Vec::new();
     for key in ["type", "code", "status"] {
         match error.get(key) {
-            Some(serde_json::Value::String(s)) => codes.push_str(&s.to_ascii_lowercase()),
-            Some(serde_json::Value::Number(n)) => codes.push_str(&n.to_string()),
+            Some(serde_json::Value::String(s)) => {
+                codes.push(s.as_str());
+                statuses.extend(s.trim().parse::<u16>().ok());
+            }
+            Some(serde_json::Value::Number(n)) => {
+                statuses.extend(n.as_u64().and_then(|n| u16::try_from(n).ok()));
+            }
             _ => {}
         }
-        codes.push(' ');
     }
-    let has = |needles: &[&str]| needles.iter().any(|n| codes.contains(n));
-    if has(&[
-        "rate_limit",
-        "429",
-        "resource_exhausted",
-        "too_many_requests",
-    ]) {
-        ErrorKind::RateLimit
-    } else if has(&["overload", "unavailable", "capacity", "502", "503", "529"]) {
-        ErrorKind::Overloaded
-    } else if has(&["timeout", "deadline", "504"]) {
-        ErrorKind::Timeout
-    } else if has(&["invalid_request", "context_length", "400"]) {
-        ErrorKind::InvalidRequest
-    } else {
-        ErrorKind::Api
-    }
+    ErrorKind::from_codes(&codes, &statuses).unwrap_or(ErrorKind::Api)
 }
 
 fn stream_error_message(error: &serde_json::Value) -> String {
