@@ -275,27 +275,6 @@ impl Content {
         }
     }
 
-    /// Text of a `system` prompt as non-Anthropic upstreams should see it:
-    /// blocks joined by `sep`, without Claude Code's billing-header block.
-    pub fn system_text(&self, sep: &str) -> String {
-        match self {
-            Content::Text(s) => s.clone(),
-            Content::Blocks(blocks) => {
-                let mut out = String::new();
-                for text in blocks.iter().filter_map(ContentBlock::as_text) {
-                    if text.is_empty() || is_billing_header(text) {
-                        continue;
-                    }
-                    if !out.is_empty() {
-                        out.push_str(sep);
-                    }
-                    out.push_str(text);
-                }
-                out
-            }
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         match self {
             Content::Text(s) => s.is_empty(),
@@ -331,14 +310,6 @@ impl<'de> Deserialize<'de> for Content {
         }
         d.deserialize_any(ContentVisitor)
     }
-}
-
-/// Claude Code's first system block (`x-anthropic-billing-header: cc_version=…`)
-/// is Anthropic-internal metadata that changes between requests: sent to
-/// another provider it means nothing and, at the very start of the prompt,
-/// defeats the provider's prefix caching.
-pub fn is_billing_header(text: &str) -> bool {
-    text.starts_with("x-anthropic-billing-header:")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

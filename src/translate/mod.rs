@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod blocks;
+pub(crate) mod common;
 pub mod gemini;
 pub mod openai;
 pub mod tool_args;

@@ -24,6 +24,7 @@ use crate::protocol::anthropic::{self, ContentBlock, DocumentSource, ImageSource
 use crate::protocol::gemini::{
     Blob, Content, FunctionCall, FunctionResponse, FunctionResponsePart, Part,
 };
+use crate::translate::common::content::{document_text, flatten_tool_result, Piece};
 use crate::translate::parse_synthetic_signature;
 
 /// Model turn interposed between function responses and the user text that
@@ -225,30 +226,15 @@ fn json_or_text(text: String) -> Value {
 
 /// Text of a `tool_result` and the media it carries.
 fn flatten_result(content: &anthropic::Content) -> (String, Vec<FunctionResponsePart<'_>>) {
-    let blocks = match content {
-        anthropic::Content::Text(s) => return (s.clone(), Vec::new()),
-        anthropic::Content::Blocks(b) => b,
-    };
-    let mut text = String::new();
-    let mut media = Vec::new();
-    for block in blocks {
-        let piece = match block_part(block) {
-            Some(Part {
-                inline_data: Some(blob),
-                ..
-            }) => {
-                media.push(FunctionResponsePart { inline_data: blob });
-                continue;
-            }
-            Some(Part { text: Some(t), .. }) => t,
-            _ => continue,
-        };
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&piece);
-    }
-    (text, media)
+    let (text, media) = flatten_tool_result(content, |block| match block_part(block)? {
+        Part {
+            inline_data: Some(blob),
+            ..
+        } => Some(Piece::Media(FunctionResponsePart { inline_data: blob })),
+        Part { text: Some(t), .. } => Some(Piece::Text(t)),
+        _ => None,
+    });
+    (text.into_owned(), media)
 }
 
 /// Text, image and document blocks (and unknown blocks that have text) as a
@@ -266,7 +252,7 @@ fn block_part(block: &ContentBlock) -> Option<Part<'_>> {
             DocumentSource::Base64 { media_type, data } => inline(media_type, data),
             DocumentSource::Text { data, .. } => Part::text(data.as_str()),
             DocumentSource::Url { url } => Part::text(format!("[document: {url}]")),
-            DocumentSource::Content { content } => Part::text(content_text(content)),
+            DocumentSource::Content { content } => Part::text(document_text(content)),
         },
         ContentBlock::Other { text: Some(t), .. } => Part::text(t.as_str()),
         _ => return None,
@@ -284,19 +270,6 @@ fn inline<'a>(mime: &'a str, data: &'a str) -> Part<'a> {
             data: Cow::Borrowed(data),
         }),
         ..Part::default()
-    }
-}
-
-/// Text of a document's `content` source (a string or a list of blocks).
-fn content_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|i| i.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod stream;
 use std::borrow::Cow;
 
 use crate::protocol::anthropic::MessagesRequest;
+use crate::translate::common::hash::fnv1a64;
 
 pub use request::{to_gemini_request, GeminiRequestOptions};
 pub use response::{from_gemini_response, from_gemini_response_with_names};
@@ -61,16 +62,12 @@ pub fn sanitize_tool_name(name: &str) -> Cow<'_, str> {
         cleaned.push('_');
     }
     cleaned.extend(name.chars().map(|c| if valid_char(c) { c } else { '_' }));
-    let suffix = format!("_{:08x}", fnv1a(name.as_bytes()));
+    // Eight hex digits (the low half of the hash) are plenty to keep the
+    // few renamed tools of one request apart.
+    let suffix = format!("_{:08x}", fnv1a64(name.as_bytes()) & 0xffff_ffff);
     cleaned.truncate(MAX_NAME_LEN - suffix.len());
     cleaned.push_str(&suffix);
     Cow::Owned(cleaned)
-}
-
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 /// Sanitized → original tool names, for the names [`sanitize_tool_name`]

@@ -13,12 +13,14 @@ use serde_json::Value;
 use super::contents::{system_turn_parts, to_contents};
 use super::schema::clean_schema;
 use super::{is_gemini3, sanitize_tool_name};
-use crate::protocol::anthropic::{self, MessagesRequest, Thinking, ToolChoice};
+use crate::protocol::anthropic::{MessagesRequest, Thinking, ToolChoice};
 use crate::protocol::gemini::{
     Content, FunctionCallingConfig, FunctionCallingMode, FunctionDeclaration,
     GenerateContentRequest, GenerationConfig, Part, ThinkingConfig, ThinkingLevel, Tool,
     ToolConfig,
 };
+use crate::translate::common::content::system_texts;
+use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, ReasoningLevel};
 
 /// Gemini's documented cap on `stopSequences`.
 const MAX_STOP_SEQUENCES: usize = 5;
@@ -58,19 +60,11 @@ pub fn to_gemini_request<'a>(
 /// `system` (string or text blocks, one part each) followed by the text of any
 /// `role:"system"` turns inside `messages`.
 fn system_instruction(req: &MessagesRequest) -> Option<Content<'_>> {
-    let top: Vec<Part<'_>> = match &req.system {
-        None => Vec::new(),
-        Some(anthropic::Content::Text(s)) => vec![Part::text(s.as_str())],
-        Some(anthropic::Content::Blocks(blocks)) => blocks
-            .iter()
-            .filter_map(|b| b.as_text())
-            .filter(|t| !anthropic::is_billing_header(t))
-            .map(Part::text)
-            .collect(),
-    };
-    let parts: Vec<Part<'_>> = top
-        .into_iter()
-        .filter(|p| p.text.as_deref().is_some_and(|t| !t.is_empty()))
+    let parts: Vec<Part<'_>> = req
+        .system
+        .iter()
+        .flat_map(system_texts)
+        .map(Part::text)
         .chain(system_turn_parts(&req.messages))
         .collect();
     (!parts.is_empty()).then_some(Content { role: None, parts })
@@ -128,26 +122,24 @@ fn cleaned_schema(raw: &RawValue) -> Option<Arc<RawValue>> {
     cleaned
 }
 
-/// D.4 tool_choice mapping; dropped when there is nothing to choose from or
-/// the named tool is not declared (D.9 #25).
+/// `tool_choice` as `toolConfig`; dropped when there is nothing to choose
+/// from or the named tool is not declared (docs/translation.md, "Tools").
 fn tool_config<'a>(
     choice: Option<&'a ToolChoice>,
     declared: &[FunctionDeclaration<'a>],
 ) -> Option<ToolConfig<'a>> {
-    if declared.is_empty() {
-        return None;
-    }
-    let (mode, allowed) = match choice? {
+    let choice = usable_tool_choice(choice, !declared.is_empty(), |name| {
+        let name = sanitize_tool_name(name);
+        declared.iter().any(|d| d.name == name)
+    })?;
+    let (mode, allowed) = match choice {
         ToolChoice::Auto { .. } => (FunctionCallingMode::Auto, None),
         ToolChoice::Any { .. } => (FunctionCallingMode::Any, None),
         ToolChoice::None => (FunctionCallingMode::None, None),
-        ToolChoice::Tool { name, .. } => {
-            let name = sanitize_tool_name(name);
-            if !declared.iter().any(|d| d.name == name) {
-                return None;
-            }
-            (FunctionCallingMode::Any, Some(vec![name]))
-        }
+        ToolChoice::Tool { name, .. } => (
+            FunctionCallingMode::Any,
+            Some(vec![sanitize_tool_name(name)]),
+        ),
     };
     Some(ToolConfig {
         function_calling_config: FunctionCallingConfig {
@@ -162,12 +154,8 @@ fn generation_config<'a>(
     opts: &GeminiRequestOptions<'_>,
     gemini3: bool,
 ) -> GenerationConfig<'a> {
-    let max = match opts.max_tokens_cap {
-        Some(cap) => req.max_tokens.min(cap),
-        None => req.max_tokens,
-    };
     GenerationConfig {
-        max_output_tokens: Some(max),
+        max_output_tokens: Some(capped_max_tokens(req.max_tokens, opts.max_tokens_cap)),
         temperature: req.temperature,
         top_p: req.top_p,
         top_k: req.top_k,
@@ -194,7 +182,7 @@ fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<
         Thinking::Disabled => None,
         Thinking::Enabled { budget_tokens } if gemini3 => Some(ThinkingConfig {
             include_thoughts: include,
-            thinking_level: budget_tokens.map(level_for_budget),
+            thinking_level: budget_tokens.map(|b| level(ReasoningLevel::for_budget(b))),
             ..ThinkingConfig::default()
         }),
         Thinking::Enabled { budget_tokens } => Some(ThinkingConfig {
@@ -210,7 +198,8 @@ fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<
                 req.output_config
                     .as_ref()
                     .and_then(|o| o.effort.as_deref())
-                    .and_then(level_for_effort)
+                    .and_then(ReasoningLevel::for_effort)
+                    .map(level)
             } else {
                 None
             },
@@ -219,20 +208,11 @@ fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<
     }
 }
 
-fn level_for_budget(budget: u64) -> ThinkingLevel {
-    match budget {
-        0..=4095 => ThinkingLevel::Low,
-        4096..=16383 => ThinkingLevel::Medium,
-        _ => ThinkingLevel::High,
-    }
-}
-
-fn level_for_effort(effort: &str) -> Option<ThinkingLevel> {
-    match effort {
-        "low" => Some(ThinkingLevel::Low),
-        "medium" => Some(ThinkingLevel::Medium),
-        "high" | "xhigh" | "max" => Some(ThinkingLevel::High),
-        _ => None,
+fn level(level: ReasoningLevel) -> ThinkingLevel {
+    match level {
+        ReasoningLevel::Low => ThinkingLevel::Low,
+        ReasoningLevel::Medium => ThinkingLevel::Medium,
+        ReasoningLevel::High => ThinkingLevel::High,
     }
 }
 

@@ -61,6 +61,7 @@ fn media_blocks_map_to_inline_data_or_text() {
         {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
         {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}},
         {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc text"}},
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "c1"}, {"type": "text", "text": "c2"}]}},
         {"type": "search_result", "content": [{"type": "text", "text": "found"}]},
         {"type": "brand_new"}
     ]}]));
@@ -71,6 +72,7 @@ fn media_blocks_map_to_inline_data_or_text() {
             {"text": "[image: https://x/y.png]"},
             {"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}},
             {"text": "doc text"},
+            {"text": "c1\n\nc2"},
             {"text": "found"}
         ])
     );

@@ -1,0 +1,14 @@
+//! What the OpenAI and Gemini translators share, so that a rule is written
+//! once and both upstreams follow it.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`content`] | reading request content: system texts (without Claude Code's billing header), document text, tool-result flattening |
+//! | [`request`] | request settings: reasoning levels, the `max_tokens` cap, a `tool_choice` the upstream can take |
+//! | [`hash`] | the one stable hash |
+//!
+//! The error-kind table every provider uses is [`crate::error::ErrorKind`]'s.
+
+pub(crate) mod content;
+pub(crate) mod hash;
+pub(crate) mod request;
