@@ -25,13 +25,12 @@ use crate::protocol::gemini::{
     Blob, Content, FunctionCall, FunctionResponse, FunctionResponsePart, Part,
 };
 use crate::translate::common::content::{document_text, flatten_tool_result, Piece};
+use crate::translate::common::history::{PendingCall, PendingCalls, INTERRUPTED};
 use crate::translate::parse_synthetic_signature;
 
 /// Model turn interposed between function responses and the user text that
 /// came with them, to keep roles alternating.
 pub const CONTINUE_PLACEHOLDER: &str = "(continuing)";
-/// `functionResponse.response.error` for a call the client never answered.
-pub const INTERRUPTED: &str = "tool call was interrupted";
 /// Ids the proxy (or Anthropic) made up; Gemini never saw them, so they are
 /// not echoed as `functionCall.id`.
 const CLIENT_ID_PREFIX: &str = "toolu_";
@@ -90,6 +89,12 @@ struct Call<'a> {
     echo_id: bool,
 }
 
+impl PendingCall for Call<'_> {
+    fn tool_use_id(&self) -> &str {
+        self.tool_use_id
+    }
+}
+
 struct ToolResult<'a> {
     tool_use_id: &'a str,
     content: &'a anthropic::Content,
@@ -100,7 +105,7 @@ struct ToolResult<'a> {
 struct Builder<'a> {
     out: Vec<Content<'a>>,
     /// Calls of the last model content, not yet answered.
-    pending: Vec<Call<'a>>,
+    pending: PendingCalls<Call<'a>>,
 }
 
 impl<'a> Builder<'a> {
@@ -120,14 +125,14 @@ impl<'a> Builder<'a> {
     fn model(&mut self, parts: Vec<Part<'a>>, calls: Vec<Call<'a>>) {
         if !parts.is_empty() {
             self.push("model", parts);
-            self.pending.extend(calls);
+            calls.into_iter().for_each(|c| self.pending.push(c));
         }
     }
 
     fn user(&mut self, results: &[ToolResult<'a>], parts: Vec<Part<'a>>) {
         if !self.pending.is_empty() {
-            let calls = std::mem::take(&mut self.pending);
-            self.push("user", answer(&calls, results));
+            let answers = answer(self.pending.pair_all(results, |r| r.tool_use_id));
+            self.push("user", answers);
         }
         self.user_text(parts);
     }
@@ -150,8 +155,8 @@ impl<'a> Builder<'a> {
         if !self.pending.is_empty() {
             // The history ends with unanswered calls: answer them so the
             // request is valid and ends with a user turn.
-            let calls = std::mem::take(&mut self.pending);
-            self.push("user", answer(&calls, &[]));
+            let answers = answer(self.pending.unanswered().map(|c| (c, None)).collect());
+            self.push("user", answers);
         } else if self
             .out
             .last()
@@ -181,12 +186,11 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// One `functionResponse` per call, in call order.
-fn answer<'a>(calls: &[Call<'a>], results: &[ToolResult<'a>]) -> Vec<Part<'a>> {
-    calls
-        .iter()
-        .map(|call| {
-            let result = results.iter().find(|r| r.tool_use_id == call.tool_use_id);
+/// One `functionResponse` per call, in call order (`None`: interrupted).
+fn answer<'a>(pairs: Vec<(Call<'a>, Option<&ToolResult<'a>>)>) -> Vec<Part<'a>> {
+    pairs
+        .into_iter()
+        .map(|(call, result)| {
             let (response, parts) = match result {
                 None => (serde_json::json!({ "error": INTERRUPTED }), Vec::new()),
                 Some(r) => {
@@ -202,7 +206,7 @@ fn answer<'a>(calls: &[Call<'a>], results: &[ToolResult<'a>]) -> Vec<Part<'a>> {
             Part {
                 function_response: Some(FunctionResponse {
                     id: call.echo_id.then_some(Cow::Borrowed(call.tool_use_id)),
-                    name: call.name.clone(),
+                    name: call.name,
                     response,
                     parts,
                 }),

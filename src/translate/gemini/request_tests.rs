@@ -2,7 +2,8 @@ use serde_json::{json, Value};
 
 use super::{to_gemini_request, GeminiRequestOptions};
 use crate::protocol::anthropic::MessagesRequest;
-use crate::translate::gemini::contents::{CONTINUE_PLACEHOLDER, INTERRUPTED};
+use crate::translate::common::history::INTERRUPTED;
+use crate::translate::gemini::contents::CONTINUE_PLACEHOLDER;
 use crate::translate::gemini::{sanitize_tool_name, SKIP_SIGNATURE};
 use crate::translate::synthetic_signature;
 

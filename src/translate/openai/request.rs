@@ -20,6 +20,7 @@ use crate::translate::common::content::{
     document_text, flatten_tool_result, join, system_texts, Piece, BLOCK_SEPARATOR,
 };
 use crate::translate::common::hash::fnv1a64;
+use crate::translate::common::history::{PendingCalls, INTERRUPTED_TEXT};
 use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, ReasoningLevel};
 
 /// Which field carries the output limit: OpenAI's reasoning models accept
@@ -41,9 +42,6 @@ pub struct OpenAiRequestOptions<'a> {
     pub stream: bool,
 }
 
-/// Content of the tool message answering a call the client never answered
-/// (the user interrupted it); OpenAI rejects a `tool_calls` turn without one.
-pub(super) const INTERRUPTED_TOOL_RESULT: &str = "Error: tool call was interrupted (no result)";
 /// Content of a tool message whose result was empty; some servers reject "".
 pub(super) const EMPTY_TOOL_RESULT: &str = "(no output)";
 const IMAGE_ONLY_TOOL_RESULT: &str = "(image output follows)";
@@ -187,7 +185,7 @@ fn convert_messages(req: &MessagesRequest) -> Vec<ChatMessage<'_>> {
 struct MessagesBuilder<'a> {
     out: Vec<ChatMessage<'a>>,
     /// Calls of the last assistant turn that have no tool message yet.
-    pending: Vec<&'a str>,
+    pending: PendingCalls<&'a str>,
     /// System turns that arrived while calls were pending; they go after
     /// the tool messages so they do not split the call/answer pair.
     deferred: Vec<ChatMessage<'a>>,
@@ -206,10 +204,10 @@ impl<'a> MessagesBuilder<'a> {
 
     /// Synthesizes an error result for every call still unanswered.
     fn answer_orphans(&mut self) {
-        for id in self.pending.drain(..) {
+        for id in self.pending.unanswered() {
             self.out.push(ChatMessage::Tool {
                 tool_call_id: id,
-                content: Cow::Borrowed(INTERRUPTED_TOOL_RESULT),
+                content: Cow::Borrowed(INTERRUPTED_TEXT),
             });
         }
         self.out.append(&mut self.deferred);
@@ -284,10 +282,9 @@ impl<'a> MessagesBuilder<'a> {
                 } => {
                     // Results for calls the previous turn did not make (or
                     // already answered) would be rejected: drop them.
-                    let Some(pos) = self.pending.iter().position(|p| p == tool_use_id) else {
+                    let Some(id) = self.pending.answer(tool_use_id) else {
                         continue;
                     };
-                    let id = self.pending.remove(pos);
                     let (text, media) = tool_result_content(content, *is_error);
                     self.out.push(ChatMessage::Tool {
                         tool_call_id: id,
