@@ -43,7 +43,6 @@ fn ctx() -> ResponseContext {
         message_id: "msg_01BenchXyZ".into(),
         model: "claude-opus-4-1".into(),
         stop_sequences: Vec::new(),
-        input_tokens_hint: 12_000,
     }
 }
 

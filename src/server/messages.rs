@@ -157,7 +157,6 @@ async fn handle(
         message_id: message_id(),
         model: req.model.clone(),
         stop_sequences: req.stop_sequences.clone().unwrap_or_default(),
-        input_tokens_hint: 0,
     };
     // The parsed request is large (a Claude Code turn is ~50 KB of text and
     // schemas); it is needed again only to translate for a fallback upstream,

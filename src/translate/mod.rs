@@ -13,8 +13,6 @@ pub mod tool_args;
 
 pub use blocks::{accumulate, BlockWriter};
 
-use crate::protocol::anthropic::{MessagesResponse, StreamEvent};
-
 /// What a response translator needs to know about the request it answers.
 #[derive(Debug, Clone)]
 pub struct ResponseContext {
@@ -24,19 +22,9 @@ pub struct ResponseContext {
     pub model: String,
     /// The client's stop sequences, to recognise which one ended the text.
     pub stop_sequences: Vec<String>,
-    /// Input-token estimate for `message_start` when the upstream gives none.
-    pub input_tokens_hint: u64,
 }
 
 impl ResponseContext {
-    /// The `message_start` event of this message: empty content, no stop
-    /// reason, the input-token hint (real numbers follow in `message_delta`).
-    pub fn message_start(&self) -> StreamEvent {
-        let mut message = MessagesResponse::new(self.message_id.clone(), self.model.clone());
-        message.usage.input_tokens = self.input_tokens_hint;
-        StreamEvent::MessageStart { message }
-    }
-
     /// Deterministic `toolu_` id for the `n`-th generated tool call of this
     /// message: unique because the message id is random.
     pub fn tool_id(&self, n: usize) -> String {

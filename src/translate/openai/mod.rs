@@ -30,7 +30,7 @@ pub use stream::OpenAiStreamTranslator;
 use crate::error::ErrorKind;
 use crate::protocol::anthropic::{StopReason, Usage};
 use crate::protocol::openai::ChatUsage;
-use crate::translate::{sanitize_tool_id, synthetic_signature, ResponseContext};
+use crate::translate::{synthetic_signature, ResponseContext};
 
 /// Signature put on thinking blocks made from OpenAI-style reasoning text.
 /// It carries no payload: nothing of it can be replayed upstream.
@@ -42,16 +42,9 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())
 }
 
-/// Usage per PROTOCOLS D.6. Anthropic's `input_tokens` excludes cached
-/// tokens while OpenAI's `prompt_tokens` includes them. Without upstream
-/// usage the caller's estimate stands in for the input size.
-fn map_usage(usage: Option<&ChatUsage>, input_tokens_hint: u64) -> Usage {
-    let Some(u) = usage else {
-        return Usage {
-            input_tokens: input_tokens_hint,
-            ..Usage::default()
-        };
-    };
+/// Usage (docs/translation.md, "Usage"): Anthropic's `input_tokens`
+/// excludes cached tokens while OpenAI's `prompt_tokens` includes them.
+fn map_usage(u: &ChatUsage) -> Usage {
     let details = u.prompt_tokens_details.as_ref();
     let cache_read = details
         .and_then(|d| d.cached_tokens)
@@ -134,25 +127,6 @@ fn upstream_stop_sequence(
         .cloned()
 }
 
-/// Hands out Anthropic tool ids: the upstream's id made valid, or a
-/// generated one when it is missing or already taken (ids must be unique
-/// within a message, and some servers repeat or omit them).
-#[derive(Debug, Default)]
-struct ToolIds {
-    used: Vec<String>,
-}
-
-impl ToolIds {
-    fn assign(&mut self, upstream: Option<&str>, ctx: &ResponseContext) -> String {
-        let id = upstream
-            .and_then(sanitize_tool_id)
-            .filter(|id| !self.used.contains(id))
-            .unwrap_or_else(|| ctx.tool_id(self.used.len()));
-        self.used.push(id.clone());
-        id
-    }
-}
-
 /// Anthropic error type for a `{"error":…}` object found mid-stream. The
 /// HTTP status is already 200, so the type is all the client gets to decide
 /// whether to retry. Read through the one table in [`ErrorKind::from_codes`].
@@ -200,13 +174,12 @@ mod tests {
             }),
             ..ChatUsage::default()
         };
-        let a = map_usage(Some(&u), 5);
+        let a = map_usage(&u);
         assert_eq!((a.input_tokens, a.output_tokens), (30, 7));
         assert_eq!(
             (a.cache_read_input_tokens, a.cache_creation_input_tokens),
             (60, 10)
         );
-        assert_eq!(map_usage(None, 5).input_tokens, 5);
     }
 
     #[test]
@@ -218,7 +191,7 @@ mod tests {
             prompt_cache_miss_tokens: Some(36),
             ..ChatUsage::default()
         };
-        let a = map_usage(Some(&u), 0);
+        let a = map_usage(&u);
         assert_eq!((a.input_tokens, a.cache_read_input_tokens), (36, 64));
     }
 
@@ -266,23 +239,6 @@ mod tests {
         assert_eq!(stop_sequence_prefix_len("abc", &seqs), 0);
         assert_eq!(stop_sequence_prefix_len("aé", &seqs), 2);
         assert_eq!(stop_sequence_prefix_len("", &seqs), 0);
-    }
-
-    #[test]
-    fn tool_ids_are_unique_and_valid() {
-        let ctx = ResponseContext {
-            message_id: "msg_X".into(),
-            model: "m".into(),
-            stop_sequences: vec![],
-            input_tokens_hint: 0,
-        };
-        let mut ids = ToolIds::default();
-        assert_eq!(
-            ids.assign(Some("functions.Read:0"), &ctx),
-            "functions_Read_0"
-        );
-        assert_eq!(ids.assign(Some("functions.Read:0"), &ctx), "toolu_X01");
-        assert_eq!(ids.assign(None, &ctx), "toolu_X02");
     }
 
     #[test]

@@ -6,16 +6,17 @@ use serde_json::{Map, Value};
 
 use super::{
     find_stop_sequence, map_usage, non_empty, stop_reason, thinking_signature,
-    upstream_stop_sequence, ToolIds,
+    upstream_stop_sequence,
 };
 use crate::protocol::anthropic::{MessagesResponse, ResponseBlock, StopReason};
 use crate::protocol::openai::ChatResponse;
+use crate::translate::common::emit::ToolIds;
 use crate::translate::tool_args::normalize_tool_arguments_value;
 use crate::translate::ResponseContext;
 
 pub fn from_openai_response(resp: ChatResponse, ctx: &ResponseContext) -> MessagesResponse {
     let mut msg = MessagesResponse::new(ctx.message_id.clone(), ctx.model.clone());
-    msg.usage = map_usage(resp.usage.as_ref(), ctx.input_tokens_hint);
+    msg.usage = resp.usage.as_ref().map(map_usage).unwrap_or_default();
     msg.stop_reason = Some(StopReason::EndTurn);
     // Only choice 0: the proxy never asks for `n > 1`.
     let Some(choice) = resp.choices.into_iter().next() else {
@@ -92,7 +93,6 @@ mod tests {
             message_id: "msg_T".into(),
             model: "claude-x".into(),
             stop_sequences: stops.iter().map(|s| s.to_string()).collect(),
-            input_tokens_hint: 9,
         }
     }
 
@@ -143,13 +143,7 @@ mod tests {
             matches!(&m.content[0], ResponseBlock::Thinking { thinking, .. } if thinking == "r")
         );
         assert_eq!(m.stop_reason, Some(StopReason::MaxTokens));
-        assert_eq!(
-            m.usage,
-            Usage {
-                input_tokens: 9,
-                ..Usage::default()
-            }
-        );
+        assert_eq!(m.usage, Usage::default());
     }
 
     #[test]

@@ -304,7 +304,6 @@ fn context(s: &Scenario) -> ResponseContext {
         message_id: "msg_P".into(),
         model: "claude-p".into(),
         stop_sequences: s.stops.clone(),
-        input_tokens_hint: 3,
     }
 }
 
@@ -345,7 +344,6 @@ proptest! {
         // A stream stopped by a stop sequence ends before usage arrives.
         if !stopped_by_sequence {
             prop_assert_eq!(&got.usage, &expected.usage);
-            prop_assert_eq!(t.stream_usage(), expected.usage);
         }
         let starts = events.iter().filter(|e| matches!(e, StreamEvent::MessageStart { .. })).count();
         let deltas = events.iter().filter(|e| matches!(e, StreamEvent::MessageDelta { .. })).count();
