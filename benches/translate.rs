@@ -260,7 +260,7 @@ fn response_translation(c: &mut Criterion) {
     g.bench_function("parse+from_openai_response", |b| {
         b.iter(|| {
             let resp: ChatResponse = serde_json::from_str(black_box(&oa)).unwrap();
-            from_openai_response(resp, &ctx())
+            from_openai_response(resp, &ctx()).unwrap()
         })
     });
     g.bench_function("parse+from_gemini_response", |b| {

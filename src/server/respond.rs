@@ -260,7 +260,7 @@ pub async fn respond(
                 }
                 _ => {
                     let resp: ChatResponse = parse_upstream_json(r.upstream, &bytes)?;
-                    from_openai_response(resp, &r.ctx)
+                    from_openai_response(resp, &r.ctx)?
                 }
             };
             if let Some(rec) = r.record.as_mut() {

@@ -146,13 +146,13 @@ impl Emitter {
 /// valid, or a generated one when it is missing or already taken (ids must
 /// be unique within a message, and upstreams repeat or omit them).
 #[derive(Debug, Default)]
-pub(crate) struct ToolIds {
+struct ToolIds {
     used: Vec<String>,
 }
 
 impl ToolIds {
     /// The id for the next `tool_use` of the message.
-    pub(crate) fn assign(&mut self, upstream: Option<&str>, ctx: &ResponseContext) -> String {
+    fn assign(&mut self, upstream: Option<&str>, ctx: &ResponseContext) -> String {
         let id = upstream
             .and_then(sanitize_tool_id)
             .filter(|id| !self.used.contains(id))

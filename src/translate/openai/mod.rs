@@ -1,13 +1,14 @@
-//! OpenAI Chat Completions translation (PROTOCOLS D.1–D.3, D.6, D.7, D.9).
+//! OpenAI Chat Completions translation (docs/translation.md, "Anthropic →
+//! OpenAI Chat" and the OpenAI parts of "Answers and streams").
 //!
 //! [`to_openai_request`] turns an Anthropic request into a [`ChatRequest`]
-//! that borrows from it; [`from_openai_response`] and
-//! [`OpenAiStreamTranslator`] turn the upstream's answer back. Pure: no I/O,
-//! no clock, no randomness — ids come from [`ResponseContext`].
+//! that borrows from it; [`OpenAiStreamTranslator`] turns the upstream's
+//! stream back, and [`from_openai_response`] a whole answer, by running the
+//! stream translator over it. Pure: no I/O, no clock, no randomness — ids
+//! come from [`ResponseContext`].
 //!
-//! The helpers in this file are the rules the non-streaming and streaming
-//! translators must share, so that a streamed answer accumulates to exactly
-//! the message the non-streamed one would have produced.
+//! The helpers in this file are the answer rules: usage, stop reasons, stop
+//! sequences and mid-stream errors.
 //!
 //! [`ChatRequest`]: crate::protocol::openai::ChatRequest
 //! [`ResponseContext`]: crate::translate::ResponseContext
@@ -15,13 +16,6 @@
 mod request;
 mod response;
 mod stream;
-
-#[cfg(test)]
-mod request_tests;
-#[cfg(test)]
-mod stream_props;
-#[cfg(test)]
-mod stream_tests;
 
 pub use request::{to_openai_request, MaxTokensField, OpenAiRequestOptions};
 pub use response::from_openai_response;

@@ -415,3 +415,7 @@ fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<
     }
     (text, media)
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;

@@ -3,7 +3,6 @@
 
 use serde_json::{json, Value};
 
-use super::request::EMPTY_TOOL_RESULT;
 use super::*;
 use crate::protocol::anthropic::MessagesRequest;
 use crate::translate::common::history::INTERRUPTED_TEXT;

@@ -337,3 +337,7 @@ impl OpenAiStreamTranslator {
         self.emit.end(out, reason, stop_sequence, usage);
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;
