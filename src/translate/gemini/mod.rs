@@ -28,7 +28,9 @@ pub mod stream;
 
 use std::borrow::Cow;
 
-use crate::protocol::anthropic::MessagesRequest;
+use crate::error::ErrorKind;
+use crate::protocol::anthropic::{MessagesRequest, StopReason, Usage};
+use crate::protocol::gemini::{FinishReason, GeminiError, PromptFeedback, UsageMetadata};
 use crate::translate::common::hash::fnv1a64;
 
 pub use request::{to_gemini_request, GeminiRequestOptions};
@@ -101,6 +103,60 @@ impl ToolNameMap {
 /// Gemini 3 models use `thinkingLevel` and validate thought signatures.
 pub fn is_gemini3(model: &str) -> bool {
     model.to_ascii_lowercase().contains("gemini-3")
+}
+
+/// The stop reason for a finish reason (docs/translation.md, "Stop
+/// reasons"). Any emitted `tool_use` makes an ordinary stop a `tool_use`
+/// stop (Gemini has no tool-call finish reason).
+fn stop_reason(reason: FinishReason, saw_tool_use: bool) -> StopReason {
+    match reason {
+        FinishReason::MaxTokens => StopReason::MaxTokens,
+        FinishReason::Safety
+        | FinishReason::Recitation
+        | FinishReason::Blocklist
+        | FinishReason::ProhibitedContent
+        | FinishReason::Spii
+        | FinishReason::ImageSafety
+        | FinishReason::ImageProhibitedContent
+        | FinishReason::ImageRecitation => StopReason::Refusal,
+        _ if saw_tool_use => StopReason::ToolUse,
+        _ => StopReason::EndTurn,
+    }
+}
+
+/// Usage (docs/translation.md, "Usage"): Anthropic's `input_tokens`
+/// excludes cache reads; Gemini's output count excludes thoughts.
+fn usage(u: &UsageMetadata) -> Usage {
+    Usage {
+        input_tokens: u
+            .prompt_token_count
+            .saturating_sub(u.cached_content_token_count),
+        output_tokens: u.candidates_token_count + u.thoughts_token_count,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: u.cached_content_token_count,
+    }
+}
+
+fn block_reason(feedback: Option<&PromptFeedback>) -> Option<&str> {
+    feedback?.block_reason.as_deref().filter(|r| !r.is_empty())
+}
+
+/// The kind of an error object that arrives in a body (after the 200, or
+/// instead of an answer).
+///
+/// Only the `status` name decides (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, …),
+/// read through the one table in [`ErrorKind::from_codes`].
+fn error_kind(err: &GeminiError) -> ErrorKind {
+    let status: Vec<&str> = err.status.as_deref().into_iter().collect();
+    ErrorKind::from_codes(&status, &[]).unwrap_or(ErrorKind::Api)
+}
+
+fn error_message(err: &GeminiError) -> String {
+    let status = err.status.as_deref().unwrap_or("error");
+    match err.message.as_deref() {
+        Some(m) => format!("upstream gemini {status}: {m}"),
+        None => format!("upstream gemini {status}"),
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@
 //! it. `push`, `finish` and `fail` start the message themselves, so a caller
 //! that never calls `start` still gets a valid stream.
 
-use super::response::{block_reason, error_kind, error_message, stop_reason, usage};
-use super::{ToolNameMap, SIGNATURE_PROVIDER};
+use super::{
+    block_reason, error_kind, error_message, stop_reason, usage, ToolNameMap, SIGNATURE_PROVIDER,
+};
 use crate::error::ErrorKind;
 use crate::protocol::anthropic::{StopReason, StreamEvent};
 use crate::protocol::gemini::{
