@@ -1,5 +1,5 @@
-//! Google Gemini `generateContent` wire types (PROTOCOLS.md section C), JSON
-//! in lowerCamelCase.
+//! Google Gemini `generateContent` wire types
+//! (<https://ai.google.dev/api/generate-content>), JSON in lowerCamelCase.
 //!
 //! The request side borrows from the inbound Anthropic request wherever that
 //! is free (`Cow`), so large strings such as base64 images and tool inputs are
@@ -49,7 +49,8 @@ pub struct Part<'a> {
     /// Marks reasoning (thought summaries when `includeThoughts` is on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
-    /// Opaque reasoning state that must be replayed on the same part (C.6).
+    /// Opaque reasoning state that must be replayed on the same part
+    /// (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought_signature: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,7 +132,8 @@ pub struct FunctionDeclaration<'a> {
     pub name: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<&'a crate::protocol::anthropic::JsonText>,
-    /// OpenAPI-subset schema (C.3 path 1); absent for tools without arguments.
+    /// OpenAPI-subset schema (<https://ai.google.dev/api/caching#Schema>);
+    /// absent for tools without arguments.
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The cleaned schema, shared: Claude Code sends the same tools on
     /// every turn, so cleaning is done once per distinct schema.
@@ -217,7 +219,7 @@ pub struct GenerateContentResponse {
     pub model_version: Option<String>,
     #[serde(default)]
     pub response_id: Option<String>,
-    /// Set on an error payload sent after a 200 (C.5, C.7).
+    /// Set on an error payload sent after a 200, or instead of an answer.
     #[serde(default)]
     pub error: Option<GeminiError>,
 }

@@ -1,4 +1,5 @@
-//! OpenAI Chat Completions wire types (PROTOCOLS.md section B).
+//! OpenAI Chat Completions wire types
+//! (<https://platform.openai.com/docs/api-reference/chat>).
 //!
 //! The request borrows from the inbound Anthropic request so that nothing is
 //! copied on the way out; responses and chunks are owned and lenient.

@@ -1,6 +1,7 @@
 //! The output half of every stream translator: turns "here is some text /
 //! thinking / a finished tool call" into Anthropic SSE events that keep the
-//! grammar the SDKs rely on (PROTOCOLS A.6): dense indices from 0 in start
+//! grammar the SDKs rely on (docs/translation.md, "Stream grammar"): dense
+//! indices from 0 in start
 //! order, exactly one block open at a time, every start paired with a stop.
 //!
 //! [`accumulate`] is the inverse: it folds an event sequence into the message

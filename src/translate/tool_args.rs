@@ -1,4 +1,5 @@
-//! Normalisation of upstream tool-call arguments (PROTOCOLS D.9 #7).
+//! Normalisation of upstream tool-call arguments (docs/translation.md, "Tool
+//! arguments").
 //!
 //! The Anthropic SDKs throw on tool input that is not a JSON object, so
 //! whatever an upstream sends — empty, truncated, double-encoded, an array —

@@ -1,5 +1,5 @@
-//! Anthropic `messages` → Gemini `contents` (PROTOCOLS D.4, D.9 #1–#5, #13,
-//! #21). Pure.
+//! Anthropic `messages` → Gemini `contents` (docs/translation.md, "Gemini
+//! history shape"). Pure.
 //!
 //! Gemini is stricter than Anthropic about history shape, and every rule
 //! below exists because Gemini answers 400 otherwise:
@@ -13,7 +13,7 @@
 //! User text that follows tool results (Claude Code sends `[tool_result…,
 //! text]`) goes into its own user turn after a placeholder model turn: fused
 //! into the function-response turn, Gemini 3 may read it as tool output or
-//! answer with an empty candidate (D.9 #3).
+//! answer with an empty candidate.
 
 use std::borrow::Cow;
 
@@ -377,7 +377,8 @@ fn user_parts<'a>(
 /// Gemini 3 validates thought signatures on the function calls of the
 /// current turn (since the last user content with ordinary parts). A call
 /// whose signature was lost — history from another model, or a client that
-/// dropped thinking blocks — gets the documented sentinel (C.6).
+/// dropped thinking blocks — gets the placeholder Gemini documents for that
+/// (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
 fn fill_missing_signatures(contents: &mut [Content<'_>]) {
     let start = contents
         .iter()

@@ -1,4 +1,5 @@
-//! Anthropic Messages ⇄ Google Gemini `generateContent` (PROTOCOLS C, D.4–D.9).
+//! Anthropic Messages ⇄ Google Gemini `generateContent` (docs/translation.md,
+//! "Anthropic → Gemini" and the Gemini parts of "Answers and streams").
 //!
 //! Pure: no I/O, no clock, no randomness (tool ids come from
 //! [`ResponseContext::tool_id`](crate::translate::ResponseContext::tool_id)).
@@ -41,7 +42,8 @@ pub use stream::GeminiStreamTranslator;
 /// Provider tag inside synthetic thinking signatures.
 pub const SIGNATURE_PROVIDER: &str = "gemini";
 
-/// What Gemini 3 accepts in place of a lost thought signature (C.6).
+/// What Gemini 3 accepts in place of a lost thought signature
+/// (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
 pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 
 const MAX_NAME_LEN: usize = 128;

@@ -1,4 +1,5 @@
-//! `MessagesRequest` → `GenerateContentRequest` (PROTOCOLS D.4). Pure.
+//! `MessagesRequest` → `GenerateContentRequest` (docs/translation.md,
+//! "Anthropic → Gemini"). Pure.
 //!
 //! History shaping lives in [`super::contents`], schema cleaning in
 //! [`super::schema`]; this module assembles the request around them:
@@ -160,7 +161,8 @@ fn generation_config<'a>(
         top_p: req.top_p,
         top_k: req.top_k,
         // Passed through; Gemini reports a matched stop sequence as a plain
-        // STOP, so the reply says `end_turn` (D.7 option c).
+        // STOP, so the reply says `end_turn` (docs/translation.md, "Stop
+        // reasons").
         stop_sequences: req
             .stop_sequences
             .iter()
@@ -173,7 +175,7 @@ fn generation_config<'a>(
     }
 }
 
-/// D.4 thinking mapping. Gemini 3 takes a level, 2.x a token budget — never
+/// Thinking (docs/translation.md, "Gemini thinking and settings"). Gemini 3 takes a level, 2.x a token budget — never
 /// both. `disabled` sends nothing: some models (2.5 Pro, 3.x) cannot turn
 /// thinking off and reject a zero budget.
 fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<ThinkingConfig> {
@@ -216,7 +218,8 @@ fn level(level: ReasoningLevel) -> ThinkingLevel {
     }
 }
 
-/// Budgets outside a model's range are a 400 (C.2): 2.5 Pro takes
+/// Budgets outside a model's range are a 400
+/// (<https://ai.google.dev/gemini-api/docs/thinking>): 2.5 Pro takes
 /// 128–32768, Flash-Lite 512–24576, Flash 1–24576. Unknown models get the
 /// widest range.
 fn clamp_budget(model: &str, budget: u64) -> i64 {

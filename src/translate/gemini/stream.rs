@@ -1,11 +1,12 @@
 //! Gemini `streamGenerateContent?alt=sse` payloads → Anthropic stream events
-//! (PROTOCOLS C.5, D.5–D.8). Pure and synchronous: the caller decodes SSE
+//! (docs/translation.md, "Gemini streams"). Pure and synchronous: the caller decodes SSE
 //! (CRLF framing included) and hands over each `data:` payload.
 //!
 //! Every payload is a whole `GenerateContentResponse` whose parts are new
 //! content only: thought text streams as thinking deltas, text as text
 //! deltas, and each `functionCall` arrives complete and becomes a whole
-//! `tool_use` block at once. [`BlockWriter`] keeps the output grammar.
+//! `tool_use` block at once. [`BlockWriter`](crate::translate::BlockWriter)
+//! keeps the output grammar.
 //!
 //! `message_start` waits for the first chunk, which usually carries the
 //! prompt size: clients read the context size early from it. The real
@@ -229,7 +230,8 @@ impl GeminiStreamTranslator {
 }
 
 /// Finish reasons that mean "the model tried to call a tool and failed": no
-/// tool output exists, so the client is told in text (D.7).
+/// tool output exists, so the client is told in text (docs/translation.md,
+/// "Gemini streams").
 fn malformed_call_note(reason: FinishReason) -> Option<&'static str> {
     match reason {
         FinishReason::MalformedFunctionCall => {

@@ -58,7 +58,8 @@ fn map_usage(u: &ChatUsage) -> Usage {
     }
 }
 
-/// Stop reason per PROTOCOLS D.7 (stop sequences are decided by the caller).
+/// Stop reason (docs/translation.md, "Stop reasons"; stop sequences are
+/// decided by the caller).
 ///
 /// `length` stays `max_tokens` even when tool calls were cut off: that is what
 /// Anthropic itself reports, and it keeps clients from running a tool call

@@ -1,4 +1,5 @@
-//! Anthropic `MessagesRequest` → OpenAI `ChatRequest` (PROTOCOLS D.1, D.9).
+//! Anthropic `MessagesRequest` → OpenAI `ChatRequest` (docs/translation.md,
+//! "Anthropic → OpenAI Chat").
 //!
 //! The output borrows from the input wherever it can (tool inputs, schemas,
 //! texts), so a large Claude Code request is not copied. Anthropic-only

@@ -1,4 +1,5 @@
-//! Tests of the request translation: each D.1 / D.9 rule, and every recorded
+//! Tests of the request translation: each rule of docs/translation.md,
+//! "Anthropic → OpenAI Chat", and every recorded
 //! Claude Code request checked against OpenAI's structural rules.
 
 use serde_json::{json, Value};

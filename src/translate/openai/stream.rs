@@ -1,10 +1,12 @@
-//! Streaming OpenAI chunks → Anthropic SSE events (PROTOCOLS D.3).
+//! Streaming OpenAI chunks → Anthropic SSE events (docs/translation.md,
+//! "OpenAI streams").
 //!
 //! Text and thinking are forwarded as they arrive (only the few characters
 //! that might begin a stop sequence are held back). Tool calls are
 //! accumulated and emitted whole when the upstream finishes — "simple mode":
 //! arguments can then be normalised to valid JSON, which live streaming of
-//! fragments could not retract. [`BlockWriter`] keeps the event grammar.
+//! fragments could not retract.
+//! [`BlockWriter`](crate::translate::BlockWriter) keeps the event grammar.
 
 use std::collections::HashMap;
 
@@ -219,8 +221,8 @@ impl OpenAiStreamTranslator {
         }
     }
 
-    /// Finds the accumulator a fragment belongs to (PROTOCOLS D.3 step 5)
-    /// and appends to it.
+    /// Finds the accumulator a fragment belongs to (docs/translation.md,
+    /// "OpenAI streams") and appends to it.
     fn tool_fragment(&mut self, fragment: ChunkToolCall) {
         let (name, args) = match fragment.function {
             Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments),
