@@ -69,7 +69,7 @@ const UPSTREAM_KINDS: [(ErrorKind, &[u16], &[&str]); 9] = [
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 10] = [
+    pub(crate) const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Authentication,
         ErrorKind::Billing,
@@ -99,13 +99,13 @@ impl ErrorKind {
     }
 
     /// The kind whose `error.type` is `name` (the inverse of [`as_str`](Self::as_str)).
-    pub fn from_name(name: &str) -> Option<ErrorKind> {
+    pub(crate) fn from_name(name: &str) -> Option<ErrorKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// The kind an upstream's HTTP error status means. A 4xx the table does
     /// not name is still the request's fault; anything else is `api_error`.
-    pub fn from_status(status: u16) -> ErrorKind {
+    pub(crate) fn from_status(status: u16) -> ErrorKind {
         match UPSTREAM_KINDS.iter().find(|(_, s, _)| s.contains(&status)) {
             Some((kind, _, _)) => *kind,
             None if (400..500).contains(&status) => ErrorKind::InvalidRequest,
@@ -117,7 +117,7 @@ impl ErrorKind {
     /// HTTP `statuses` written inside it, for errors that arrive in a body
     /// after the 200, where the response status says nothing. `None` when
     /// the table knows none of them.
-    pub fn from_codes(codes: &[&str], statuses: &[u16]) -> Option<ErrorKind> {
+    pub(crate) fn from_codes(codes: &[&str], statuses: &[u16]) -> Option<ErrorKind> {
         let codes: Vec<String> = codes.iter().map(|c| c.to_ascii_lowercase()).collect();
         UPSTREAM_KINDS
             .iter()

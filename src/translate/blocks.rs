@@ -16,6 +16,7 @@ enum Open {
     Thinking { index: u32, signature: String },
 }
 
+/// Writes content blocks as stream events, keeping the block grammar.
 #[derive(Debug)]
 pub struct BlockWriter {
     next_index: u32,
@@ -33,11 +34,6 @@ impl BlockWriter {
             tool_uses: 0,
             default_signature,
         }
-    }
-
-    /// Number of blocks started so far.
-    pub fn block_count(&self) -> u32 {
-        self.next_index
     }
 
     /// Number of `tool_use` blocks emitted so far.
@@ -391,7 +387,6 @@ mod tests {
             ]
         );
         assert_eq!(w.tool_use_count(), 1);
-        assert_eq!(w.block_count(), 4);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn parse_synthetic_signature(sig: &str) -> Option<(&str, &str)> {
         .split_once('.')
 }
 
+/// True for a signature the proxy made up.
 pub fn is_synthetic_signature(sig: &str) -> bool {
     sig.starts_with(SYNTHETIC_SIGNATURE_PREFIX)
 }

@@ -27,16 +27,6 @@ pub fn normalize_tool_arguments(raw: &str) -> String {
     object_text(value)
 }
 
-/// Same as [`normalize_tool_arguments`] for an argument value that arrived as
-/// JSON (some servers send an object instead of a string).
-pub fn normalize_tool_arguments_value(value: &Value) -> String {
-    match value {
-        Value::String(s) => normalize_tool_arguments(s),
-        Value::Null => "{}".to_owned(),
-        other => object_text(other.clone()),
-    }
-}
-
 fn object_text(value: Value) -> String {
     match value {
         Value::Object(_) => value.to_string(),
@@ -167,11 +157,5 @@ mod tests {
             serde_json::json!({RAW_ARGUMENTS_KEY: "not json"})
         );
         assert_eq!(norm("{]"), serde_json::json!({RAW_ARGUMENTS_KEY: "{]"}));
-    }
-
-    #[test]
-    fn object_values_are_accepted() {
-        let v = serde_json::json!({"x": [1]});
-        assert_eq!(normalize_tool_arguments_value(&v), r#"{"x":[1]}"#);
     }
 }

@@ -23,6 +23,7 @@ impl JsonText {
         self.0.get()
     }
 
+    /// True for `""`.
     pub fn is_empty(&self) -> bool {
         self.json() == "\"\""
     }

@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use super::super::{Content, ContentBlock, JsonText, MessagesRequest};
+use crate::protocol::anthropic::{Content, ContentBlock, JsonText, MessagesRequest};
 
 #[test]
 fn json_text_passes_a_string_through_verbatim_and_decodes_on_demand() {

@@ -10,34 +10,49 @@ use super::{Content, JsonText};
 /// like on Anthropic's API.
 #[derive(Debug, Deserialize)]
 pub struct MessagesRequest {
+    /// The model the client asked for.
     pub model: String,
+    /// Output limit.
     pub max_tokens: u64,
+    /// The conversation.
     pub messages: Vec<Message>,
+    /// System prompt: a string or text blocks.
     #[serde(default)]
     pub system: Option<Content>,
+    /// Strings that end the answer when generated.
     #[serde(default)]
     pub stop_sequences: Option<Vec<String>>,
+    /// Answer as an event stream.
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Sampling temperature.
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// Nucleus sampling.
     #[serde(default)]
     pub top_p: Option<f64>,
+    /// Top-k sampling.
     #[serde(default)]
     pub top_k: Option<u64>,
+    /// Request metadata.
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// Tools the model may call.
     #[serde(default)]
     pub tools: Option<Vec<Tool>>,
+    /// Whether and which tool the model must call.
     #[serde(default)]
     pub tool_choice: Option<ToolChoice>,
+    /// Extended thinking.
     #[serde(default)]
     pub thinking: Option<Thinking>,
+    /// Output settings (`effort`).
     #[serde(default)]
     pub output_config: Option<OutputConfig>,
 }
 
 impl MessagesRequest {
+    /// True when the client asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream.unwrap_or(false)
     }
@@ -46,72 +61,101 @@ impl MessagesRequest {
 /// `POST /v1/messages/count_tokens` body: the create body minus `max_tokens`.
 #[derive(Debug, Deserialize)]
 pub struct CountTokensRequest {
+    /// The model the count is for.
     pub model: String,
+    /// The conversation.
     pub messages: Vec<Message>,
+    /// System prompt.
     #[serde(default)]
     pub system: Option<Content>,
+    /// Tools.
     #[serde(default)]
     pub tools: Option<Vec<Tool>>,
 }
 
+/// Who a message is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The user (tool results included).
     User,
+    /// The model.
     Assistant,
     /// Claude Code sends `role: "system"` turns inside `messages`.
     System,
 }
 
+/// One turn of the conversation.
 #[derive(Debug, Deserialize)]
 pub struct Message {
+    /// Who said it.
     pub role: Role,
+    /// What was said.
     pub content: Content,
 }
 
+/// `metadata`.
 #[derive(Debug, Default, Deserialize)]
 pub struct Metadata {
+    /// An opaque id of the end user.
     #[serde(default)]
     pub user_id: Option<String>,
 }
 
+/// `output_config`.
 #[derive(Debug, Deserialize)]
 pub struct OutputConfig {
+    /// `low`, `medium`, `high`, `xhigh` or `max`.
     #[serde(default)]
     pub effort: Option<String>,
 }
 
+/// `thinking`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Thinking {
+    /// Think, within a budget.
     Enabled {
+        /// Thinking tokens allowed.
         #[serde(default)]
         budget_tokens: Option<u64>,
     },
+    /// Let the model decide how much to think.
     Adaptive,
+    /// No thinking.
     Disabled,
 }
 
+/// `tool_choice`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoice {
+    /// The model decides.
     Auto {
+        /// At most one tool call per answer.
         #[serde(default)]
         disable_parallel_tool_use: Option<bool>,
     },
+    /// The model must call some tool.
     Any {
+        /// At most one tool call per answer.
         #[serde(default)]
         disable_parallel_tool_use: Option<bool>,
     },
+    /// The model must call this tool.
     Tool {
+        /// The tool's name.
         name: String,
+        /// At most one tool call per answer.
         #[serde(default)]
         disable_parallel_tool_use: Option<bool>,
     },
+    /// The model must not call tools.
     None,
 }
 
 impl ToolChoice {
+    /// True when the client allows at most one tool call per answer.
     pub fn disable_parallel(&self) -> bool {
         match self {
             ToolChoice::Auto {
@@ -134,23 +178,32 @@ impl ToolChoice {
 /// OpenAI form `{"type":"function","function":{…}}` that the seed documents.
 #[derive(Debug, Deserialize)]
 pub struct Tool {
+    /// `custom`, a dated server-tool type, or `function`.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// Tool name (Anthropic form).
     #[serde(default)]
     pub name: Option<String>,
+    /// What the tool does, kept raw.
     #[serde(default)]
     pub description: Option<JsonText>,
+    /// JSON Schema of the input, kept raw.
     #[serde(default)]
     pub input_schema: Option<Box<RawValue>>,
+    /// The tool in OpenAI form.
     #[serde(default)]
     pub function: Option<FunctionTool>,
 }
 
+/// `function` of an OpenAI-form tool.
 #[derive(Debug, Deserialize)]
 pub struct FunctionTool {
+    /// Tool name.
     pub name: String,
+    /// What the tool does, kept raw.
     #[serde(default)]
     pub description: Option<JsonText>,
+    /// JSON Schema of the input, kept raw.
     #[serde(default)]
     pub parameters: Option<Box<RawValue>>,
 }
@@ -158,7 +211,9 @@ pub struct FunctionTool {
 /// A client tool reduced to what every upstream needs.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolSpec<'a> {
+    /// Tool name.
     pub name: &'a str,
+    /// What the tool does.
     pub description: Option<&'a JsonText>,
     /// JSON Schema of the input; `None` means "no parameters".
     pub schema: Option<&'a RawValue>,

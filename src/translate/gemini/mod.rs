@@ -83,6 +83,7 @@ pub struct ToolNameMap {
 }
 
 impl ToolNameMap {
+    /// The names of `req`'s tools that had to be renamed.
     pub fn from_request(req: &MessagesRequest) -> Self {
         let mut renamed = Vec::new();
         for spec in req.tools.iter().flatten().filter_map(|t| t.spec()) {

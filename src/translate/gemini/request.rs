@@ -26,6 +26,7 @@ use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, R
 /// Gemini's documented cap on `stopSequences`.
 const MAX_STOP_SEQUENCES: usize = 5;
 
+/// Per-route choices the request alone does not determine.
 #[derive(Debug, Clone, Copy)]
 pub struct GeminiRequestOptions<'a> {
     /// Upper limit for `maxOutputTokens` (the upstream model's own limit).
@@ -35,6 +36,7 @@ pub struct GeminiRequestOptions<'a> {
     pub model: &'a str,
 }
 
+/// The Gemini request for `req`; it borrows from `req`.
 pub fn to_gemini_request<'a>(
     req: &'a MessagesRequest,
     opts: &GeminiRequestOptions<'a>,

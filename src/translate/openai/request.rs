@@ -28,7 +28,9 @@ use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, R
 /// only `max_completion_tokens`, many compatible servers only `max_tokens`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaxTokensField {
+    /// `max_completion_tokens`.
     MaxCompletionTokens,
+    /// `max_tokens`.
     MaxTokens,
 }
 
@@ -37,9 +39,11 @@ pub enum MaxTokensField {
 pub struct OpenAiRequestOptions<'a> {
     /// Upstream model id (after model mapping).
     pub model: &'a str,
+    /// Which field carries the output limit.
     pub max_tokens_field: MaxTokensField,
     /// The upstream model's output limit, if known.
     pub max_tokens_cap: Option<u64>,
+    /// Ask for a chunk stream.
     pub stream: bool,
 }
 
@@ -49,6 +53,7 @@ const IMAGE_ONLY_TOOL_RESULT: &str = "(image output follows)";
 /// OpenAI's limit on `user` / `safety_identifier`.
 const MAX_USER_LEN: usize = 64;
 
+/// The OpenAI request for `req`; it borrows from `req`.
 pub fn to_openai_request<'a>(
     req: &'a MessagesRequest,
     opts: &OpenAiRequestOptions<'a>,
