@@ -2,7 +2,17 @@
 //!
 //! Nothing here does I/O, reads the clock or draws random numbers: ids come in
 //! through [`ResponseContext`]. That is what lets the translators be tested
-//! with fixtures and property tests.
+//! with fixtures and property tests. The rules they follow are written out in
+//! docs/translation.md.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`openai`] | Anthropic ⇄ OpenAI Chat Completions |
+//! | [`gemini`] | Anthropic ⇄ Gemini `generateContent` |
+//! | [`anthropic`] | the Claude pass-through's body rewrite |
+//! | `common` | what the OpenAI and Gemini translators share: the stream emitter and tool ids, content and tool-history rules, request settings |
+//! | [`blocks`] | the block writer every stream translator emits through, and [`accumulate`] |
+//! | [`tool_args`] | repair of upstream tool arguments into a JSON object |
 
 pub mod anthropic;
 pub mod blocks;
@@ -25,8 +35,9 @@ pub struct ResponseContext {
 }
 
 impl ResponseContext {
-    /// Deterministic `toolu_` id for the `n`-th generated tool call of this
-    /// message: unique because the message id is random.
+    /// Deterministic `toolu_` id number `n` of this message: unique across
+    /// messages because the message id is random (within a message the
+    /// stream emitter never hands out one twice).
     pub fn tool_id(&self, n: usize) -> String {
         let suffix = self
             .message_id
