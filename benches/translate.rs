@@ -1,6 +1,7 @@
 //! Criterion benches of the pure translation work on a Claude Code-sized
-//! request (tests/fixtures/claude-code/01-write-turn2.json, ~55 KB) and of
-//! the stream translators over realistic chunk sequences.
+//! request (tests/fixtures/claude-code/01-write-turn2.json, ~55 KB), of
+//! the stream translators over realistic chunk sequences, and of the
+//! non-streamed answers.
 //!
 //! `cargo bench --bench translate` (add `-- --quick` for a fast pass).
 //! They report; nothing here gates CI.
@@ -13,12 +14,15 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use serde_json::json;
 
 use claude_proxy::protocol::anthropic::{MessagesRequest, StreamEvent};
+use claude_proxy::protocol::gemini::GenerateContentResponse;
+use claude_proxy::protocol::openai::ChatResponse;
 use claude_proxy::sse::encode_events;
 use claude_proxy::translate::gemini::{
-    to_gemini_request, GeminiRequestOptions, GeminiStreamTranslator,
+    from_gemini_response, to_gemini_request, GeminiRequestOptions, GeminiStreamTranslator,
 };
 use claude_proxy::translate::openai::{
-    to_openai_request, MaxTokensField, OpenAiRequestOptions, OpenAiStreamTranslator,
+    from_openai_response, to_openai_request, MaxTokensField, OpenAiRequestOptions,
+    OpenAiStreamTranslator,
 };
 use claude_proxy::translate::ResponseContext;
 
@@ -39,7 +43,6 @@ fn ctx() -> ResponseContext {
         message_id: "msg_01BenchXyZ".into(),
         model: "claude-opus-4-1".into(),
         stop_sequences: Vec::new(),
-        input_tokens_hint: 12_000,
     }
 }
 
@@ -116,6 +119,38 @@ fn gemini_chunks() -> Vec<String> {
         120,
     ));
     v
+}
+
+/// A whole OpenAI answer: reasoning, 1 KB of text, two tool calls, usage.
+fn openai_response() -> String {
+    let text: String = (0..200).map(|i| WORDS[i % 10]).collect();
+    json!({"id":"chatcmpl-bench","object":"chat.completion","created":1735689600,"model":"gpt-4o",
+        "choices":[{"index":0,"message":{"role":"assistant","reasoning_content":"Let me think.",
+            "content":text,"tool_calls":[
+                {"id":"call_a","type":"function","function":{"name":"Write",
+                    "arguments":"{\"file_path\":\"/home/user/project/hello.txt\",\"content\":\"hello\\nworld\"}"}},
+                {"id":"call_b","type":"function","function":{"name":"Read",
+                    "arguments":"{\"file_path\":\"/home/user/project/README.md\"}"}}]},
+            "finish_reason":"tool_calls"}],
+        "usage":{"prompt_tokens":12000,"completion_tokens":140,"total_tokens":12140,
+            "prompt_tokens_details":{"cached_tokens":11000}}})
+    .to_string()
+}
+
+/// A whole Gemini answer: a thought, 1 KB of text, two function calls, usage.
+fn gemini_response() -> String {
+    let text: String = (0..200).map(|i| WORDS[i % 10]).collect();
+    json!({"candidates":[{"content":{"role":"model","parts":[
+            {"text":"Let me think.","thought":true},
+            {"text":text},
+            {"functionCall":{"name":"Write","args":{"file_path":"/home/user/project/hello.txt",
+                "content":"hello\nworld"}},"thoughtSignature":"Q2lRQmVuY2hTaWduYXR1cmU="},
+            {"functionCall":{"name":"Read","args":{"file_path":"/home/user/project/README.md"}}}]},
+        "finishReason":"STOP","index":0}],
+        "usageMetadata":{"promptTokenCount":12000,"candidatesTokenCount":140,
+            "thoughtsTokenCount":40,"totalTokenCount":12180},
+        "modelVersion":"gemini-2.5-flash","responseId":"bench"})
+    .to_string()
 }
 
 fn request_translation(c: &mut Criterion) {
@@ -218,5 +253,29 @@ fn stream_translation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, request_translation, stream_translation);
+fn response_translation(c: &mut Criterion) {
+    let oa = openai_response();
+    let gm = gemini_response();
+    let mut g = c.benchmark_group("response");
+    g.bench_function("parse+from_openai_response", |b| {
+        b.iter(|| {
+            let resp: ChatResponse = serde_json::from_str(black_box(&oa)).unwrap();
+            from_openai_response(resp, &ctx()).unwrap()
+        })
+    });
+    g.bench_function("parse+from_gemini_response", |b| {
+        b.iter(|| {
+            let resp: GenerateContentResponse = serde_json::from_str(black_box(&gm)).unwrap();
+            from_gemini_response(resp, &ctx()).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    request_translation,
+    stream_translation,
+    response_translation
+);
 criterion_main!(benches);

@@ -1,31 +1,75 @@
 //! The one error type a client ever sees: Anthropic's error JSON
 //! `{"type":"error","error":{"type":…,"message":…}}` with the matching status.
 //!
-//! Every status/type decision is made here ([`ErrorKind::status`] and
-//! [`ApiError::from_upstream`]) so the mapping of PROTOCOLS D.8 lives in one place.
+//! Every status/type decision is made here: [`ErrorKind::status`] for the
+//! status a kind is sent with, and one table, `UPSTREAM_KINDS`, for the kind
+//! an upstream's status or error code means (used by
+//! [`ApiError::from_upstream`] and by the stream translators for errors that
+//! arrive after the 200). The rules are written out in docs/translation.md,
+//! "Errors".
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// Anthropic's `error.type` vocabulary.
+/// Anthropic's `error.type` vocabulary
+/// (<https://docs.anthropic.com/en/api/errors>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// `invalid_request_error`, 400: the request is at fault.
     InvalidRequest,
+    /// `authentication_error`, 401.
     Authentication,
+    /// `billing_error`, 402.
     Billing,
+    /// `permission_error`, 403.
     Permission,
+    /// `not_found_error`, 404.
     NotFound,
+    /// `request_too_large`, 413.
     RequestTooLarge,
+    /// `rate_limit_error`, 429.
     RateLimit,
+    /// `api_error`, 500: anything unexpected.
     Api,
+    /// `timeout_error`, 504.
     Timeout,
+    /// `overloaded_error`, 529.
     Overloaded,
 }
 
+/// How upstreams report each kind: by HTTP status, or by words their error
+/// codes contain (OpenAI's `type` / `code`, Gemini's `status` such as
+/// `RESOURCE_EXHAUSTED`), compared in lowercase. The first row that matches
+/// wins, so the order is a priority: an error that says both "rate limit"
+/// and "invalid request" is a rate limit.
+const UPSTREAM_KINDS: [(ErrorKind, &[u16], &[&str]); 9] = [
+    (
+        ErrorKind::RateLimit,
+        &[429],
+        &["rate_limit", "resource_exhausted", "too_many_requests"],
+    ),
+    (
+        ErrorKind::Overloaded,
+        &[502, 503, 529],
+        &["overload", "unavailable", "capacity"],
+    ),
+    (ErrorKind::Timeout, &[504], &["timeout", "deadline"]),
+    (
+        ErrorKind::InvalidRequest,
+        &[400],
+        &["invalid_request", "context_length"],
+    ),
+    (ErrorKind::Authentication, &[401], &[]),
+    (ErrorKind::Billing, &[402], &[]),
+    (ErrorKind::Permission, &[403], &[]),
+    (ErrorKind::NotFound, &[404], &[]),
+    (ErrorKind::RequestTooLarge, &[413], &[]),
+];
+
 impl ErrorKind {
     /// Every kind.
-    const ALL: [ErrorKind; 10] = [
+    pub(crate) const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Authentication,
         ErrorKind::Billing,
@@ -38,15 +82,7 @@ impl ErrorKind {
         ErrorKind::Overloaded,
     ];
 
-    /// The kind whose [`as_str`](Self::as_str) is `name`; `api_error` for
-    /// a name Anthropic does not define.
-    pub fn named(name: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == name)
-            .unwrap_or(ErrorKind::Api)
-    }
-
+    /// The `error.type` string.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid_request_error",
@@ -62,6 +98,37 @@ impl ErrorKind {
         }
     }
 
+    /// The kind whose `error.type` is `name` (the inverse of [`as_str`](Self::as_str)).
+    pub(crate) fn from_name(name: &str) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The kind an upstream's HTTP error status means. A 4xx the table does
+    /// not name is still the request's fault; anything else is `api_error`.
+    pub(crate) fn from_status(status: u16) -> ErrorKind {
+        match UPSTREAM_KINDS.iter().find(|(_, s, _)| s.contains(&status)) {
+            Some((kind, _, _)) => *kind,
+            None if (400..500).contains(&status) => ErrorKind::InvalidRequest,
+            None => ErrorKind::Api,
+        }
+    }
+
+    /// The kind an error object names through its `codes` (any case) or the
+    /// HTTP `statuses` written inside it, for errors that arrive in a body
+    /// after the 200, where the response status says nothing. `None` when
+    /// the table knows none of them.
+    pub(crate) fn from_codes(codes: &[&str], statuses: &[u16]) -> Option<ErrorKind> {
+        let codes: Vec<String> = codes.iter().map(|c| c.to_ascii_lowercase()).collect();
+        UPSTREAM_KINDS
+            .iter()
+            .find(|(_, s, words)| {
+                statuses.iter().any(|st| s.contains(st))
+                    || words.iter().any(|w| codes.iter().any(|c| c.contains(w)))
+            })
+            .map(|(kind, _, _)| *kind)
+    }
+
+    /// The HTTP status Anthropic sends with this kind.
     pub fn status(self) -> StatusCode {
         match self {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
@@ -140,7 +207,8 @@ impl ApiError {
     }
 
     /// Maps an upstream HTTP error to what Anthropic would have answered
-    /// (PROTOCOLS D.8). `body` is the upstream's error body, whatever its shape.
+    /// (docs/translation.md, "Errors"). `body` is the upstream's error body,
+    /// whatever its shape.
     pub fn from_upstream(
         upstream: &str,
         status: u16,
@@ -151,18 +219,10 @@ impl ApiError {
             return err;
         }
         let detail = UpstreamErrorDetail::parse(body);
-        let kind = match status {
-            401 => ErrorKind::Authentication,
-            402 => ErrorKind::Billing,
-            403 => ErrorKind::Permission,
-            404 => ErrorKind::NotFound,
-            413 => ErrorKind::RequestTooLarge,
-            429 => ErrorKind::RateLimit,
-            502 | 503 | 529 => ErrorKind::Overloaded,
-            504 => ErrorKind::Timeout,
-            400 if detail.is_invalid_key() => ErrorKind::Authentication,
-            400..=499 => ErrorKind::InvalidRequest,
-            _ => ErrorKind::Api,
+        let kind = if status == 400 && detail.is_invalid_key() {
+            ErrorKind::Authentication
+        } else {
+            ErrorKind::from_status(status)
         };
         let message = match detail.message {
             Some(m) => format!("upstream {upstream} returned {status}: {m}"),
@@ -178,18 +238,7 @@ impl ApiError {
         if v.get("type")?.as_str()? != "error" {
             return None;
         }
-        let kind = match v["error"]["type"].as_str()? {
-            "invalid_request_error" => ErrorKind::InvalidRequest,
-            "authentication_error" => ErrorKind::Authentication,
-            "billing_error" => ErrorKind::Billing,
-            "permission_error" => ErrorKind::Permission,
-            "not_found_error" => ErrorKind::NotFound,
-            "request_too_large" => ErrorKind::RequestTooLarge,
-            "rate_limit_error" => ErrorKind::RateLimit,
-            "timeout_error" => ErrorKind::Timeout,
-            "overloaded_error" => ErrorKind::Overloaded,
-            _ => ErrorKind::Api,
-        };
+        let kind = ErrorKind::from_name(v["error"]["type"].as_str()?).unwrap_or(ErrorKind::Api);
         let message = v["error"]["message"].as_str().unwrap_or("").to_owned();
         Some(
             ApiError::new(kind, message)
@@ -328,7 +377,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn maps_statuses_per_d8() {
+    fn names_invert_as_str() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_name("teapot_error"), None);
+    }
+
+    #[test]
+    fn codes_are_read_through_the_table_in_priority_order() {
+        let k = ErrorKind::from_codes;
+        assert_eq!(k(&["RESOURCE_EXHAUSTED"], &[]), Some(ErrorKind::RateLimit));
+        assert_eq!(k(&["UNAVAILABLE"], &[]), Some(ErrorKind::Overloaded));
+        assert_eq!(k(&["DEADLINE_EXCEEDED"], &[]), Some(ErrorKind::Timeout));
+        assert_eq!(k(&["INTERNAL"], &[]), None);
+        assert_eq!(
+            k(&["invalid_request_error", "rate_limit_exceeded"], &[]),
+            Some(ErrorKind::RateLimit)
+        );
+        assert_eq!(k(&["server_error"], &[503]), Some(ErrorKind::Overloaded));
+        assert_eq!(k(&[], &[401]), Some(ErrorKind::Authentication));
+        assert_eq!(k(&[], &[418]), None);
+    }
+
+    #[test]
+    fn maps_statuses_like_anthropic() {
         let cases = [
             (400, "invalid_request_error", 400),
             (401, "authentication_error", 401),

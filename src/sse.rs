@@ -14,10 +14,13 @@ use crate::protocol::anthropic::StreamEvent;
 /// One decoded event: its `event:` name (if any) and joined `data:` lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
+    /// The `event:` field.
     pub event: Option<String>,
+    /// The `data:` lines, joined by `\n`.
     pub data: String,
 }
 
+/// Incremental decoder of an upstream's event stream.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     buf: Vec<u8>,
@@ -31,6 +34,7 @@ pub struct SseDecoder {
 }
 
 impl SseDecoder {
+    /// A decoder at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
@@ -138,7 +142,7 @@ pub fn encode_events(events: &[StreamEvent], buf: &mut BytesMut) {
 }
 
 /// Appends one event with an explicit name.
-pub fn encode_event<T: Serialize>(name: &str, data: &T, buf: &mut BytesMut) {
+fn encode_event<T: Serialize>(name: &str, data: &T, buf: &mut BytesMut) {
     buf.put_slice(b"event: ");
     buf.put_slice(name.as_bytes());
     buf.put_slice(b"\ndata: ");

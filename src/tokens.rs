@@ -23,8 +23,7 @@ use std::sync::{LazyLock, Mutex};
 use tiktoken_rs::CoreBPE;
 
 use crate::protocol::anthropic::{
-    Content, ContentBlock, CountTokensRequest, DocumentSource, ImageSource, Message,
-    MessagesRequest, Tool,
+    Content, ContentBlock, CountTokensRequest, DocumentSource, ImageSource, Message, Tool,
 };
 
 /// Framing of one conversation turn (role marker and separators), like the
@@ -68,12 +67,6 @@ pub fn warm_up() {
 
 /// Input tokens of a `count_tokens` request.
 pub fn count_tokens(req: &CountTokensRequest) -> u64 {
-    count_request_tokens(req.system.as_ref(), &req.messages, req.tools.as_deref())
-}
-
-/// Estimated input tokens of a `/v1/messages` request (for `message_start`
-/// when the upstream reports usage only at the end).
-pub fn estimate_input_tokens(req: &MessagesRequest) -> u64 {
     count_request_tokens(req.system.as_ref(), &req.messages, req.tools.as_deref())
 }
 

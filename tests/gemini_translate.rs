@@ -168,7 +168,6 @@ fn thought_signature_round_trips_through_the_client() {
         message_id: "msg_abc".into(),
         model: "claude-sonnet-4-5".into(),
         stop_sequences: vec![],
-        input_tokens_hint: 0,
     };
     let upstream: GenerateContentResponse = serde_json::from_str(
         r#"{"candidates":[{"content":{"role":"model","parts":[

@@ -132,7 +132,7 @@ pub(crate) fn progress_of(upstream: &str, events: &[StreamEvent]) -> Progress {
             } => return Progress::Meaningful,
             StreamEvent::Error { error } => {
                 return Progress::Failed(ApiError::new(
-                    ErrorKind::named(&error.kind),
+                    ErrorKind::from_name(&error.kind).unwrap_or(ErrorKind::Api),
                     format!("upstream {upstream}: {}", error.message),
                 ))
             }
@@ -148,6 +148,5 @@ pub(crate) fn check_context() -> ResponseContext {
         message_id: String::new(),
         model: String::new(),
         stop_sequences: Vec::new(),
-        input_tokens_hint: 0,
     }
 }

@@ -571,7 +571,6 @@ mod tests {
             message_id: "msg_1".into(),
             model: "claude-x".into(),
             stop_sequences: Vec::new(),
-            input_tokens_hint: 0,
         }
     }
 

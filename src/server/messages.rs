@@ -99,7 +99,6 @@ async fn handle(
         message_id: message_id(),
         model: req.model.clone(),
         stop_sequences: req.stop_sequences.clone().unwrap_or_default(),
-        input_tokens_hint: 0,
     };
     let mut client = ClientRequest {
         parsed: Some(req),

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::*;
+use crate::protocol::anthropic::MessagesRequest;
 
 fn o200k(s: &str) -> u64 {
     tiktoken_rs::o200k_base_singleton().encode_ordinary(s).len() as u64
@@ -81,14 +82,14 @@ fn fixed_request_total() {
 }
 
 #[test]
-fn messages_request_estimate_equals_count() {
+fn a_messages_request_counts_like_its_count_tokens_request() {
     let body = serde_json::json!({
         "model": "m", "max_tokens": 10, "system": "Be brief.",
         "messages": [{"role": "user", "content": "What is 2 + 2?"}]
     });
     let create: MessagesRequest = serde_json::from_value(body.clone()).unwrap();
     let count: CountTokensRequest = serde_json::from_value(body).unwrap();
-    let n = estimate_input_tokens(&create);
+    let n = count_request_tokens(create.system.as_ref(), &create.messages, None);
     assert_eq!(n, count_tokens(&count));
     assert_eq!(
         n,
@@ -161,13 +162,16 @@ fn claude_code_fixtures_are_plausible() {
         .map(|(_, b)| serde_json::from_str(b).unwrap())
         .collect();
     let t = Instant::now();
-    let firsts: Vec<u64> = requests.iter().map(estimate_input_tokens).collect();
+    let count = |r: &MessagesRequest| {
+        count_request_tokens(r.system.as_ref(), &r.messages, r.tools.as_deref())
+    };
+    let firsts: Vec<u64> = requests.iter().map(count).collect();
     let first = t.elapsed();
     const ROUNDS: u32 = 20;
     let t = Instant::now();
     for _ in 0..ROUNDS {
         for (req, n) in requests.iter().zip(&firsts) {
-            assert_eq!(estimate_input_tokens(req), *n);
+            assert_eq!(count(req), *n);
         }
     }
     let warm = t.elapsed() / ROUNDS;

@@ -1,6 +1,7 @@
 //! The output half of every stream translator: turns "here is some text /
 //! thinking / a finished tool call" into Anthropic SSE events that keep the
-//! grammar the SDKs rely on (PROTOCOLS A.6): dense indices from 0 in start
+//! grammar the SDKs rely on (docs/translation.md, "Stream grammar"): dense
+//! indices from 0 in start
 //! order, exactly one block open at a time, every start paired with a stop.
 //!
 //! [`accumulate`] is the inverse: it folds an event sequence into the message
@@ -15,6 +16,7 @@ enum Open {
     Thinking { index: u32, signature: String },
 }
 
+/// Writes content blocks as stream events, keeping the block grammar.
 #[derive(Debug)]
 pub struct BlockWriter {
     next_index: u32,
@@ -32,11 +34,6 @@ impl BlockWriter {
             tool_uses: 0,
             default_signature,
         }
-    }
-
-    /// Number of blocks started so far.
-    pub fn block_count(&self) -> u32 {
-        self.next_index
     }
 
     /// Number of `tool_use` blocks emitted so far.
@@ -390,7 +387,6 @@ mod tests {
             ]
         );
         assert_eq!(w.tool_use_count(), 1);
-        assert_eq!(w.block_count(), 4);
     }
 
     #[test]

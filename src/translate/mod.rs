@@ -2,17 +2,26 @@
 //!
 //! Nothing here does I/O, reads the clock or draws random numbers: ids come in
 //! through [`ResponseContext`]. That is what lets the translators be tested
-//! with fixtures and property tests.
+//! with fixtures and property tests. The rules they follow are written out in
+//! docs/translation.md.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`openai`] | Anthropic ⇄ OpenAI Chat Completions |
+//! | [`gemini`] | Anthropic ⇄ Gemini `generateContent` |
+//! | [`anthropic`] | the Claude pass-through's body rewrite |
+//! | `common` | what the OpenAI and Gemini translators share: the stream emitter and tool ids, content and tool-history rules, request settings |
+//! | [`blocks`] | the block writer every stream translator emits through, and [`accumulate`] |
+//! | [`tool_args`] | repair of upstream tool arguments into a JSON object |
 
 pub mod anthropic;
 pub mod blocks;
+pub(crate) mod common;
 pub mod gemini;
 pub mod openai;
 pub mod tool_args;
 
 pub use blocks::{accumulate, BlockWriter};
-
-use crate::protocol::anthropic::{MessagesResponse, StreamEvent};
 
 /// What a response translator needs to know about the request it answers.
 #[derive(Debug, Clone)]
@@ -23,21 +32,12 @@ pub struct ResponseContext {
     pub model: String,
     /// The client's stop sequences, to recognise which one ended the text.
     pub stop_sequences: Vec<String>,
-    /// Input-token estimate for `message_start` when the upstream gives none.
-    pub input_tokens_hint: u64,
 }
 
 impl ResponseContext {
-    /// The `message_start` event of this message: empty content, no stop
-    /// reason, the input-token hint (real numbers follow in `message_delta`).
-    pub fn message_start(&self) -> StreamEvent {
-        let mut message = MessagesResponse::new(self.message_id.clone(), self.model.clone());
-        message.usage.input_tokens = self.input_tokens_hint;
-        StreamEvent::MessageStart { message }
-    }
-
-    /// Deterministic `toolu_` id for the `n`-th generated tool call of this
-    /// message: unique because the message id is random.
+    /// Deterministic `toolu_` id number `n` of this message: unique across
+    /// messages because the message id is random (within a message the
+    /// stream emitter never hands out one twice).
     pub fn tool_id(&self, n: usize) -> String {
         let suffix = self
             .message_id
@@ -64,6 +64,7 @@ pub fn parse_synthetic_signature(sig: &str) -> Option<(&str, &str)> {
         .split_once('.')
 }
 
+/// True for a signature the proxy made up.
 pub fn is_synthetic_signature(sig: &str) -> bool {
     sig.starts_with(SYNTHETIC_SIGNATURE_PREFIX)
 }

@@ -1,4 +1,5 @@
-//! Normalisation of upstream tool-call arguments (PROTOCOLS D.9 #7).
+//! Normalisation of upstream tool-call arguments (docs/translation.md, "Tool
+//! arguments").
 //!
 //! The Anthropic SDKs throw on tool input that is not a JSON object, so
 //! whatever an upstream sends — empty, truncated, double-encoded, an array —
@@ -24,16 +25,6 @@ pub fn normalize_tool_arguments(raw: &str) -> String {
         },
     };
     object_text(value)
-}
-
-/// Same as [`normalize_tool_arguments`] for an argument value that arrived as
-/// JSON (some servers send an object instead of a string).
-pub fn normalize_tool_arguments_value(value: &Value) -> String {
-    match value {
-        Value::String(s) => normalize_tool_arguments(s),
-        Value::Null => "{}".to_owned(),
-        other => object_text(other.clone()),
-    }
 }
 
 fn object_text(value: Value) -> String {
@@ -166,11 +157,5 @@ mod tests {
             serde_json::json!({RAW_ARGUMENTS_KEY: "not json"})
         );
         assert_eq!(norm("{]"), serde_json::json!({RAW_ARGUMENTS_KEY: "{]"}));
-    }
-
-    #[test]
-    fn object_values_are_accepted() {
-        let v = serde_json::json!({"x": [1]});
-        assert_eq!(normalize_tool_arguments_value(&v), r#"{"x":[1]}"#);
     }
 }

@@ -183,7 +183,7 @@ pub(crate) async fn respond(
     };
     let bytes = read_body(r.upstream, response).await?;
     let resp: ChatResponse = parse_upstream_json(r.upstream, &bytes)?;
-    let msg = from_openai_response(resp, &r.ctx);
+    let msg = from_openai_response(resp, &r.ctx)?;
     if let Some(rec) = r.record.as_mut() {
         rec.usage = Some(msg.usage.clone());
     }

@@ -1,5 +1,5 @@
-//! Anthropic `messages` → Gemini `contents` (PROTOCOLS D.4, D.9 #1–#5, #13,
-//! #21). Pure.
+//! Anthropic `messages` → Gemini `contents` (docs/translation.md, "Gemini
+//! history shape"). Pure.
 //!
 //! Gemini is stricter than Anthropic about history shape, and every rule
 //! below exists because Gemini answers 400 otherwise:
@@ -13,7 +13,7 @@
 //! User text that follows tool results (Claude Code sends `[tool_result…,
 //! text]`) goes into its own user turn after a placeholder model turn: fused
 //! into the function-response turn, Gemini 3 may read it as tool output or
-//! answer with an empty candidate (D.9 #3).
+//! answer with an empty candidate.
 
 use std::borrow::Cow;
 
@@ -24,13 +24,13 @@ use crate::protocol::anthropic::{self, ContentBlock, DocumentSource, ImageSource
 use crate::protocol::gemini::{
     Blob, Content, FunctionCall, FunctionResponse, FunctionResponsePart, Part,
 };
+use crate::translate::common::content::{document_text, flatten_tool_result, Piece};
+use crate::translate::common::history::{PendingCall, PendingCalls, INTERRUPTED};
 use crate::translate::parse_synthetic_signature;
 
 /// Model turn interposed between function responses and the user text that
 /// came with them, to keep roles alternating.
 pub const CONTINUE_PLACEHOLDER: &str = "(continuing)";
-/// `functionResponse.response.error` for a call the client never answered.
-pub const INTERRUPTED: &str = "tool call was interrupted";
 /// Ids the proxy (or Anthropic) made up; Gemini never saw them, so they are
 /// not echoed as `functionCall.id`.
 const CLIENT_ID_PREFIX: &str = "toolu_";
@@ -89,6 +89,12 @@ struct Call<'a> {
     echo_id: bool,
 }
 
+impl PendingCall for Call<'_> {
+    fn tool_use_id(&self) -> &str {
+        self.tool_use_id
+    }
+}
+
 struct ToolResult<'a> {
     tool_use_id: &'a str,
     content: &'a anthropic::Content,
@@ -99,7 +105,7 @@ struct ToolResult<'a> {
 struct Builder<'a> {
     out: Vec<Content<'a>>,
     /// Calls of the last model content, not yet answered.
-    pending: Vec<Call<'a>>,
+    pending: PendingCalls<Call<'a>>,
 }
 
 impl<'a> Builder<'a> {
@@ -119,14 +125,14 @@ impl<'a> Builder<'a> {
     fn model(&mut self, parts: Vec<Part<'a>>, calls: Vec<Call<'a>>) {
         if !parts.is_empty() {
             self.push("model", parts);
-            self.pending.extend(calls);
+            calls.into_iter().for_each(|c| self.pending.push(c));
         }
     }
 
     fn user(&mut self, results: &[ToolResult<'a>], parts: Vec<Part<'a>>) {
         if !self.pending.is_empty() {
-            let calls = std::mem::take(&mut self.pending);
-            self.push("user", answer(&calls, results));
+            let answers = answer(self.pending.pair_all(results, |r| r.tool_use_id));
+            self.push("user", answers);
         }
         self.user_text(parts);
     }
@@ -149,8 +155,8 @@ impl<'a> Builder<'a> {
         if !self.pending.is_empty() {
             // The history ends with unanswered calls: answer them so the
             // request is valid and ends with a user turn.
-            let calls = std::mem::take(&mut self.pending);
-            self.push("user", answer(&calls, &[]));
+            let answers = answer(self.pending.unanswered().map(|c| (c, None)).collect());
+            self.push("user", answers);
         } else if self
             .out
             .last()
@@ -180,12 +186,11 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// One `functionResponse` per call, in call order.
-fn answer<'a>(calls: &[Call<'a>], results: &[ToolResult<'a>]) -> Vec<Part<'a>> {
-    calls
-        .iter()
-        .map(|call| {
-            let result = results.iter().find(|r| r.tool_use_id == call.tool_use_id);
+/// One `functionResponse` per call, in call order (`None`: interrupted).
+fn answer<'a>(pairs: Vec<(Call<'a>, Option<&ToolResult<'a>>)>) -> Vec<Part<'a>> {
+    pairs
+        .into_iter()
+        .map(|(call, result)| {
             let (response, parts) = match result {
                 None => (serde_json::json!({ "error": INTERRUPTED }), Vec::new()),
                 Some(r) => {
@@ -201,7 +206,7 @@ fn answer<'a>(calls: &[Call<'a>], results: &[ToolResult<'a>]) -> Vec<Part<'a>> {
             Part {
                 function_response: Some(FunctionResponse {
                     id: call.echo_id.then_some(Cow::Borrowed(call.tool_use_id)),
-                    name: call.name.clone(),
+                    name: call.name,
                     response,
                     parts,
                 }),
@@ -225,30 +230,15 @@ fn json_or_text(text: String) -> Value {
 
 /// Text of a `tool_result` and the media it carries.
 fn flatten_result(content: &anthropic::Content) -> (String, Vec<FunctionResponsePart<'_>>) {
-    let blocks = match content {
-        anthropic::Content::Text(s) => return (s.clone(), Vec::new()),
-        anthropic::Content::Blocks(b) => b,
-    };
-    let mut text = String::new();
-    let mut media = Vec::new();
-    for block in blocks {
-        let piece = match block_part(block) {
-            Some(Part {
-                inline_data: Some(blob),
-                ..
-            }) => {
-                media.push(FunctionResponsePart { inline_data: blob });
-                continue;
-            }
-            Some(Part { text: Some(t), .. }) => t,
-            _ => continue,
-        };
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&piece);
-    }
-    (text, media)
+    let (text, media) = flatten_tool_result(content, |block| match block_part(block)? {
+        Part {
+            inline_data: Some(blob),
+            ..
+        } => Some(Piece::Media(FunctionResponsePart { inline_data: blob })),
+        Part { text: Some(t), .. } => Some(Piece::Text(t)),
+        _ => None,
+    });
+    (text.into_owned(), media)
 }
 
 /// Text, image and document blocks (and unknown blocks that have text) as a
@@ -266,7 +256,7 @@ fn block_part(block: &ContentBlock) -> Option<Part<'_>> {
             DocumentSource::Base64 { media_type, data } => inline(media_type, data),
             DocumentSource::Text { data, .. } => Part::text(data.as_str()),
             DocumentSource::Url { url } => Part::text(format!("[document: {url}]")),
-            DocumentSource::Content { content } => Part::text(content_text(content)),
+            DocumentSource::Content { content } => Part::text(document_text(content)),
         },
         ContentBlock::Other { text: Some(t), .. } => Part::text(t.as_str()),
         _ => return None,
@@ -284,19 +274,6 @@ fn inline<'a>(mime: &'a str, data: &'a str) -> Part<'a> {
             data: Cow::Borrowed(data),
         }),
         ..Part::default()
-    }
-}
-
-/// Text of a document's `content` source (a string or a list of blocks).
-fn content_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|i| i.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
     }
 }
 
@@ -400,7 +377,8 @@ fn user_parts<'a>(
 /// Gemini 3 validates thought signatures on the function calls of the
 /// current turn (since the last user content with ordinary parts). A call
 /// whose signature was lost — history from another model, or a client that
-/// dropped thinking blocks — gets the documented sentinel (C.6).
+/// dropped thinking blocks — gets the placeholder Gemini documents for that
+/// (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
 fn fill_missing_signatures(contents: &mut [Content<'_>]) {
     let start = contents
         .iter()

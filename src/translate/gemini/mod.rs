@@ -1,4 +1,5 @@
-//! Anthropic Messages ⇄ Google Gemini `generateContent` (PROTOCOLS C, D.4–D.9).
+//! Anthropic Messages ⇄ Google Gemini `generateContent` (docs/translation.md,
+//! "Anthropic → Gemini" and the Gemini parts of "Answers and streams").
 //!
 //! Pure: no I/O, no clock, no randomness (tool ids come from
 //! [`ResponseContext::tool_id`](crate::translate::ResponseContext::tool_id)).
@@ -28,7 +29,10 @@ pub mod stream;
 
 use std::borrow::Cow;
 
-use crate::protocol::anthropic::MessagesRequest;
+use crate::error::ErrorKind;
+use crate::protocol::anthropic::{MessagesRequest, StopReason, Usage};
+use crate::protocol::gemini::{FinishReason, GeminiError, PromptFeedback, UsageMetadata};
+use crate::translate::common::hash::fnv1a64;
 
 pub use request::{to_gemini_request, GeminiRequestOptions};
 pub use response::{from_gemini_response, from_gemini_response_with_names};
@@ -38,7 +42,8 @@ pub use stream::GeminiStreamTranslator;
 /// Provider tag inside synthetic thinking signatures.
 pub const SIGNATURE_PROVIDER: &str = "gemini";
 
-/// What Gemini 3 accepts in place of a lost thought signature (C.6).
+/// What Gemini 3 accepts in place of a lost thought signature
+/// (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
 pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 
 const MAX_NAME_LEN: usize = 128;
@@ -61,16 +66,12 @@ pub fn sanitize_tool_name(name: &str) -> Cow<'_, str> {
         cleaned.push('_');
     }
     cleaned.extend(name.chars().map(|c| if valid_char(c) { c } else { '_' }));
-    let suffix = format!("_{:08x}", fnv1a(name.as_bytes()));
+    // Eight hex digits (the low half of the hash) are plenty to keep the
+    // few renamed tools of one request apart.
+    let suffix = format!("_{:08x}", fnv1a64(name.as_bytes()) & 0xffff_ffff);
     cleaned.truncate(MAX_NAME_LEN - suffix.len());
     cleaned.push_str(&suffix);
     Cow::Owned(cleaned)
-}
-
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 /// Sanitized → original tool names, for the names [`sanitize_tool_name`]
@@ -82,6 +83,7 @@ pub struct ToolNameMap {
 }
 
 impl ToolNameMap {
+    /// The names of `req`'s tools that had to be renamed.
     pub fn from_request(req: &MessagesRequest) -> Self {
         let mut renamed = Vec::new();
         for spec in req.tools.iter().flatten().filter_map(|t| t.spec()) {
@@ -104,6 +106,60 @@ impl ToolNameMap {
 /// Gemini 3 models use `thinkingLevel` and validate thought signatures.
 pub fn is_gemini3(model: &str) -> bool {
     model.to_ascii_lowercase().contains("gemini-3")
+}
+
+/// The stop reason for a finish reason (docs/translation.md, "Stop
+/// reasons"). Any emitted `tool_use` makes an ordinary stop a `tool_use`
+/// stop (Gemini has no tool-call finish reason).
+fn stop_reason(reason: FinishReason, saw_tool_use: bool) -> StopReason {
+    match reason {
+        FinishReason::MaxTokens => StopReason::MaxTokens,
+        FinishReason::Safety
+        | FinishReason::Recitation
+        | FinishReason::Blocklist
+        | FinishReason::ProhibitedContent
+        | FinishReason::Spii
+        | FinishReason::ImageSafety
+        | FinishReason::ImageProhibitedContent
+        | FinishReason::ImageRecitation => StopReason::Refusal,
+        _ if saw_tool_use => StopReason::ToolUse,
+        _ => StopReason::EndTurn,
+    }
+}
+
+/// Usage (docs/translation.md, "Usage"): Anthropic's `input_tokens`
+/// excludes cache reads; Gemini's output count excludes thoughts.
+fn usage(u: &UsageMetadata) -> Usage {
+    Usage {
+        input_tokens: u
+            .prompt_token_count
+            .saturating_sub(u.cached_content_token_count),
+        output_tokens: u.candidates_token_count + u.thoughts_token_count,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: u.cached_content_token_count,
+    }
+}
+
+fn block_reason(feedback: Option<&PromptFeedback>) -> Option<&str> {
+    feedback?.block_reason.as_deref().filter(|r| !r.is_empty())
+}
+
+/// The kind of an error object that arrives in a body (after the 200, or
+/// instead of an answer).
+///
+/// Only the `status` name decides (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, …),
+/// read through the one table in [`ErrorKind::from_codes`].
+fn error_kind(err: &GeminiError) -> ErrorKind {
+    let status: Vec<&str> = err.status.as_deref().into_iter().collect();
+    ErrorKind::from_codes(&status, &[]).unwrap_or(ErrorKind::Api)
+}
+
+fn error_message(err: &GeminiError) -> String {
+    let status = err.status.as_deref().unwrap_or("error");
+    match err.message.as_deref() {
+        Some(m) => format!("upstream gemini {status}: {m}"),
+        None => format!("upstream gemini {status}"),
+    }
 }
 
 #[cfg(test)]

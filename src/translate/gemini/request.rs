@@ -1,4 +1,5 @@
-//! `MessagesRequest` → `GenerateContentRequest` (PROTOCOLS D.4). Pure.
+//! `MessagesRequest` → `GenerateContentRequest` (docs/translation.md,
+//! "Anthropic → Gemini"). Pure.
 //!
 //! History shaping lives in [`super::contents`], schema cleaning in
 //! [`super::schema`]; this module assembles the request around them:
@@ -13,16 +14,19 @@ use serde_json::Value;
 use super::contents::{system_turn_parts, to_contents};
 use super::schema::clean_schema;
 use super::{is_gemini3, sanitize_tool_name};
-use crate::protocol::anthropic::{self, MessagesRequest, Thinking, ToolChoice};
+use crate::protocol::anthropic::{MessagesRequest, Thinking, ToolChoice};
 use crate::protocol::gemini::{
     Content, FunctionCallingConfig, FunctionCallingMode, FunctionDeclaration,
     GenerateContentRequest, GenerationConfig, Part, ThinkingConfig, ThinkingLevel, Tool,
     ToolConfig,
 };
+use crate::translate::common::content::system_texts;
+use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, ReasoningLevel};
 
 /// Gemini's documented cap on `stopSequences`.
 const MAX_STOP_SEQUENCES: usize = 5;
 
+/// Per-route choices the request alone does not determine.
 #[derive(Debug, Clone, Copy)]
 pub struct GeminiRequestOptions<'a> {
     /// Upper limit for `maxOutputTokens` (the upstream model's own limit).
@@ -32,6 +36,7 @@ pub struct GeminiRequestOptions<'a> {
     pub model: &'a str,
 }
 
+/// The Gemini request for `req`; it borrows from `req`.
 pub fn to_gemini_request<'a>(
     req: &'a MessagesRequest,
     opts: &GeminiRequestOptions<'a>,
@@ -58,19 +63,11 @@ pub fn to_gemini_request<'a>(
 /// `system` (string or text blocks, one part each) followed by the text of any
 /// `role:"system"` turns inside `messages`.
 fn system_instruction(req: &MessagesRequest) -> Option<Content<'_>> {
-    let top: Vec<Part<'_>> = match &req.system {
-        None => Vec::new(),
-        Some(anthropic::Content::Text(s)) => vec![Part::text(s.as_str())],
-        Some(anthropic::Content::Blocks(blocks)) => blocks
-            .iter()
-            .filter_map(|b| b.as_text())
-            .filter(|t| !anthropic::is_billing_header(t))
-            .map(Part::text)
-            .collect(),
-    };
-    let parts: Vec<Part<'_>> = top
-        .into_iter()
-        .filter(|p| p.text.as_deref().is_some_and(|t| !t.is_empty()))
+    let parts: Vec<Part<'_>> = req
+        .system
+        .iter()
+        .flat_map(system_texts)
+        .map(Part::text)
         .chain(system_turn_parts(&req.messages))
         .collect();
     (!parts.is_empty()).then_some(Content { role: None, parts })
@@ -128,26 +125,24 @@ fn cleaned_schema(raw: &RawValue) -> Option<Arc<RawValue>> {
     cleaned
 }
 
-/// D.4 tool_choice mapping; dropped when there is nothing to choose from or
-/// the named tool is not declared (D.9 #25).
+/// `tool_choice` as `toolConfig`; dropped when there is nothing to choose
+/// from or the named tool is not declared (docs/translation.md, "Tools").
 fn tool_config<'a>(
     choice: Option<&'a ToolChoice>,
     declared: &[FunctionDeclaration<'a>],
 ) -> Option<ToolConfig<'a>> {
-    if declared.is_empty() {
-        return None;
-    }
-    let (mode, allowed) = match choice? {
+    let choice = usable_tool_choice(choice, !declared.is_empty(), |name| {
+        let name = sanitize_tool_name(name);
+        declared.iter().any(|d| d.name == name)
+    })?;
+    let (mode, allowed) = match choice {
         ToolChoice::Auto { .. } => (FunctionCallingMode::Auto, None),
         ToolChoice::Any { .. } => (FunctionCallingMode::Any, None),
         ToolChoice::None => (FunctionCallingMode::None, None),
-        ToolChoice::Tool { name, .. } => {
-            let name = sanitize_tool_name(name);
-            if !declared.iter().any(|d| d.name == name) {
-                return None;
-            }
-            (FunctionCallingMode::Any, Some(vec![name]))
-        }
+        ToolChoice::Tool { name, .. } => (
+            FunctionCallingMode::Any,
+            Some(vec![sanitize_tool_name(name)]),
+        ),
     };
     Some(ToolConfig {
         function_calling_config: FunctionCallingConfig {
@@ -162,17 +157,14 @@ fn generation_config<'a>(
     opts: &GeminiRequestOptions<'_>,
     gemini3: bool,
 ) -> GenerationConfig<'a> {
-    let max = match opts.max_tokens_cap {
-        Some(cap) => req.max_tokens.min(cap),
-        None => req.max_tokens,
-    };
     GenerationConfig {
-        max_output_tokens: Some(max),
+        max_output_tokens: Some(capped_max_tokens(req.max_tokens, opts.max_tokens_cap)),
         temperature: req.temperature,
         top_p: req.top_p,
         top_k: req.top_k,
         // Passed through; Gemini reports a matched stop sequence as a plain
-        // STOP, so the reply says `end_turn` (D.7 option c).
+        // STOP, so the reply says `end_turn` (docs/translation.md, "Stop
+        // reasons").
         stop_sequences: req
             .stop_sequences
             .iter()
@@ -185,7 +177,7 @@ fn generation_config<'a>(
     }
 }
 
-/// D.4 thinking mapping. Gemini 3 takes a level, 2.x a token budget — never
+/// Thinking (docs/translation.md, "Gemini thinking and settings"). Gemini 3 takes a level, 2.x a token budget — never
 /// both. `disabled` sends nothing: some models (2.5 Pro, 3.x) cannot turn
 /// thinking off and reject a zero budget.
 fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<ThinkingConfig> {
@@ -194,7 +186,7 @@ fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<
         Thinking::Disabled => None,
         Thinking::Enabled { budget_tokens } if gemini3 => Some(ThinkingConfig {
             include_thoughts: include,
-            thinking_level: budget_tokens.map(level_for_budget),
+            thinking_level: budget_tokens.map(|b| level(ReasoningLevel::for_budget(b))),
             ..ThinkingConfig::default()
         }),
         Thinking::Enabled { budget_tokens } => Some(ThinkingConfig {
@@ -210,7 +202,8 @@ fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<
                 req.output_config
                     .as_ref()
                     .and_then(|o| o.effort.as_deref())
-                    .and_then(level_for_effort)
+                    .and_then(ReasoningLevel::for_effort)
+                    .map(level)
             } else {
                 None
             },
@@ -219,24 +212,16 @@ fn thinking_config(req: &MessagesRequest, model: &str, gemini3: bool) -> Option<
     }
 }
 
-fn level_for_budget(budget: u64) -> ThinkingLevel {
-    match budget {
-        0..=4095 => ThinkingLevel::Low,
-        4096..=16383 => ThinkingLevel::Medium,
-        _ => ThinkingLevel::High,
+fn level(level: ReasoningLevel) -> ThinkingLevel {
+    match level {
+        ReasoningLevel::Low => ThinkingLevel::Low,
+        ReasoningLevel::Medium => ThinkingLevel::Medium,
+        ReasoningLevel::High => ThinkingLevel::High,
     }
 }
 
-fn level_for_effort(effort: &str) -> Option<ThinkingLevel> {
-    match effort {
-        "low" => Some(ThinkingLevel::Low),
-        "medium" => Some(ThinkingLevel::Medium),
-        "high" | "xhigh" | "max" => Some(ThinkingLevel::High),
-        _ => None,
-    }
-}
-
-/// Budgets outside a model's range are a 400 (C.2): 2.5 Pro takes
+/// Budgets outside a model's range are a 400
+/// (<https://ai.google.dev/gemini-api/docs/thinking>): 2.5 Pro takes
 /// 128–32768, Flash-Lite 512–24576, Flash 1–24576. Unknown models get the
 /// widest range.
 fn clamp_budget(model: &str, budget: u64) -> i64 {

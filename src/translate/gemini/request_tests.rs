@@ -2,7 +2,8 @@ use serde_json::{json, Value};
 
 use super::{to_gemini_request, GeminiRequestOptions};
 use crate::protocol::anthropic::MessagesRequest;
-use crate::translate::gemini::contents::{CONTINUE_PLACEHOLDER, INTERRUPTED};
+use crate::translate::common::history::INTERRUPTED;
+use crate::translate::gemini::contents::CONTINUE_PLACEHOLDER;
 use crate::translate::gemini::{sanitize_tool_name, SKIP_SIGNATURE};
 use crate::translate::synthetic_signature;
 
@@ -61,6 +62,7 @@ fn media_blocks_map_to_inline_data_or_text() {
         {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
         {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}},
         {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc text"}},
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "c1"}, {"type": "text", "text": "c2"}]}},
         {"type": "search_result", "content": [{"type": "text", "text": "found"}]},
         {"type": "brand_new"}
     ]}]));
@@ -71,6 +73,7 @@ fn media_blocks_map_to_inline_data_or_text() {
             {"text": "[image: https://x/y.png]"},
             {"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}},
             {"text": "doc text"},
+            {"text": "c1\n\nc2"},
             {"text": "found"}
         ])
     );

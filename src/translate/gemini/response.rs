@@ -1,5 +1,5 @@
-//! Non-streaming Gemini response → `MessagesResponse` (PROTOCOLS D.5–D.8),
-//! and the mappings the stream translator shares. Pure.
+//! Non-streaming Gemini response → `MessagesResponse` (docs/translation.md,
+//! "Answers"). Pure.
 //!
 //! A whole response is translated by feeding it to the stream translator as
 //! a single chunk and folding the events with [`accumulate`]: one code path
@@ -7,12 +7,10 @@
 //! that any chunking gives the same message).
 
 use super::stream::GeminiStreamTranslator;
-use super::ToolNameMap;
-use crate::error::{ApiError, ErrorKind};
-use crate::protocol::anthropic::{MessagesResponse, StopReason, Usage};
-use crate::protocol::gemini::{
-    FinishReason, GeminiError, GenerateContentResponse, PromptFeedback, UsageMetadata,
-};
+use super::{block_reason, error_kind, error_message, ToolNameMap};
+use crate::error::ApiError;
+use crate::protocol::anthropic::MessagesResponse;
+use crate::protocol::gemini::GenerateContentResponse;
 use crate::translate::{accumulate, ResponseContext};
 
 /// For requests whose tool names were all valid Gemini names (Claude Code's
@@ -55,57 +53,4 @@ pub fn from_gemini_response_with_names(
     translator.assume_finished();
     translator.finish(&mut events);
     accumulate(&events).map_err(|e| ApiError::api(format!("translating the Gemini response: {e}")))
-}
-
-/// D.7. Any emitted `tool_use` makes an ordinary stop a `tool_use` stop
-/// (Gemini has no tool-call finish reason).
-pub fn stop_reason(reason: FinishReason, saw_tool_use: bool) -> StopReason {
-    match reason {
-        FinishReason::MaxTokens => StopReason::MaxTokens,
-        FinishReason::Safety
-        | FinishReason::Recitation
-        | FinishReason::Blocklist
-        | FinishReason::ProhibitedContent
-        | FinishReason::Spii
-        | FinishReason::ImageSafety
-        | FinishReason::ImageProhibitedContent
-        | FinishReason::ImageRecitation => StopReason::Refusal,
-        _ if saw_tool_use => StopReason::ToolUse,
-        _ => StopReason::EndTurn,
-    }
-}
-
-/// D.6: Anthropic's `input_tokens` excludes cache reads; Gemini's output
-/// count excludes thoughts.
-pub fn usage(u: &UsageMetadata) -> Usage {
-    Usage {
-        input_tokens: u
-            .prompt_token_count
-            .saturating_sub(u.cached_content_token_count),
-        output_tokens: u.candidates_token_count + u.thoughts_token_count,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: u.cached_content_token_count,
-    }
-}
-
-pub(super) fn block_reason(feedback: Option<&PromptFeedback>) -> Option<&str> {
-    feedback?.block_reason.as_deref().filter(|r| !r.is_empty())
-}
-
-/// D.8 for an error object that arrives in a body after the 200.
-pub(super) fn error_kind(err: &GeminiError) -> ErrorKind {
-    match err.status.as_deref() {
-        Some("RESOURCE_EXHAUSTED") => ErrorKind::RateLimit,
-        Some("UNAVAILABLE") => ErrorKind::Overloaded,
-        Some("DEADLINE_EXCEEDED") => ErrorKind::Timeout,
-        _ => ErrorKind::Api,
-    }
-}
-
-pub(super) fn error_message(err: &GeminiError) -> String {
-    let status = err.status.as_deref().unwrap_or("error");
-    match err.message.as_deref() {
-        Some(m) => format!("upstream gemini {status}: {m}"),
-        None => format!("upstream gemini {status}"),
-    }
 }

@@ -1,6 +1,7 @@
 //! JSON Schema (what clients put in `input_schema`) → the OpenAPI-3.0 subset
-//! Gemini accepts in `functionDeclarations[].parameters` (PROTOCOLS C.3,
-//! path 1). Pure.
+//! Gemini accepts in `functionDeclarations[].parameters`
+//! (<https://ai.google.dev/api/caching#Schema>; docs/translation.md, "Gemini
+//! tool names and schemas"). Pure.
 //!
 //! Gemini's protobuf parser rejects the whole request on the first key it does
 //! not know, so the output is built from an allow-list rather than by deleting

@@ -1,27 +1,30 @@
 //! Gemini `streamGenerateContent?alt=sse` payloads → Anthropic stream events
-//! (PROTOCOLS C.5, D.5–D.8). Pure and synchronous: the caller decodes SSE
+//! (docs/translation.md, "Gemini streams"). Pure and synchronous: the caller decodes SSE
 //! (CRLF framing included) and hands over each `data:` payload.
 //!
 //! Every payload is a whole `GenerateContentResponse` whose parts are new
 //! content only: thought text streams as thinking deltas, text as text
 //! deltas, and each `functionCall` arrives complete and becomes a whole
-//! `tool_use` block at once. [`BlockWriter`] keeps the output grammar.
+//! `tool_use` block at once. [`BlockWriter`](crate::translate::BlockWriter)
+//! keeps the output grammar.
 //!
-//! `message_start` is emitted by [`GeminiStreamTranslator::start`] as soon as
-//! the upstream answered 200, carrying `ctx.input_tokens_hint`; the real
-//! input count arrives in `message_delta.usage`, which the SDKs use to
-//! overwrite the estimate. `push`, `finish` and `fail` call `start`
-//! themselves, so a caller that skips it still gets a valid stream.
+//! `message_start` waits for the first chunk, which usually carries the
+//! prompt size: clients read the context size early from it. The real
+//! numbers arrive in `message_delta.usage`, which the SDKs use to overwrite
+//! it. `push`, `finish` and `fail` start the message themselves, so a caller
+//! that never calls `start` still gets a valid stream.
 
-use super::response::{block_reason, error_kind, error_message, stop_reason, usage};
-use super::{ToolNameMap, SIGNATURE_PROVIDER};
+use super::{
+    block_reason, error_kind, error_message, stop_reason, usage, ToolNameMap, SIGNATURE_PROVIDER,
+};
 use crate::error::ErrorKind;
-use crate::protocol::anthropic::{ErrorBody, MessageDeltaBody, StopReason, StreamEvent, Usage};
+use crate::protocol::anthropic::{StopReason, StreamEvent};
 use crate::protocol::gemini::{
     FinishReason, FunctionCall, GenerateContentResponse, Part, UsageMetadata,
 };
+use crate::translate::common::emit::Emitter;
 use crate::translate::tool_args::normalize_tool_arguments;
-use crate::translate::{sanitize_tool_id, synthetic_signature, BlockWriter, ResponseContext};
+use crate::translate::{synthetic_signature, ResponseContext};
 
 #[derive(Debug, Clone, Copy)]
 enum End {
@@ -30,35 +33,31 @@ enum End {
     Blocked,
 }
 
+/// Translates one Gemini stream (or, through [`from_gemini_response`], one
+/// whole answer) into Anthropic stream events.
+///
+/// [`from_gemini_response`]: super::from_gemini_response
 #[derive(Debug)]
 pub struct GeminiStreamTranslator {
-    ctx: ResponseContext,
     names: ToolNameMap,
-    writer: BlockWriter,
-    started: bool,
-    done: bool,
+    emit: Emitter,
     /// The open thinking block already carries a Gemini signature, so the
     /// next signature needs a block of its own.
     signed_thinking_open: bool,
-    /// Tool ids made up so far (Gemini usually sends none).
-    generated_ids: usize,
     end: Option<End>,
     /// The last `usageMetadata` seen: later chunks carry the final totals.
     usage: Option<UsageMetadata>,
 }
 
 impl GeminiStreamTranslator {
+    /// A translator for the answer to the request `ctx` describes.
     pub fn new(ctx: ResponseContext) -> Self {
         GeminiStreamTranslator {
-            ctx,
             names: ToolNameMap::default(),
             // Thinking blocks Gemini gave no signature still need one that
             // the proxy recognises when the client sends them back.
-            writer: BlockWriter::new(synthetic_signature(SIGNATURE_PROVIDER, "")),
-            started: false,
-            done: false,
+            emit: Emitter::new(ctx, synthetic_signature(SIGNATURE_PROVIDER, "")),
             signed_thinking_open: false,
-            generated_ids: 0,
             end: None,
             usage: None,
         }
@@ -73,16 +72,12 @@ impl GeminiStreamTranslator {
 
     /// Emits `message_start` (once).
     pub fn start(&mut self, out: &mut Vec<StreamEvent>) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        out.push(self.ctx.message_start());
+        self.emit.start(out);
     }
 
     /// One SSE `data:` payload. Payloads that are not JSON are skipped.
     pub fn push(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
-        if self.done {
+        if self.emit.is_done() {
             return;
         }
         if let Ok(chunk) = serde_json::from_str::<GenerateContentResponse>(data.trim()) {
@@ -92,10 +87,6 @@ impl GeminiStreamTranslator {
 
     /// The upstream body ended.
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        if self.done {
-            return;
-        }
-        self.start(out);
         let Some(end) = self.end else {
             // A body cut short: the client must not take it for a complete answer.
             self.fail(
@@ -105,47 +96,23 @@ impl GeminiStreamTranslator {
             );
             return;
         };
-        self.writer.close(out);
         let stop = match end {
             End::Blocked => StopReason::Refusal,
-            End::Finished(reason) => stop_reason(reason, self.writer.tool_use_count() > 0),
+            End::Finished(reason) => stop_reason(reason, self.emit.tool_use_count() > 0),
         };
-        let usage = self.usage.as_ref().map_or_else(
-            || Usage {
-                input_tokens: self.ctx.input_tokens_hint,
-                ..Usage::default()
-            },
-            usage,
-        );
-        out.push(StreamEvent::MessageDelta {
-            delta: MessageDeltaBody {
-                stop_reason: Some(stop),
-                stop_sequence: None,
-            },
-            usage,
-        });
-        out.push(StreamEvent::MessageStop);
-        self.done = true;
+        let usage = self.usage.as_ref().map(usage);
+        self.emit.end(out, stop, None, usage);
     }
 
     /// Ends the stream with an `error` event (transport failure, upstream
     /// error payload, truncated body).
     pub fn fail(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<StreamEvent>) {
-        if self.done {
-            return;
-        }
-        self.start(out);
-        out.push(StreamEvent::Error {
-            error: ErrorBody {
-                kind: kind.as_str().to_owned(),
-                message: message.to_owned(),
-            },
-        });
-        self.done = true;
+        self.emit.fail(out, kind, message);
     }
 
+    /// True once `message_stop` or `error` was emitted.
     pub fn is_done(&self) -> bool {
-        self.done
+        self.emit.is_done()
     }
 
     /// A complete non-streamed body without `finishReason` is still a whole
@@ -160,20 +127,14 @@ impl GeminiStreamTranslator {
         chunk: GenerateContentResponse,
         out: &mut Vec<StreamEvent>,
     ) {
-        if self.done {
+        if self.emit.is_done() {
             return;
         }
-        if !self.started {
+        if !self.emit.is_started() {
             // The first chunk usually carries the prompt size: put it in
             // message_start, where clients read the context size early.
-            if let Some(u) = chunk
-                .usage_metadata
-                .as_ref()
-                .filter(|u| u.prompt_token_count > 0)
-            {
-                self.ctx.input_tokens_hint = u
-                    .prompt_token_count
-                    .saturating_sub(u.cached_content_token_count);
+            if let Some(u) = chunk.usage_metadata.as_ref() {
+                self.emit.set_start_input_tokens(usage(u).input_tokens);
             }
         }
         self.start(out);
@@ -188,7 +149,7 @@ impl GeminiStreamTranslator {
             if let Some(reason) = block_reason(chunk.prompt_feedback.as_ref()) {
                 if self.end.is_none() {
                     self.text(out, &format!("Gemini blocked this request ({reason})."));
-                    self.writer.close(out);
+                    self.emit.blocks().close(out);
                     self.end = Some(End::Blocked);
                 }
             }
@@ -205,7 +166,7 @@ impl GeminiStreamTranslator {
                 };
                 self.text(out, &note);
             }
-            self.writer.close(out);
+            self.emit.blocks().close(out);
             self.signed_thinking_open = false;
             self.end = Some(End::Finished(reason));
         }
@@ -216,11 +177,11 @@ impl GeminiStreamTranslator {
         if part.thought == Some(true) {
             // A signature on a thought part belongs to that thinking text.
             if signature.is_some() && self.signed_thinking_open {
-                self.writer.close(out);
+                self.emit.blocks().close(out);
                 self.signed_thinking_open = false;
             }
             if let Some(t) = part.text.as_deref() {
-                self.writer.thinking(out, t);
+                self.emit.blocks().thinking(out, t);
             }
             if let Some(s) = signature {
                 self.sign(&s, out);
@@ -232,7 +193,7 @@ impl GeminiStreamTranslator {
         // `translate::gemini` for how it comes back).
         if let Some(s) = signature {
             if self.signed_thinking_open {
-                self.writer.close(out);
+                self.emit.blocks().close(out);
             }
             self.sign(&s, out);
         }
@@ -244,39 +205,33 @@ impl GeminiStreamTranslator {
     }
 
     fn sign(&mut self, signature: &str, out: &mut Vec<StreamEvent>) {
-        self.writer
+        self.emit
+            .blocks()
             .thinking_signature(out, synthetic_signature(SIGNATURE_PROVIDER, signature));
         self.signed_thinking_open = true;
     }
 
     fn text(&mut self, out: &mut Vec<StreamEvent>, text: &str) {
         if !text.is_empty() {
-            self.writer.text(out, text);
+            self.emit.blocks().text(out, text);
             self.signed_thinking_open = false;
         }
     }
 
     fn tool_use(&mut self, call: FunctionCall<'static>, out: &mut Vec<StreamEvent>) {
-        let id = match call.id.as_deref().and_then(sanitize_tool_id) {
-            Some(id) => id,
-            None => {
-                let id = self.ctx.tool_id(self.generated_ids);
-                self.generated_ids += 1;
-                id
-            }
-        };
         let name = self.names.original(&call.name).to_owned();
         let input = call
             .args
             .as_deref()
             .map_or_else(|| "{}".to_owned(), |a| normalize_tool_arguments(a.get()));
-        self.writer.tool_use(out, id, name, input);
+        self.emit.tool_use(out, call.id.as_deref(), name, input);
         self.signed_thinking_open = false;
     }
 }
 
 /// Finish reasons that mean "the model tried to call a tool and failed": no
-/// tool output exists, so the client is told in text (D.7).
+/// tool output exists, so the client is told in text (docs/translation.md,
+/// "Gemini streams").
 fn malformed_call_note(reason: FinishReason) -> Option<&'static str> {
     match reason {
         FinishReason::MalformedFunctionCall => {

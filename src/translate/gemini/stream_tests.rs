@@ -15,7 +15,6 @@ fn ctx() -> ResponseContext {
         message_id: "msg_T".into(),
         model: "claude-x".into(),
         stop_sequences: vec![],
-        input_tokens_hint: 7,
     }
 }
 
@@ -123,6 +122,61 @@ fn parallel_calls_get_generated_ids_and_tool_use_stop() {
 }
 
 #[test]
+fn every_tool_use_gets_a_distinct_id() {
+    // Same-name calls spread over chunks, an upstream id repeated, one that
+    // only sanitizes to a repeat, and one that looks like a generated id.
+    let chunks = [
+        candidate(
+            json!([{"functionCall": {"name": "Read", "id": "fc_1", "args": {"p": "a"}}}]),
+            None,
+        ),
+        candidate(
+            json!([{"functionCall": {"name": "Read", "id": "fc_1", "args": {"p": "b"}}}]),
+            None,
+        ),
+        candidate(
+            json!([{"functionCall": {"name": "Read", "id": "fc.1"}},
+                   {"functionCall": {"name": "Read", "id": ctx().tool_id(0)}},
+                   {"functionCall": {"name": "Read"}},
+                   {"functionCall": {"name": "Read"}}]),
+            Some("STOP"),
+        ),
+    ];
+    let ids = |m: &crate::protocol::anthropic::MessagesResponse| -> Vec<String> {
+        m.content
+            .iter()
+            .filter_map(|b| match b {
+                ResponseBlock::ToolUse { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let streamed = ids(&accumulate(&stream(&chunks)).unwrap());
+    assert_eq!(streamed.len(), 6);
+    let mut unique = streamed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 6, "{streamed:?}");
+    assert_eq!(&streamed[..2], ["fc_1".to_owned(), ctx().tool_id(1)]);
+    // The same calls in one non-streamed answer.
+    let parts: Vec<Value> = chunks
+        .iter()
+        .flat_map(|c| {
+            c["candidates"][0]["content"]["parts"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    let whole = from_gemini_response(
+        response(candidate(Value::Array(parts), Some("STOP"))),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(ids(&whole), streamed);
+}
+
+#[test]
 fn sanitized_names_are_mapped_back() {
     let req: crate::protocol::anthropic::MessagesRequest = serde_json::from_value(json!({
         "model": "c", "max_tokens": 1, "messages": [],
@@ -182,8 +236,9 @@ fn finish_reasons_and_usage() {
     .unwrap();
     assert!(r.content.is_empty());
     assert_eq!(
-        r.usage.input_tokens, 7,
-        "no usageMetadata: the estimate stays"
+        r.usage,
+        Usage::default(),
+        "no usageMetadata: nothing to report"
     );
 }
 
@@ -222,7 +277,8 @@ fn stream_emits_deltas_and_whole_tool_calls() {
     let StreamEvent::MessageStart { message } = &events[0] else {
         panic!()
     };
-    assert_eq!(message.usage.input_tokens, 7);
+    // Started before the first chunk arrived: no prompt size yet.
+    assert_eq!(message.usage.input_tokens, 0);
     let deltas = events
         .iter()
         .filter(|e| matches!(e, StreamEvent::ContentBlockDelta { .. }))
@@ -238,6 +294,21 @@ fn stream_emits_deltas_and_whole_tool_calls() {
     assert!(
         matches!(&msg.content[2], ResponseBlock::Thinking { signature, .. } if *signature == sig("S"))
     );
+}
+
+#[test]
+fn message_start_waits_for_the_first_chunks_prompt_size() {
+    let mut t = GeminiStreamTranslator::new(ctx());
+    let mut out = Vec::new();
+    let mut c = candidate(json!([{"text": "a"}]), None);
+    c["usageMetadata"] = json!({"promptTokenCount": 120, "cachedContentTokenCount": 20});
+    t.push(&c.to_string(), &mut out);
+    let StreamEvent::MessageStart { message } = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(message.usage.input_tokens, 100);
+    t.finish(&mut out);
+    assert!(matches!(out.last(), Some(StreamEvent::Error { .. })));
 }
 
 #[test]

@@ -1,13 +1,14 @@
-//! OpenAI Chat Completions translation (PROTOCOLS D.1–D.3, D.6, D.7, D.9).
+//! OpenAI Chat Completions translation (docs/translation.md, "Anthropic →
+//! OpenAI Chat" and the OpenAI parts of "Answers and streams").
 //!
 //! [`to_openai_request`] turns an Anthropic request into a [`ChatRequest`]
-//! that borrows from it; [`from_openai_response`] and
-//! [`OpenAiStreamTranslator`] turn the upstream's answer back. Pure: no I/O,
-//! no clock, no randomness — ids come from [`ResponseContext`].
+//! that borrows from it; [`OpenAiStreamTranslator`] turns the upstream's
+//! stream back, and [`from_openai_response`] a whole answer, by running the
+//! stream translator over it. Pure: no I/O, no clock, no randomness — ids
+//! come from [`ResponseContext`].
 //!
-//! The helpers in this file are the rules the non-streaming and streaming
-//! translators must share, so that a streamed answer accumulates to exactly
-//! the message the non-streamed one would have produced.
+//! The helpers in this file are the answer rules: usage, stop reasons, stop
+//! sequences and mid-stream errors.
 //!
 //! [`ChatRequest`]: crate::protocol::openai::ChatRequest
 //! [`ResponseContext`]: crate::translate::ResponseContext
@@ -16,13 +17,6 @@ mod request;
 mod response;
 mod stream;
 
-#[cfg(test)]
-mod request_tests;
-#[cfg(test)]
-mod stream_props;
-#[cfg(test)]
-mod stream_tests;
-
 pub use request::{to_openai_request, MaxTokensField, OpenAiRequestOptions};
 pub use response::from_openai_response;
 pub use stream::OpenAiStreamTranslator;
@@ -30,7 +24,7 @@ pub use stream::OpenAiStreamTranslator;
 use crate::error::ErrorKind;
 use crate::protocol::anthropic::{StopReason, Usage};
 use crate::protocol::openai::ChatUsage;
-use crate::translate::{sanitize_tool_id, synthetic_signature, ResponseContext};
+use crate::translate::{synthetic_signature, ResponseContext};
 
 /// Signature put on thinking blocks made from OpenAI-style reasoning text.
 /// It carries no payload: nothing of it can be replayed upstream.
@@ -42,16 +36,9 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())
 }
 
-/// Usage per PROTOCOLS D.6. Anthropic's `input_tokens` excludes cached
-/// tokens while OpenAI's `prompt_tokens` includes them. Without upstream
-/// usage the caller's estimate stands in for the input size.
-fn map_usage(usage: Option<&ChatUsage>, input_tokens_hint: u64) -> Usage {
-    let Some(u) = usage else {
-        return Usage {
-            input_tokens: input_tokens_hint,
-            ..Usage::default()
-        };
-    };
+/// Usage (docs/translation.md, "Usage"): Anthropic's `input_tokens`
+/// excludes cached tokens while OpenAI's `prompt_tokens` includes them.
+fn map_usage(u: &ChatUsage) -> Usage {
     let details = u.prompt_tokens_details.as_ref();
     let cache_read = details
         .and_then(|d| d.cached_tokens)
@@ -71,7 +58,8 @@ fn map_usage(usage: Option<&ChatUsage>, input_tokens_hint: u64) -> Usage {
     }
 }
 
-/// Stop reason per PROTOCOLS D.7 (stop sequences are decided by the caller).
+/// Stop reason (docs/translation.md, "Stop reasons"; stop sequences are
+/// decided by the caller).
 ///
 /// `length` stays `max_tokens` even when tool calls were cut off: that is what
 /// Anthropic itself reports, and it keeps clients from running a tool call
@@ -134,55 +122,25 @@ fn upstream_stop_sequence(
         .cloned()
 }
 
-/// Hands out Anthropic tool ids: the upstream's id made valid, or a
-/// generated one when it is missing or already taken (ids must be unique
-/// within a message, and some servers repeat or omit them).
-#[derive(Debug, Default)]
-struct ToolIds {
-    used: Vec<String>,
-}
-
-impl ToolIds {
-    fn assign(&mut self, upstream: Option<&str>, ctx: &ResponseContext) -> String {
-        let id = upstream
-            .and_then(sanitize_tool_id)
-            .filter(|id| !self.used.contains(id))
-            .unwrap_or_else(|| ctx.tool_id(self.used.len()));
-        self.used.push(id.clone());
-        id
-    }
-}
-
 /// Anthropic error type for a `{"error":…}` object found mid-stream. The
 /// HTTP status is already 200, so the type is all the client gets to decide
-/// whether to retry.
+/// whether to retry. Read through the one table in [`ErrorKind::from_codes`].
 fn stream_error_kind(error: &serde_json::Value) -> ErrorKind {
-    let mut codes = String::new();
+    let mut codes = Vec::new();
+    let mut statuses = Vec::new();
     for key in ["type", "code", "status"] {
         match error.get(key) {
-            Some(serde_json::Value::String(s)) => codes.push_str(&s.to_ascii_lowercase()),
-            Some(serde_json::Value::Number(n)) => codes.push_str(&n.to_string()),
+            Some(serde_json::Value::String(s)) => {
+                codes.push(s.as_str());
+                statuses.extend(s.trim().parse::<u16>().ok());
+            }
+            Some(serde_json::Value::Number(n)) => {
+                statuses.extend(n.as_u64().and_then(|n| u16::try_from(n).ok()));
+            }
             _ => {}
         }
-        codes.push(' ');
     }
-    let has = |needles: &[&str]| needles.iter().any(|n| codes.contains(n));
-    if has(&[
-        "rate_limit",
-        "429",
-        "resource_exhausted",
-        "too_many_requests",
-    ]) {
-        ErrorKind::RateLimit
-    } else if has(&["overload", "unavailable", "capacity", "502", "503", "529"]) {
-        ErrorKind::Overloaded
-    } else if has(&["timeout", "deadline", "504"]) {
-        ErrorKind::Timeout
-    } else if has(&["invalid_request", "context_length", "400"]) {
-        ErrorKind::InvalidRequest
-    } else {
-        ErrorKind::Api
-    }
+    ErrorKind::from_codes(&codes, &statuses).unwrap_or(ErrorKind::Api)
 }
 
 fn stream_error_message(error: &serde_json::Value) -> String {
@@ -211,13 +169,12 @@ mod tests {
             }),
             ..ChatUsage::default()
         };
-        let a = map_usage(Some(&u), 5);
+        let a = map_usage(&u);
         assert_eq!((a.input_tokens, a.output_tokens), (30, 7));
         assert_eq!(
             (a.cache_read_input_tokens, a.cache_creation_input_tokens),
             (60, 10)
         );
-        assert_eq!(map_usage(None, 5).input_tokens, 5);
     }
 
     #[test]
@@ -229,7 +186,7 @@ mod tests {
             prompt_cache_miss_tokens: Some(36),
             ..ChatUsage::default()
         };
-        let a = map_usage(Some(&u), 0);
+        let a = map_usage(&u);
         assert_eq!((a.input_tokens, a.cache_read_input_tokens), (36, 64));
     }
 
@@ -277,23 +234,6 @@ mod tests {
         assert_eq!(stop_sequence_prefix_len("abc", &seqs), 0);
         assert_eq!(stop_sequence_prefix_len("aé", &seqs), 2);
         assert_eq!(stop_sequence_prefix_len("", &seqs), 0);
-    }
-
-    #[test]
-    fn tool_ids_are_unique_and_valid() {
-        let ctx = ResponseContext {
-            message_id: "msg_X".into(),
-            model: "m".into(),
-            stop_sequences: vec![],
-            input_tokens_hint: 0,
-        };
-        let mut ids = ToolIds::default();
-        assert_eq!(
-            ids.assign(Some("functions.Read:0"), &ctx),
-            "functions_Read_0"
-        );
-        assert_eq!(ids.assign(Some("functions.Read:0"), &ctx), "toolu_X01");
-        assert_eq!(ids.assign(None, &ctx), "toolu_X02");
     }
 
     #[test]

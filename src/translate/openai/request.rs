@@ -1,4 +1,5 @@
-//! Anthropic `MessagesRequest` → OpenAI `ChatRequest` (PROTOCOLS D.1, D.9).
+//! Anthropic `MessagesRequest` → OpenAI `ChatRequest` (docs/translation.md,
+//! "Anthropic → OpenAI Chat").
 //!
 //! The output borrows from the input wherever it can (tool inputs, schemas,
 //! texts), so a large Claude Code request is not copied. Anthropic-only
@@ -16,12 +17,20 @@ use crate::protocol::openai::{
     ImageUrl, NamedFunction, Parameters, StreamOptions, ToolCall, ToolCallFunction, UserContent,
     UserPart,
 };
+use crate::translate::common::content::{
+    document_text, flatten_tool_result, join, system_texts, Piece, BLOCK_SEPARATOR,
+};
+use crate::translate::common::hash::fnv1a64;
+use crate::translate::common::history::{PendingCalls, INTERRUPTED_TEXT};
+use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, ReasoningLevel};
 
 /// Which field carries the output limit: OpenAI's reasoning models accept
 /// only `max_completion_tokens`, many compatible servers only `max_tokens`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaxTokensField {
+    /// `max_completion_tokens`.
     MaxCompletionTokens,
+    /// `max_tokens`.
     MaxTokens,
 }
 
@@ -30,22 +39,21 @@ pub enum MaxTokensField {
 pub struct OpenAiRequestOptions<'a> {
     /// Upstream model id (after model mapping).
     pub model: &'a str,
+    /// Which field carries the output limit.
     pub max_tokens_field: MaxTokensField,
     /// The upstream model's output limit, if known.
     pub max_tokens_cap: Option<u64>,
+    /// Ask for a chunk stream.
     pub stream: bool,
 }
 
-/// Content of the tool message answering a call the client never answered
-/// (the user interrupted it); OpenAI rejects a `tool_calls` turn without one.
-pub(super) const INTERRUPTED_TOOL_RESULT: &str = "Error: tool call was interrupted (no result)";
 /// Content of a tool message whose result was empty; some servers reject "".
 pub(super) const EMPTY_TOOL_RESULT: &str = "(no output)";
 const IMAGE_ONLY_TOOL_RESULT: &str = "(image output follows)";
 /// OpenAI's limit on `user` / `safety_identifier`.
 const MAX_USER_LEN: usize = 64;
-const EFFORTS: [&str; 5] = ["low", "medium", "high", "xhigh", "max"];
 
+/// The OpenAI request for `req`; it borrows from `req`.
 pub fn to_openai_request<'a>(
     req: &'a MessagesRequest,
     opts: &OpenAiRequestOptions<'a>,
@@ -57,19 +65,17 @@ pub fn to_openai_request<'a>(
         .filter_map(Tool::spec)
         .map(chat_tool)
         .collect();
-    let tool_choice = req
-        .tool_choice
-        .as_ref()
-        .and_then(|c| tool_choice(c, &tools));
+    let tool_choice = usable_tool_choice(req.tool_choice.as_ref(), !tools.is_empty(), |name| {
+        tools.iter().any(|t| t.function.name == name)
+    })
+    .map(tool_choice);
     let parallel_tool_calls = (!tools.is_empty()
         && req
             .tool_choice
             .as_ref()
             .is_some_and(ToolChoice::disable_parallel))
     .then_some(false);
-    let max_tokens = opts
-        .max_tokens_cap
-        .map_or(req.max_tokens, |cap| req.max_tokens.min(cap));
+    let max_tokens = capped_max_tokens(req.max_tokens, opts.max_tokens_cap);
     let (max_tokens, max_completion_tokens) = match opts.max_tokens_field {
         MaxTokensField::MaxTokens => (Some(max_tokens), None),
         MaxTokensField::MaxCompletionTokens => (None, Some(max_tokens)),
@@ -115,26 +121,16 @@ fn chat_tool(spec: ToolSpec<'_>) -> ChatTool<'_> {
     }
 }
 
-/// `None` when it would be rejected: no tools, or a named tool that is not
-/// among them (PROTOCOLS D.9 #25).
-fn tool_choice<'a>(choice: &'a ToolChoice, tools: &[ChatTool<'a>]) -> Option<ChatToolChoice<'a>> {
-    if tools.is_empty() {
-        return None;
-    }
-    Some(match choice {
+fn tool_choice(choice: &ToolChoice) -> ChatToolChoice<'_> {
+    match choice {
         ToolChoice::Auto { .. } => ChatToolChoice::Mode("auto"),
         ToolChoice::Any { .. } => ChatToolChoice::Mode("required"),
         ToolChoice::None => ChatToolChoice::Mode("none"),
-        ToolChoice::Tool { name, .. } => {
-            if !tools.iter().any(|t| t.function.name == name) {
-                return None;
-            }
-            ChatToolChoice::Function {
-                kind: "function",
-                function: NamedFunction { name },
-            }
-        }
-    })
+        ToolChoice::Tool { name, .. } => ChatToolChoice::Function {
+            kind: "function",
+            function: NamedFunction { name },
+        },
+    }
 }
 
 /// `output_config.effort` is already in OpenAI's vocabulary and wins; else a
@@ -142,16 +138,15 @@ fn tool_choice<'a>(choice: &'a ToolChoice, tools: &[ChatTool<'a>]) -> Option<Cha
 /// provider's default.
 fn reasoning_effort(req: &MessagesRequest) -> Option<&str> {
     let effort = req.output_config.as_ref().and_then(|c| c.effort.as_deref());
-    if let Some(e) = effort.filter(|e| EFFORTS.contains(e)) {
+    if let Some(e) = effort.filter(|e| ReasoningLevel::for_effort(e).is_some()) {
         return Some(e);
     }
     match req.thinking {
-        Some(Thinking::Enabled { budget_tokens }) => Some(match budget_tokens {
-            Some(b) if b < 4096 => "low",
-            Some(b) if b < 16384 => "medium",
-            Some(_) => "high",
-            None => "medium",
-        }),
+        Some(Thinking::Enabled { budget_tokens }) => Some(
+            budget_tokens
+                .map_or(ReasoningLevel::Medium, ReasoningLevel::for_budget)
+                .as_str(),
+        ),
         _ => None,
     }
 }
@@ -166,12 +161,6 @@ fn user_field(user_id: &str) -> Option<String> {
         return Some(user_id.to_owned());
     }
     Some(format!("user_{:016x}", fnv1a64(user_id.as_bytes())))
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 fn convert_messages(req: &MessagesRequest) -> Vec<ChatMessage<'_>> {
@@ -202,7 +191,7 @@ fn convert_messages(req: &MessagesRequest) -> Vec<ChatMessage<'_>> {
 struct MessagesBuilder<'a> {
     out: Vec<ChatMessage<'a>>,
     /// Calls of the last assistant turn that have no tool message yet.
-    pending: Vec<&'a str>,
+    pending: PendingCalls<&'a str>,
     /// System turns that arrived while calls were pending; they go after
     /// the tool messages so they do not split the call/answer pair.
     deferred: Vec<ChatMessage<'a>>,
@@ -221,10 +210,10 @@ impl<'a> MessagesBuilder<'a> {
 
     /// Synthesizes an error result for every call still unanswered.
     fn answer_orphans(&mut self) {
-        for id in self.pending.drain(..) {
+        for id in self.pending.unanswered() {
             self.out.push(ChatMessage::Tool {
                 tool_call_id: id,
-                content: Cow::Borrowed(INTERRUPTED_TOOL_RESULT),
+                content: Cow::Borrowed(INTERRUPTED_TEXT),
             });
         }
         self.out.append(&mut self.deferred);
@@ -270,7 +259,7 @@ impl<'a> MessagesBuilder<'a> {
             return;
         }
         self.out.push(ChatMessage::Assistant {
-            content: (!texts.is_empty()).then(|| join(texts, "\n\n")),
+            content: (!texts.is_empty()).then(|| join(texts, BLOCK_SEPARATOR)),
             tool_calls,
         });
     }
@@ -299,10 +288,9 @@ impl<'a> MessagesBuilder<'a> {
                 } => {
                     // Results for calls the previous turn did not make (or
                     // already answered) would be rejected: drop them.
-                    let Some(pos) = self.pending.iter().position(|p| p == tool_use_id) else {
+                    let Some(id) = self.pending.answer(tool_use_id) else {
                         continue;
                     };
-                    let id = self.pending.remove(pos);
                     let (text, media) = tool_result_content(content, *is_error);
                     self.out.push(ChatMessage::Tool {
                         tool_call_id: id,
@@ -327,10 +315,8 @@ impl<'a> MessagesBuilder<'a> {
 }
 
 fn system_message(content: &Content) -> Option<ChatMessage<'_>> {
-    let text = match content {
-        Content::Text(s) => Cow::Borrowed(s.as_str()),
-        Content::Blocks(_) => Cow::Owned(content.system_text("\n\n")),
-    };
+    let texts = system_texts(content).map(Cow::Borrowed).collect();
+    let text = join(texts, BLOCK_SEPARATOR);
     (!text.is_empty()).then_some(ChatMessage::System { content: text })
 }
 
@@ -353,7 +339,7 @@ fn user_message(parts: Vec<UserPart<'_>>) -> Option<ChatMessage<'_>> {
         })
         .collect();
     Some(ChatMessage::User {
-        content: UserContent::Text(join(texts, "\n\n")),
+        content: UserContent::Text(join(texts, BLOCK_SEPARATOR)),
     })
 }
 
@@ -410,42 +396,19 @@ fn document_part<'a>(source: &'a DocumentSource, title: Option<&str>) -> Option<
         // learns where it is.
         DocumentSource::Url { url } => text(Cow::Owned(format!("(document at {url})"))),
         DocumentSource::Text { data, .. } => text(Cow::Borrowed(data)),
-        DocumentSource::Content { content } => text(Cow::Owned(content_source_text(content))),
-    }
-}
-
-/// Text of a document `content` source: a string or a list of blocks.
-fn content_source_text(content: &serde_json::Value) -> String {
-    match content {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(|i| i.get("text").and_then(|t| t.as_str()))
-            .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n\n"),
-        _ => String::new(),
+        DocumentSource::Content { content } => text(Cow::Owned(document_text(content))),
     }
 }
 
 /// Text for the `tool` message (which accepts text only) and the media that
 /// must follow in a user message.
 fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<UserPart<'_>>) {
-    let mut texts = Vec::new();
-    let mut media = Vec::new();
-    match content {
-        Content::Text(s) if !s.is_empty() => texts.push(Cow::Borrowed(s.as_str())),
-        Content::Text(_) => {}
-        Content::Blocks(blocks) => {
-            for part in blocks.iter().filter_map(user_part) {
-                match part {
-                    UserPart::Text { text } => texts.push(text),
-                    other => media.push(other),
-                }
-            }
-        }
-    }
-    let mut text = join(texts, "\n");
+    let (mut text, media) = flatten_tool_result(content, |block| {
+        user_part(block).map(|part| match part {
+            UserPart::Text { text } => Piece::Text(text),
+            other => Piece::Media(other),
+        })
+    });
     if text.is_empty() {
         text = Cow::Borrowed(if media.is_empty() {
             EMPTY_TOOL_RESULT
@@ -459,10 +422,6 @@ fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<
     (text, media)
 }
 
-fn join<'a>(mut pieces: Vec<Cow<'a, str>>, sep: &str) -> Cow<'a, str> {
-    match pieces.len() {
-        0 => Cow::Borrowed(""),
-        1 => pieces.pop().unwrap_or(Cow::Borrowed("")),
-        _ => Cow::Owned(pieces.join(sep)),
-    }
-}
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;

@@ -1,11 +1,12 @@
-//! Tests of the request translation: each D.1 / D.9 rule, and every recorded
+//! Tests of the request translation: each rule of docs/translation.md,
+//! "Anthropic → OpenAI Chat", and every recorded
 //! Claude Code request checked against OpenAI's structural rules.
 
 use serde_json::{json, Value};
 
-use super::request::{EMPTY_TOOL_RESULT, INTERRUPTED_TOOL_RESULT};
 use super::*;
 use crate::protocol::anthropic::MessagesRequest;
+use crate::translate::common::history::INTERRUPTED_TEXT;
 
 fn opts(field: MaxTokensField, stream: bool) -> OpenAiRequestOptions<'static> {
     OpenAiRequestOptions {
@@ -137,7 +138,7 @@ fn tool_arguments_are_the_raw_input_text() {
         r#"{"n": 1.50, "s":"\u00e9"}"#
     );
     // A trailing unanswered call is answered too (OpenAI would reject it).
-    assert_eq!(v["messages"][2]["content"], INTERRUPTED_TOOL_RESULT);
+    assert_eq!(v["messages"][2]["content"], INTERRUPTED_TEXT);
 }
 
 #[test]
@@ -217,7 +218,7 @@ fn orphaned_tool_calls_get_an_interrupted_result() {
             ("tool", "t4"),
         ]
     );
-    assert_eq!(v["messages"][3]["content"], INTERRUPTED_TOOL_RESULT);
+    assert_eq!(v["messages"][3]["content"], INTERRUPTED_TEXT);
 }
 
 #[test]

@@ -1,29 +1,32 @@
-//! Streaming OpenAI chunks → Anthropic SSE events (PROTOCOLS D.3).
+//! Streaming OpenAI chunks → Anthropic SSE events (docs/translation.md,
+//! "OpenAI streams").
 //!
 //! Text and thinking are forwarded as they arrive (only the few characters
 //! that might begin a stop sequence are held back). Tool calls are
 //! accumulated and emitted whole when the upstream finishes — "simple mode":
 //! arguments can then be normalised to valid JSON, which live streaming of
-//! fragments could not retract. [`BlockWriter`] keeps the event grammar.
+//! fragments could not retract.
+//! [`BlockWriter`](crate::translate::BlockWriter) keeps the event grammar.
 
 use std::collections::HashMap;
 
 use super::{
     find_stop_sequence, map_usage, non_empty, stop_reason, stop_sequence_prefix_len,
-    stream_error_kind, stream_error_message, thinking_signature, upstream_stop_sequence, ToolIds,
+    stream_error_kind, stream_error_message, thinking_signature, upstream_stop_sequence,
 };
 use crate::error::ErrorKind;
-use crate::protocol::anthropic::{ErrorBody, MessageDeltaBody, StopReason, StreamEvent, Usage};
+use crate::protocol::anthropic::{StopReason, StreamEvent};
 use crate::protocol::openai::{ChatChunk, ChatUsage, ChunkDelta, ChunkToolCall};
+use crate::translate::common::emit::Emitter;
 use crate::translate::tool_args::normalize_tool_arguments;
-use crate::translate::{BlockWriter, ResponseContext};
+use crate::translate::ResponseContext;
 
+/// Translates one OpenAI chunk stream (or, through
+/// [`from_openai_response`](super::from_openai_response), one whole answer)
+/// into Anthropic stream events.
 #[derive(Debug)]
 pub struct OpenAiStreamTranslator {
-    ctx: ResponseContext,
-    writer: BlockWriter,
-    started: bool,
-    done: bool,
+    emit: Emitter,
     /// Set once any choice carried a `finish_reason`: the stream is then
     /// complete even without `[DONE]`.
     finished: bool,
@@ -41,7 +44,6 @@ pub struct OpenAiStreamTranslator {
     last_tool: Option<usize>,
     /// `tools[..emitted]` have been sent (or skipped).
     emitted: usize,
-    ids: ToolIds,
 }
 
 #[derive(Debug, Default)]
@@ -52,12 +54,10 @@ struct ToolAcc {
 }
 
 impl OpenAiStreamTranslator {
+    /// A translator for the answer to the request `ctx` describes.
     pub fn new(ctx: ResponseContext) -> Self {
         OpenAiStreamTranslator {
-            ctx,
-            writer: BlockWriter::new(thinking_signature()),
-            started: false,
-            done: false,
+            emit: Emitter::new(ctx, thinking_signature()),
             finished: false,
             finish_reason: None,
             refusal: false,
@@ -68,23 +68,18 @@ impl OpenAiStreamTranslator {
             by_index: HashMap::new(),
             last_tool: None,
             emitted: 0,
-            ids: ToolIds::default(),
         }
     }
 
-    /// Emits `message_start` (input tokens = the context's estimate; the real
-    /// numbers follow in `message_delta`). Idempotent.
+    /// Emits `message_start` (the real token numbers follow in
+    /// `message_delta`). Idempotent.
     pub fn start(&mut self, out: &mut Vec<StreamEvent>) {
-        if self.started || self.done {
-            return;
-        }
-        self.started = true;
-        out.push(self.ctx.message_start());
+        self.emit.start(out);
     }
 
     /// One SSE `data:` payload from the upstream (may be `[DONE]`).
     pub fn push(&mut self, data: &str, out: &mut Vec<StreamEvent>) {
-        if self.done {
+        if self.emit.is_done() {
             return;
         }
         self.start(out);
@@ -95,9 +90,17 @@ impl OpenAiStreamTranslator {
         }
         // Malformed chunks are skipped: one bad line should not end an
         // otherwise good answer.
-        let Ok(chunk) = serde_json::from_str::<ChatChunk>(data) else {
+        if let Ok(chunk) = serde_json::from_str::<ChatChunk>(data) {
+            self.push_chunk(chunk, out);
+        }
+    }
+
+    /// One parsed chunk.
+    pub(super) fn push_chunk(&mut self, chunk: ChatChunk, out: &mut Vec<StreamEvent>) {
+        if self.emit.is_done() {
             return;
-        };
+        }
+        self.start(out);
         if let Some(error) = chunk.error.filter(|e| !e.is_null()) {
             self.fail(
                 stream_error_kind(&error),
@@ -115,10 +118,11 @@ impl OpenAiStreamTranslator {
             .filter(|c| c.index.unwrap_or(0) == 0)
         {
             self.delta(choice.delta, out);
-            if self.done {
+            if self.emit.is_done() {
                 return;
             }
-            if let Some(seq) = upstream_stop_sequence(choice.stop_reason.as_ref(), &self.ctx) {
+            if let Some(seq) = upstream_stop_sequence(choice.stop_reason.as_ref(), self.emit.ctx())
+            {
                 self.upstream_stop = Some(seq);
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
@@ -132,10 +136,9 @@ impl OpenAiStreamTranslator {
     /// The upstream body ended. Completes the message, or reports an
     /// `api_error` if the upstream stopped without saying it was done.
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
-        if self.done {
+        if self.emit.is_done() {
             return;
         }
-        self.start(out);
         if self.finished {
             self.complete(out);
         } else {
@@ -149,44 +152,30 @@ impl OpenAiStreamTranslator {
 
     /// Transport failure or timeout mid-stream: one `error` event, nothing after.
     pub fn fail(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<StreamEvent>) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        out.push(StreamEvent::Error {
-            error: ErrorBody {
-                kind: kind.as_str().to_owned(),
-                message: message.to_owned(),
-            },
-        });
+        self.emit.fail(out, kind, message);
     }
 
     /// True once `message_stop` or `error` was emitted.
     pub fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// Usage as it stands (final once the stream is done), for logging.
-    pub fn stream_usage(&self) -> Usage {
-        map_usage(self.usage.as_ref(), self.ctx.input_tokens_hint)
+        self.emit.is_done()
     }
 
     fn delta(&mut self, delta: ChunkDelta, out: &mut Vec<StreamEvent>) {
         let reasoning = non_empty(delta.reasoning_content).or_else(|| non_empty(delta.reasoning));
         if let Some(r) = reasoning {
             self.flush_held(out);
-            self.writer.thinking(out, &r);
+            self.emit.blocks().thinking(out, &r);
         }
         if let Some(text) = non_empty(delta.content) {
             self.text(&text, out);
-            if self.done {
+            if self.emit.is_done() {
                 return;
             }
         }
         if let Some(text) = non_empty(delta.refusal) {
             self.refusal = true;
             self.text(&text, out);
-            if self.done {
+            if self.emit.is_done() {
                 return;
             }
         }
@@ -194,32 +183,32 @@ impl OpenAiStreamTranslator {
             // Tool blocks come after the text; close it now so text
             // streamed so far reaches the client before the calls finish.
             self.flush_held(out);
-            self.writer.close(out);
+            self.emit.blocks().close(out);
             self.tool_fragment(fragment);
         }
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
-        if self.ctx.stop_sequences.iter().all(String::is_empty) {
-            self.writer.text(out, text);
+        let stops = &self.emit.ctx().stop_sequences;
+        if stops.iter().all(String::is_empty) {
+            self.emit.blocks().text(out, text);
             return;
         }
         self.held.push_str(text);
-        if let Some((start, seq)) = find_stop_sequence(&self.held, &self.ctx.stop_sequences) {
+        if let Some((start, seq)) = find_stop_sequence(&self.held, stops) {
             let seq = seq.to_owned();
             self.held.truncate(start);
             let before = std::mem::take(&mut self.held);
-            self.writer.text(out, &before);
-            self.writer.close(out);
+            self.emit.blocks().text(out, &before);
             self.end(out, StopReason::StopSequence, Some(seq));
             return;
         }
-        let keep = stop_sequence_prefix_len(&self.held, &self.ctx.stop_sequences);
+        let keep = stop_sequence_prefix_len(&self.held, stops);
         let send = self.held.len() - keep;
         if send > 0 {
             let rest = self.held.split_off(send);
             let ready = std::mem::replace(&mut self.held, rest);
-            self.writer.text(out, &ready);
+            self.emit.blocks().text(out, &ready);
         }
     }
 
@@ -228,12 +217,12 @@ impl OpenAiStreamTranslator {
     fn flush_held(&mut self, out: &mut Vec<StreamEvent>) {
         if !self.held.is_empty() {
             let held = std::mem::take(&mut self.held);
-            self.writer.text(out, &held);
+            self.emit.blocks().text(out, &held);
         }
     }
 
-    /// Finds the accumulator a fragment belongs to (PROTOCOLS D.3 step 5)
-    /// and appends to it.
+    /// Finds the accumulator a fragment belongs to (docs/translation.md,
+    /// "OpenAI streams") and appends to it.
     fn tool_fragment(&mut self, fragment: ChunkToolCall) {
         let (name, args) = match fragment.function {
             Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments),
@@ -302,7 +291,7 @@ impl OpenAiStreamTranslator {
     /// order the calls first appeared.
     fn flush_blocks(&mut self, out: &mut Vec<StreamEvent>) {
         self.flush_held(out);
-        self.writer.close(out);
+        self.emit.blocks().close(out);
         // A stop sequence reported by the upstream ends the message at the
         // text, as in the non-streaming translation.
         if self.upstream_stop.is_some() {
@@ -313,10 +302,9 @@ impl OpenAiStreamTranslator {
             if acc.name.is_empty() {
                 continue;
             }
-            let id = self.ids.assign(acc.id.as_deref(), &self.ctx);
-            self.writer.tool_use(
+            self.emit.tool_use(
                 out,
-                id,
+                acc.id.as_deref(),
                 acc.name.clone(),
                 normalize_tool_arguments(&acc.args),
             );
@@ -324,15 +312,16 @@ impl OpenAiStreamTranslator {
         self.emitted = self.tools.len();
     }
 
-    /// `[DONE]`, or the end of a body that had a `finish_reason`.
-    fn complete(&mut self, out: &mut Vec<StreamEvent>) {
+    /// `[DONE]`, the end of a body that had a `finish_reason`, or the end of
+    /// a whole (non-streamed) answer.
+    pub(super) fn complete(&mut self, out: &mut Vec<StreamEvent>) {
         self.flush_blocks(out);
         match self.upstream_stop.take() {
             Some(seq) => self.end(out, StopReason::StopSequence, Some(seq)),
             None => {
                 let reason = stop_reason(
                     self.finish_reason.as_deref(),
-                    self.writer.tool_use_count() as usize,
+                    self.emit.tool_use_count() as usize,
                     self.refusal,
                 );
                 self.end(out, reason, None);
@@ -346,14 +335,11 @@ impl OpenAiStreamTranslator {
         reason: StopReason,
         stop_sequence: Option<String>,
     ) {
-        out.push(StreamEvent::MessageDelta {
-            delta: MessageDeltaBody {
-                stop_reason: Some(reason),
-                stop_sequence,
-            },
-            usage: self.stream_usage(),
-        });
-        out.push(StreamEvent::MessageStop);
-        self.done = true;
+        let usage = self.usage.as_ref().map(map_usage);
+        self.emit.end(out, reason, stop_sequence, usage);
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::protocol::anthropic::{
-    BlockStart, Delta, MessagesResponse, ResponseBlock, StopReason, StreamEvent,
+    BlockStart, Delta, MessagesResponse, ResponseBlock, StopReason, StreamEvent, Usage,
 };
 use crate::translate::{accumulate, ResponseContext};
 
@@ -14,7 +14,6 @@ fn ctx(stops: &[&str]) -> ResponseContext {
         message_id: "msg_S".into(),
         model: "claude-x".into(),
         stop_sequences: stops.iter().map(|s| s.to_string()).collect(),
-        input_tokens_hint: 11,
     }
 }
 
@@ -72,7 +71,7 @@ fn tool_uses(m: &MessagesResponse) -> Vec<(String, String, Value)> {
 }
 
 #[test]
-fn message_start_carries_the_estimate() {
+fn message_start_is_sent_once() {
     let mut t = OpenAiStreamTranslator::new(ctx(&[]));
     let mut out = Vec::new();
     t.start(&mut out);
@@ -81,10 +80,7 @@ fn message_start_carries_the_estimate() {
     let StreamEvent::MessageStart { message } = &out[0] else {
         panic!()
     };
-    assert_eq!(
-        (message.usage.input_tokens, message.usage.output_tokens),
-        (11, 0)
-    );
+    assert_eq!(message.usage, Usage::default());
     assert_eq!(message.id, "msg_S");
     assert_eq!(message.model, "claude-x");
 }
@@ -127,7 +123,6 @@ fn text_streams_immediately_and_empty_content_is_ignored() {
         ),
         (12, 5, 8)
     );
-    assert_eq!(t.stream_usage(), m.usage);
     let n = out.len();
     t.push(&chunk(json!({"content":"late"})), &mut out);
     t.finish(&mut out);
@@ -327,7 +322,7 @@ fn usage_packed_into_the_finish_chunk_and_missing_done() {
 }
 
 #[test]
-fn no_usage_at_all_falls_back_to_the_estimate() {
+fn no_usage_at_all_reports_zero() {
     let m = message(
         &[],
         &[
@@ -336,7 +331,7 @@ fn no_usage_at_all_falls_back_to_the_estimate() {
             "[DONE]".into(),
         ],
     );
-    assert_eq!((m.usage.input_tokens, m.usage.output_tokens), (11, 0));
+    assert_eq!(m.usage, Usage::default());
 }
 
 #[test]
