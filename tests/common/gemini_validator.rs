@@ -1,5 +1,6 @@
-//! A strict stand-in for Gemini's request validation (PROTOCOLS C.2, C.3,
-//! C.6, C.7): it rejects what the real `generateContent` endpoint answers with
+//! A strict stand-in for Gemini's request validation (the rules of
+//! <https://ai.google.dev/api/generate-content> as docs/translation.md sums
+//! them up): it rejects what the real `generateContent` endpoint answers with
 //! 400, so translator tests can check bodies without a network. Uses only
 //! `serde_json`; include it with
 //! `#[path = "support/gemini_validator.rs"] mod gemini_validator;`.
