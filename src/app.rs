@@ -12,6 +12,7 @@ use crate::config;
 use crate::server::{self, AppState};
 use crate::settings::{LogFormat, Settings};
 
+/// Runs what the command line asks for: the server, or a `config` command.
 pub fn run(cli: Cli) -> ExitCode {
     let mut settings = match Settings::from_env() {
         Ok(s) => s,

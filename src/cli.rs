@@ -14,15 +14,18 @@ use crate::settings::ENV_HELP;
     after_long_help = ENV_HELP,
     after_help = "Run `claude-proxy --help` for the list of environment settings."
 )]
+/// The command line.
 pub struct Cli {
     /// Path of config.json (default: $CONFIG_PATH, else ./config.json).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// What to do (serve when absent).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (the default when no command is given).

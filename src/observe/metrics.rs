@@ -35,6 +35,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 pub struct InflightGuard;
 
 impl InflightGuard {
+    /// Counts one more request in flight until dropped.
     pub fn new() -> Self {
         metrics::gauge!("claude_proxy_inflight_requests").increment(1.0);
         InflightGuard

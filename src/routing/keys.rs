@@ -65,6 +65,7 @@ struct KeyState {
     last_failure: AtomicU8,
 }
 
+/// One upstream's keys with their order counter and per-key health.
 #[derive(Debug)]
 pub struct KeyPool {
     keys: Vec<ApiKey>,
@@ -76,6 +77,7 @@ pub struct KeyPool {
 }
 
 impl KeyPool {
+    /// A pool of `keys`, all healthy.
     pub fn new(keys: Vec<ApiKey>) -> Self {
         let keyless = keys.is_empty();
         let keys = if keyless { vec![ApiKey::new("")] } else { keys };
@@ -119,14 +121,17 @@ impl KeyPool {
         }
     }
 
+    /// True when there is not even the keyless pseudo-key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The key at `i` (an index from [`KeyPool::attempt_order`]).
     pub fn key(&self, i: usize) -> &ApiKey {
         &self.keys[i]
     }
 
+    /// Every key, in configuration order.
     pub fn keys(&self) -> &[ApiKey] {
         &self.keys
     }

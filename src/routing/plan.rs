@@ -24,6 +24,7 @@ pub const UPSTREAM_HEADER: &str = "x-claude-proxy-upstream";
 /// One place the request may go.
 #[derive(Debug, Clone)]
 pub struct Planned {
+    /// The upstream.
     pub upstream: Arc<UpstreamRuntime>,
     /// The model to send; `None`: the upstream's `modelMapping` picks.
     pub model: Option<String>,
@@ -61,7 +62,9 @@ pub enum LongContext {
 /// counts off the async runtime and asks again with the answer).
 #[derive(Debug)]
 pub enum Choice {
+    /// Where the request goes.
     Plan(Plan),
+    /// Count the request's input tokens, then choose again.
     NeedsCount {
         /// The threshold to compare the count with.
         threshold: u64,

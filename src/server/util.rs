@@ -17,10 +17,12 @@ pub fn random_id(prefix: &str, n: usize) -> String {
     s
 }
 
+/// A new `msg_…` id.
 pub fn message_id() -> String {
     random_id("msg_01", 22)
 }
 
+/// A new `req_…` id.
 pub fn request_id() -> String {
     random_id("req_01", 22)
 }
@@ -30,6 +32,7 @@ pub fn rfc3339_now() -> String {
     rfc3339(SystemTime::now())
 }
 
+/// `t` as an RFC 3339 UTC timestamp with milliseconds.
 pub fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
