@@ -11,7 +11,7 @@
 //!
 //! Synchronous, no I/O, no clock. Counting is CPU work, so async callers
 //! should run it on the blocking pool. Built once per process: the BPE tables
-//! (on first use or by [`warm_up`]) and a bounded memo of the counts of long
+//! (on first use) and a bounded memo of the counts of long
 //! texts, which makes Claude Code's repeated prompts and tool lists cheap.
 
 mod image;
@@ -59,9 +59,11 @@ static BPE: LazyLock<Option<CoreBPE>> = LazyLock::new(|| match tiktoken_rs::o200
     }
 });
 
-/// Builds the BPE tables now (about 100–200 ms of CPU). The server calls this
-/// on the blocking pool at start so the first count does not pay for it.
-pub fn warm_up() {
+/// Builds the BPE tables now (about 100–200 ms of CPU), for timing the
+/// build apart from the counts. The server never does this ahead of time:
+/// the tables cost ~40 MB, and a proxy nobody asks to count stays small.
+#[cfg(test)]
+fn warm_up() {
     LazyLock::force(&BPE);
 }
 
