@@ -27,8 +27,11 @@ use super::{endpoint_url, ByteStream, Held, Outgoing, Prepared as AnyPrepared, R
 use crate::config::{ApiKey, AuthHeader, Upstream};
 use crate::error::{ApiError, ErrorKind};
 use crate::observe::RequestRecord;
+use crate::protocol::anthropic::Tool;
 use crate::protocol::anthropic::{CountTokensRequest, ErrorBody, Message, StreamEvent, Usage};
-use crate::translate::anthropic::{has_synthetic_thinking, rewrite_body};
+use crate::translate::anthropic::{
+    has_openai_tools, has_synthetic_thinking, rewrite_body, Rewrite,
+};
 
 /// A partial event longer than this is forwarded without waiting for its
 /// end (an upstream that never ends its events must not grow memory).
@@ -75,7 +78,7 @@ impl Claude {
     ) -> Result<Outgoing, ApiError> {
         Ok(Outgoing {
             url: self.messages.clone().map_err(ApiError::api)?,
-            body: forwarded_body(raw, &req.model, model, &req.messages)?,
+            body: forwarded_body(raw, &req.model, model, &req.messages, req.tools.as_deref())?,
             headers: anthropic_headers(client_headers),
             upstream_model: model.to_owned(),
             stream: req.is_stream(),
@@ -93,7 +96,7 @@ impl Claude {
     ) -> Result<Outgoing, ApiError> {
         Ok(Outgoing {
             url: self.count_tokens.clone().map_err(ApiError::api)?,
-            body: forwarded_body(raw, &req.model, model, &req.messages)?,
+            body: forwarded_body(raw, &req.model, model, &req.messages, req.tools.as_deref())?,
             headers: anthropic_headers(client_headers),
             upstream_model: model.to_owned(),
             stream: false,
@@ -102,21 +105,24 @@ impl Claude {
     }
 }
 
-/// The client's body with `model` mapped and proxy-signed thinking removed;
-/// nothing else is re-encoded.
+/// The client's body with `model` mapped, proxy-signed thinking removed and
+/// OpenAI-form tools in Anthropic's form; nothing else is re-encoded.
 fn forwarded_body(
     raw: &Bytes,
     requested: &str,
     model: &str,
     messages: &[Message],
+    tools: Option<&[Tool]>,
 ) -> Result<Bytes, ApiError> {
-    let changed_model = (model != requested).then_some(model);
-    Ok(
-        rewrite_body(raw, changed_model, has_synthetic_thinking(messages))
-            .map_err(ApiError::invalid_request)?
-            .map(Bytes::from)
-            .unwrap_or_else(|| raw.clone()),
-    )
+    let rewrite = Rewrite {
+        model: (model != requested).then_some(model),
+        strip_synthetic: has_synthetic_thinking(messages),
+        convert_tools: has_openai_tools(tools),
+    };
+    Ok(rewrite_body(raw, rewrite)
+        .map_err(ApiError::invalid_request)?
+        .map(Bytes::from)
+        .unwrap_or_else(|| raw.clone()))
 }
 
 /// `anthropic-version` (the client's, else 2023-06-01) and `anthropic-beta`.

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::is_synthetic_signature;
-use crate::protocol::anthropic::{Content, ContentBlock, Message};
+use crate::protocol::anthropic::{Content, ContentBlock, Message, Tool};
 
 /// A JSON object as an ordered list of raw members.
 struct RawObject(Vec<(String, Box<RawValue>)>);
@@ -57,14 +57,32 @@ pub fn has_synthetic_thinking(messages: &[Message]) -> bool {
     })
 }
 
+/// True when some tool is in OpenAI's form
+/// (`{"type":"function","function":{…}}`), which Anthropic rejects.
+pub fn has_openai_tools(tools: Option<&[Tool]>) -> bool {
+    tools.is_some_and(|t| t.iter().any(|t| t.function.is_some()))
+}
+
+/// What a pass-through changes in the client's body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rewrite<'a> {
+    /// The mapped model, when it differs from the client's.
+    pub model: Option<&'a str>,
+    /// Remove thinking blocks this proxy signed (see [`has_synthetic_thinking`]).
+    pub strip_synthetic: bool,
+    /// Turn OpenAI-form tools into Anthropic's (see [`has_openai_tools`]).
+    pub convert_tools: bool,
+}
+
 /// The body to send to an Anthropic upstream. Returns `None` when the
 /// client's bytes can go out exactly as they are.
-pub fn rewrite_body(
-    body: &[u8],
-    model: Option<&str>,
-    strip_synthetic: bool,
-) -> Result<Option<Vec<u8>>, String> {
-    if model.is_none() && !strip_synthetic {
+pub fn rewrite_body(body: &[u8], rewrite: Rewrite<'_>) -> Result<Option<Vec<u8>>, String> {
+    let Rewrite {
+        model,
+        strip_synthetic,
+        convert_tools,
+    } = rewrite;
+    if model.is_none() && !strip_synthetic && !convert_tools {
         return Ok(None);
     }
     let mut obj: RawObject = serde_json::from_slice(body).map_err(|e| e.to_string())?;
@@ -81,6 +99,12 @@ pub fn rewrite_body(
                 strip_synthetic_thinking(&mut messages);
                 *value = to_raw(&messages)?;
             }
+            "tools" if convert_tools => {
+                let mut tools: Value =
+                    serde_json::from_str(value.get()).map_err(|e| e.to_string())?;
+                to_anthropic_tools(&mut tools);
+                *value = to_raw(&tools)?;
+            }
             _ => {}
         }
     }
@@ -91,6 +115,34 @@ pub fn rewrite_body(
 
 fn to_raw(v: &Value) -> Result<Box<RawValue>, String> {
     serde_json::value::to_raw_value(v).map_err(|e| e.to_string())
+}
+
+/// OpenAI-form tools in Anthropic's form: `name`, `description` and
+/// `parameters` (an empty object schema when absent) become `name`,
+/// `description` and `input_schema`; every other tool is left as it is.
+fn to_anthropic_tools(tools: &mut Value) {
+    let Some(list) = tools.as_array_mut() else {
+        return;
+    };
+    for tool in list {
+        let Some(function) = tool.get("function").and_then(Value::as_object) else {
+            continue;
+        };
+        let mut converted = serde_json::Map::new();
+        if let Some(name) = function.get("name") {
+            converted.insert("name".to_owned(), name.clone());
+        }
+        if let Some(d) = function.get("description").filter(|d| !d.is_null()) {
+            converted.insert("description".to_owned(), d.clone());
+        }
+        let schema = function
+            .get("parameters")
+            .filter(|p| p.is_object())
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+        converted.insert("input_schema".to_owned(), schema);
+        *tool = Value::Object(converted);
+    }
 }
 
 /// Removes proxy-signed thinking blocks from every message.
@@ -118,7 +170,7 @@ mod tests {
     #[test]
     fn untouched_body_is_not_rewritten() {
         assert_eq!(
-            rewrite_body(b"{\"model\":\"x\"}", None, false).unwrap(),
+            rewrite_body(b"{\"model\":\"x\"}", Rewrite::default()).unwrap(),
             None
         );
     }
@@ -126,9 +178,15 @@ mod tests {
     #[test]
     fn model_is_replaced_and_everything_else_kept_verbatim() {
         let body = br#"{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"h\u00e9"}],"z":{"b":1,"a":2}}"#;
-        let out = rewrite_body(body, Some("claude-y"), false)
-            .unwrap()
-            .unwrap();
+        let out = rewrite_body(
+            body,
+            Rewrite {
+                model: Some("claude-y"),
+                ..Rewrite::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"model":"claude-y","max_tokens":5,"messages":[{"role":"user","content":"h\u00e9"}],"z":{"b":1,"a":2}}"#
@@ -155,10 +213,46 @@ mod tests {
         )
         .unwrap();
         assert!(has_synthetic_thinking(&req.messages));
-        let out: Value =
-            serde_json::from_slice(&rewrite_body(&bytes, None, true).unwrap().unwrap()).unwrap();
+        let out: Value = serde_json::from_slice(
+            &rewrite_body(
+                &bytes,
+                Rewrite {
+                    strip_synthetic: true,
+                    ..Rewrite::default()
+                },
+            )
+            .unwrap()
+            .unwrap(),
+        )
+        .unwrap();
         let blocks = out["messages"][1]["content"].as_array().unwrap();
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0]["signature"], "EqQB");
+    }
+
+    #[test]
+    fn openai_form_tools_become_anthropic_tools_and_nothing_else_changes() {
+        let body = br#"{"model":"m","tools":[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},{"type":"function","function":{"name":"now"}},{"name":"Read","input_schema":{"type":"object"}},{"type":"web_search_20250305","name":"web_search"}],"messages":[]}"#;
+        let req: crate::protocol::anthropic::CountTokensRequest =
+            serde_json::from_slice(body).unwrap();
+        assert!(has_openai_tools(req.tools.as_deref()));
+        let out = rewrite_body(
+            body,
+            Rewrite {
+                convert_tools: true,
+                ..Rewrite::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"model":"m","tools":[{"name":"get_weather","description":"Weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}},{"name":"now","input_schema":{"type":"object","properties":{}}},{"name":"Read","input_schema":{"type":"object"}},{"type":"web_search_20250305","name":"web_search"}],"messages":[]}"#
+        );
+        let plain: crate::protocol::anthropic::CountTokensRequest = serde_json::from_slice(
+            br#"{"model":"m","tools":[{"name":"Read","input_schema":{"type":"object"}}],"messages":[]}"#,
+        )
+        .unwrap();
+        assert!(!has_openai_tools(plain.tools.as_deref()));
     }
 }

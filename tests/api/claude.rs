@@ -184,3 +184,53 @@ async fn every_claude_code_fixture_passes_through_unchanged() {
         );
     }
 }
+
+/// Tools in OpenAI's form (as the seed's README documents them) reach an
+/// Anthropic upstream in Anthropic's form, for messages and count_tokens;
+/// the rest of the body is untouched.
+#[tokio::test]
+async fn openai_form_tools_are_converted_for_anthropic() {
+    let (app, mock) = claude_app(|rec| {
+        if rec.path.ends_with("/count_tokens") {
+            Reply::Json(StatusCode::OK, json!({"input_tokens": 42}))
+        } else {
+            Reply::Json(
+                StatusCode::OK,
+                json!({"id": "msg_up", "type": "message", "role": "assistant", "model": "claude-up",
+                       "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn", "stop_sequence": null,
+                       "usage": {"input_tokens": 1, "output_tokens": 1}}),
+            )
+        }
+    })
+    .await;
+    let tools = json!([
+        {"type": "function", "function": {"name": "get_weather", "description": "Weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+        {"name": "Read", "description": "Read a file", "input_schema": {"type": "object", "properties": {}}}
+    ]);
+    let expected_tools = json!([
+        {"name": "get_weather", "description": "Weather",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+        {"name": "Read", "description": "Read a file", "input_schema": {"type": "object", "properties": {}}}
+    ]);
+    let body = json!({"model": "claude-haiku-4-5", "max_tokens": 20, "tools": tools,
+        "messages": [{"role": "user", "content": "weather in Paris?"}]});
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let resp = app
+            .client
+            .post(app.url(path))
+            .header("x-api-key", ACCESS_KEY)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}: {}", resp.text().await.unwrap());
+        let sent = mock.requests().last().unwrap().clone();
+        assert_eq!(sent.body["tools"], expected_tools, "{path}");
+        let mut rest = sent.body.clone();
+        rest["tools"] = tools.clone();
+        rest["model"] = json!("claude-haiku-4-5");
+        assert_eq!(rest, body, "{path}: nothing else changes");
+    }
+}

@@ -103,6 +103,12 @@ pub fn validate(rec: &Recorded) -> Result<(), String> {
     if let Some(tools) = b.get("tools") {
         let tools = tools.as_array().ok_or("tools: expected a list")?;
         for (i, t) in tools.iter().enumerate() {
+            // OpenAI's `{"type":"function","function":{…}}` is not a tool here.
+            if t.get("function").is_some() || t["type"] == "function" {
+                return Err(format!(
+                    "tools.{i}: Input tag 'function' found using 'type' does not match any of the expected tags"
+                ));
+            }
             let name = t["name"].as_str().unwrap_or("");
             if name.is_empty() {
                 return Err(format!("tools.{i}.name: Field required"));
