@@ -21,8 +21,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::http::read_body;
-use super::opening::{self, Answer, Inspect, Progress};
+use super::opening::{self, Answer, Inspect, Progress, Whole};
 use super::{endpoint_url, ByteStream, Held, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::{ApiKey, AuthHeader, Upstream};
 use crate::error::{ApiError, ErrorKind};
@@ -190,7 +189,7 @@ pub(crate) async fn open(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("event-stream"));
     if !is_sse {
-        return Ok(Answer::Whole(response));
+        return read_whole(upstream, response).await;
     }
     let check = PassThroughOpening {
         upstream,
@@ -200,6 +199,23 @@ pub(crate) async fn open(
     opening::open(upstream, response, deadline, check)
         .await
         .map(Answer::Stream)
+}
+
+/// A JSON answer read whole and checked to be complete JSON: a body cut
+/// mid-way fails the key (the next one is tried) instead of reaching the
+/// client truncated.
+pub(crate) async fn read_whole(
+    upstream: &str,
+    response: reqwest::Response,
+) -> Result<Answer, ApiError> {
+    let whole = Whole::read(upstream, response).await?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(&whole.body).map_err(|e| {
+        ApiError::api(format!(
+            "upstream {upstream} returned an incomplete or invalid JSON answer: {e}"
+        ))
+        .with_status(502)
+    })?;
+    Ok(Answer::Whole(whole))
 }
 
 /// Watches a pass-through stream's opening with the relay's own tap.
@@ -262,25 +278,21 @@ pub(crate) async fn respond(
             );
             (status, headers, body)
         }
-        Answer::Whole(response) => {
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            // Small and whole: read it all, so a body cut mid-way becomes a
-            // clean error instead of a truncated answer.
-            let bytes = read_body(r.upstream, response).await?;
-            let parsed: WithUsage = serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::api(format!(
-                    "upstream {} returned an incomplete or invalid JSON answer: {e}",
-                    r.upstream
-                ))
-                .with_status(502)
-            })?;
-            if let (Some(rec), Some(u)) = (r.record.as_mut(), parsed.usage) {
+        Answer::Whole(Whole {
+            status,
+            headers,
+            body,
+        }) => {
+            // Complete JSON (checked when read); only its usage is looked at.
+            let usage = serde_json::from_slice::<WithUsage>(&body)
+                .ok()
+                .and_then(|w| w.usage);
+            if let (Some(rec), Some(u)) = (r.record.as_mut(), usage) {
                 let mut usage = Usage::default();
                 u.apply(&mut usage);
                 rec.usage = Some(usage);
             }
-            (status, headers, Body::from(bytes))
+            (status, headers, Body::from(body))
         }
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);

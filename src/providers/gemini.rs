@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::http::{is_json, json_or_replayed, parse_upstream_json, read_body};
-use super::opening::{self, check_context, Answer};
+use super::http::{is_json, json_or_replayed, parse_upstream_json};
+use super::opening::{self, check_context, Answer, Whole};
 use super::stream::{translated_stream, TranslatedOpening};
 use super::{encode, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
@@ -111,7 +111,7 @@ pub(crate) async fn open(
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
     if is_json(&response) {
-        return Ok(Answer::Whole(response));
+        return Whole::read(upstream, response).await.map(Answer::Whole);
     }
     let check = TranslatedOpening::new(upstream, GeminiStreamTranslator::new(check_context()));
     opening::open(upstream, response, deadline, check)
@@ -126,14 +126,13 @@ pub(crate) async fn respond(
     answer: Answer,
     r: Respond<'_>,
 ) -> Result<Response, ApiError> {
-    let response = match answer {
+    let bytes = match answer {
         Answer::Stream(opened) => {
             let t = GeminiStreamTranslator::new(r.ctx.clone()).with_tool_names(prep.names);
             return Ok(translated_stream(opened, t, r));
         }
-        Answer::Whole(response) => response,
+        Answer::Whole(whole) => whole.body,
     };
-    let bytes = read_body(r.upstream, response).await?;
     let resp: GenerateContentResponse = parse_upstream_json(r.upstream, &bytes)?;
     let msg = from_gemini_response_with_names(resp, &r.ctx, &prep.names)?;
     if let Some(rec) = r.record.as_mut() {

@@ -180,8 +180,9 @@ impl Provider {
     }
 
     /// Reads a 2xx answer's opening: a stream is checked (see [`opening`])
-    /// before it is committed, so a failure before any content can still go
-    /// to the next key or upstream. Anything else is left unread.
+    /// and a JSON answer read whole before it is committed, so a failure
+    /// before the client saw anything can still go to the next key or
+    /// upstream.
     pub(crate) async fn open(
         &self,
         upstream: &str,
@@ -190,7 +191,14 @@ impl Provider {
         deadline: Instant,
     ) -> Result<Answer, ApiError> {
         if !out.stream {
-            return Ok(Answer::Whole(response));
+            return match self {
+                Provider::Claude(_) => claude::read_whole(upstream, response).await,
+                Provider::OpenAi(_) | Provider::Gemini(_) => {
+                    opening::Whole::read(upstream, response)
+                        .await
+                        .map(Answer::Whole)
+                }
+            };
         }
         match self {
             Provider::OpenAi(_) => openai::open(upstream, response, deadline).await,

@@ -23,10 +23,38 @@ use crate::translate::ResponseContext;
 
 /// What a 2xx upstream answer turned out to be.
 pub(crate) enum Answer {
-    /// Headers read, body unread (JSON, or a stream that came as JSON).
-    Whole(reqwest::Response),
+    /// A whole body, read (JSON, or a stream that came as JSON).
+    Whole(Whole),
     /// An event stream whose opening was read and found meaningful.
     Stream(Opened),
+}
+
+/// A 2xx answer read whole. Reading it before the answer is committed means
+/// a body cut mid-way is a failed key like a 5xx, never a truncated answer.
+pub(crate) struct Whole {
+    /// The upstream's status.
+    pub status: u16,
+    /// The upstream's response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Whole {
+    /// Reads `response` whole (bounded by size and the request timeout).
+    pub(crate) async fn read(
+        upstream: &str,
+        response: reqwest::Response,
+    ) -> Result<Self, ApiError> {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = super::http::read_body(upstream, response).await?;
+        Ok(Whole {
+            status,
+            headers,
+            body,
+        })
+    }
 }
 
 /// An event stream with its first chunks already read.

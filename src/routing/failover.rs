@@ -17,6 +17,7 @@ use crate::observe::metrics::record_key_failure;
 use crate::observe::RequestRecord;
 use crate::providers::errors::{retry_after, scrub_key, transport_error};
 use crate::providers::http::{build_request, read_limited, HttpClients, MAX_ERROR_BODY};
+use crate::providers::opening::Whole;
 use crate::providers::{Answer, ClientRequest, Outgoing, Refusal};
 use crate::settings::Settings;
 use tokio::time::Instant;
@@ -181,12 +182,12 @@ pub(crate) async fn send_one(
     live: &LiveState,
     up: &UpstreamRuntime,
     out: &Outgoing,
-) -> Result<reqwest::Response, ApiError> {
+) -> Result<Whole, ApiError> {
     match send_with_failover(net, live, up, out).await {
         Ok(Attempted {
-            answer: Answer::Whole(response),
+            answer: Answer::Whole(whole),
             ..
-        }) => Ok(response),
+        }) => Ok(whole),
         Ok(_) => Err(ApiError::api(
             "internal error: a forwarded request came back as a stream",
         )),

@@ -18,7 +18,6 @@ use super::state::AppState;
 use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::CountTokensRequest;
-use crate::providers::http::read_body;
 use crate::routing::failover::send_one;
 use crate::routing::plan::count_target;
 
@@ -69,10 +68,9 @@ async fn handle(
             record.service_type = up.config.service_type.as_str();
             record.model_upstream = Some(out.upstream_model.clone());
             record.upstreams_tried = 1;
-            let response = send_one(state.net(), &live, up, &out).await?;
+            let whole = send_one(state.net(), &live, up, &out).await?;
             record.ttfb = Some(record.started.elapsed());
-            let bytes = read_body(&up.config.name, response).await?;
-            let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let parsed: serde_json::Value = serde_json::from_slice(&whole.body).map_err(|e| {
                 ApiError::api(format!(
                     "upstream {} returned a count that is not valid JSON: {e}",
                     up.config.name

@@ -234,3 +234,73 @@ async fn openai_form_tools_are_converted_for_anthropic() {
         assert_eq!(rest, body, "{path}: nothing else changes");
     }
 }
+
+/// A non-streaming answer cut mid-body (the connection drops, or the body
+/// ends before the JSON does) never reaches the client truncated: the next
+/// key answers, and with no key left the client gets an Anthropic api_error.
+#[tokio::test]
+async fn a_non_stream_answer_cut_mid_body_moves_to_the_next_key() {
+    let whole =
+        json!({"id": "msg_up", "type": "message", "role": "assistant", "model": "claude-up",
+        "content": [{"type": "text", "text": "complete answer"}], "stop_reason": "end_turn",
+        "stop_sequence": null, "usage": {"input_tokens": 1, "output_tokens": 2}})
+        .to_string();
+    let half = whole[..whole.len() / 2].to_owned();
+    for cut_connection in [true, false] {
+        let half = half.clone();
+        let whole = whole.clone();
+        let mock = spawn_mock(mock_anthropic::validate, move |rec| {
+            if rec.header("x-api-key") == Some("sk-ant-cut") {
+                if cut_connection {
+                    Reply::Sse {
+                        pieces: vec![half.clone()],
+                        delay: Duration::ZERO,
+                        cut: true,
+                    }
+                } else {
+                    Reply::Raw(
+                        StatusCode::OK,
+                        vec![("content-type", "application/json".to_owned())],
+                        Bytes::from(half.clone()),
+                    )
+                }
+            } else {
+                Reply::Raw(
+                    StatusCode::OK,
+                    vec![("content-type", "application/json".to_owned())],
+                    Bytes::from(whole.clone()),
+                )
+            }
+        })
+        .await;
+        let mut cfg = config_with(vec![upstream(
+            "anthropic",
+            "claude",
+            &mock.url(),
+            &["sk-ant-cut", "sk-ant-good"],
+        )]);
+        cfg["loadBalance"] = json!("failover");
+        let app = spawn_app(cfg, &[]).await;
+        let body = json!({"model": "claude-haiku-4-5", "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi"}]});
+        let resp = app.messages(&body).await;
+        assert_eq!(resp.status(), 200, "cut_connection={cut_connection}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["content"][0]["text"], "complete answer");
+        assert_eq!(mock.count(), 2);
+
+        let mut only_cut = config_with(vec![upstream(
+            "anthropic",
+            "claude",
+            &mock.url(),
+            &["sk-ant-cut"],
+        )]);
+        only_cut["loadBalance"] = json!("failover");
+        let app = spawn_app(only_cut, &[]).await;
+        let resp = app.messages(&body).await;
+        assert_eq!(resp.status(), 502, "cut_connection={cut_connection}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "api_error");
+    }
+}

@@ -8,8 +8,8 @@ mod refused;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::http::{is_json, json_or_replayed, parse_upstream_json, read_body};
-use super::opening::{self, check_context, Answer};
+use super::http::{is_json, json_or_replayed, parse_upstream_json};
+use super::opening::{self, check_context, Answer, Whole};
 use super::stream::{translated_stream, TranslatedOpening};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
@@ -160,7 +160,7 @@ pub(crate) async fn open(
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
     if is_json(&response) {
-        return Ok(Answer::Whole(response));
+        return Whole::read(upstream, response).await.map(Answer::Whole);
     }
     let check = TranslatedOpening::new(upstream, OpenAiStreamTranslator::new(check_context()));
     opening::open(upstream, response, deadline, check)
@@ -174,14 +174,13 @@ pub(crate) async fn respond(
     answer: Answer,
     r: Respond<'_>,
 ) -> Result<Response, ApiError> {
-    let response = match answer {
+    let bytes = match answer {
         Answer::Stream(opened) => {
             let t = OpenAiStreamTranslator::new(r.ctx.clone());
             return Ok(translated_stream(opened, t, r));
         }
-        Answer::Whole(response) => response,
+        Answer::Whole(whole) => whole.body,
     };
-    let bytes = read_body(r.upstream, response).await?;
     let resp: ChatResponse = parse_upstream_json(r.upstream, &bytes)?;
     let msg = from_openai_response(resp, &r.ctx)?;
     if let Some(rec) = r.record.as_mut() {
