@@ -28,7 +28,8 @@ pub struct ChatRequest<'a> {
     /// Nucleus sampling, as the client sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
-    /// Stop strings (never sent: the proxy enforces stop sequences itself).
+    /// Stop strings: the client's first four (the proxy enforces all of
+    /// them on the answer as well).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<&'a [String]>,
     /// Answer as a chunk stream.

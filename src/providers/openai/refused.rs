@@ -23,6 +23,8 @@ pub enum OptionalParam {
     StreamOptions,
     ParallelToolCalls,
     User,
+    /// Some compatible servers know no `stop`.
+    Stop,
     /// `max_tokens` refused in favour of `max_completion_tokens`.
     MaxTokens,
     /// The output-token limit is above what the model allows: send at most
@@ -31,13 +33,14 @@ pub enum OptionalParam {
 }
 
 impl OptionalParam {
-    const ALL: [(OptionalParam, &'static str); 7] = [
+    const ALL: [(OptionalParam, &'static str); 8] = [
         (OptionalParam::ReasoningEffort, "reasoning_effort"),
         (OptionalParam::Temperature, "temperature"),
         (OptionalParam::TopP, "top_p"),
         (OptionalParam::StreamOptions, "stream_options"),
         (OptionalParam::ParallelToolCalls, "parallel_tool_calls"),
         (OptionalParam::User, "user"),
+        (OptionalParam::Stop, "stop"),
         (OptionalParam::MaxTokens, "max_tokens"),
     ];
 
@@ -186,6 +189,7 @@ pub(crate) fn drop_param(chat: &mut ChatRequest<'_>, p: OptionalParam) {
         OptionalParam::StreamOptions => chat.stream_options = None,
         OptionalParam::ParallelToolCalls => chat.parallel_tool_calls = None,
         OptionalParam::User => chat.user = None,
+        OptionalParam::Stop => chat.stop = None,
         OptionalParam::MaxTokensAtMost(cap) => {
             for field in [&mut chat.max_tokens, &mut chat.max_completion_tokens] {
                 if let Some(n) = field.as_mut() {
@@ -314,6 +318,8 @@ mod tests {
         chat.parallel_tool_calls = Some(false);
         chat.reasoning_effort = Some("high");
         chat.user = Some("u-1".to_owned());
+        // Leaked: a test-only value the request borrows for 'static.
+        chat.stop = Some(Box::leak(vec!["END".to_owned()].into_boxed_slice()));
         chat
     }
 
@@ -331,6 +337,7 @@ mod tests {
             OptionalParam::StreamOptions,
             OptionalParam::ParallelToolCalls,
             OptionalParam::User,
+            OptionalParam::Stop,
             OptionalParam::MaxTokens,
             OptionalParam::MaxTokensAtMost(1000),
         ];

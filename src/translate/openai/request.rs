@@ -24,6 +24,9 @@ use crate::translate::common::hash::fnv1a64;
 use crate::translate::common::history::{PendingCalls, INTERRUPTED_TEXT};
 use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, ReasoningLevel};
 
+/// Chat Completions takes at most four stop strings.
+const MAX_STOP_SEQUENCES: usize = 4;
+
 /// Which field carries the output limit: OpenAI's reasoning models accept
 /// only `max_completion_tokens`, many compatible servers only `max_tokens`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,10 +90,14 @@ pub fn to_openai_request<'a>(
         max_completion_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
-        // Stop sequences are enforced by the response translators, which can
-        // then report `stop_sequence` exactly (OpenAI strips the match and
-        // says only "stop").
-        stop: None,
+        // Sent so the upstream stops generating (and billing) there; the
+        // response translators still enforce every sequence, including
+        // those beyond OpenAI's limit (docs/translation.md, "Stop reasons").
+        stop: req
+            .stop_sequences
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| &s[..s.len().min(MAX_STOP_SEQUENCES)]),
         stream: opts.stream,
         stream_options: opts.stream.then_some(StreamOptions {
             include_usage: true,

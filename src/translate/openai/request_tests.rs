@@ -290,9 +290,9 @@ fn sampling_stop_and_stream_fields() {
     assert_eq!(v["max_tokens"], 100);
     assert_eq!(v["stream"], true);
     assert_eq!(v["stream_options"], json!({"include_usage":true}));
+    assert_eq!(v["stop"], json!(["END"]));
     for absent in [
         "top_k",
-        "stop",
         "service_tier",
         "max_completion_tokens",
         "reasoning_effort",
@@ -473,4 +473,15 @@ fn every_claude_code_fixture_translates_to_a_valid_openai_request() {
         n += 1;
     }
     assert_eq!(n, 12);
+}
+
+#[test]
+fn at_most_four_stop_sequences_go_upstream() {
+    let mut body = base(json!([{"role":"user","content":"x"}]));
+    body["stop_sequences"] = json!(["a", "b", "c", "d", "e", "f"]);
+    let v = translate(body);
+    assert_eq!(v["stop"], json!(["a", "b", "c", "d"]));
+    let mut body = base(json!([{"role":"user","content":"x"}]));
+    body["stop_sequences"] = json!([]);
+    assert!(translate(body).get("stop").is_none());
 }
