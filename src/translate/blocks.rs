@@ -183,12 +183,31 @@ enum Partial {
 /// the grammar the official SDKs enforce. `Err` describes the first violation
 /// or an `error` event.
 pub fn accumulate(events: &[StreamEvent]) -> Result<MessagesResponse, String> {
+    fold(events.iter().cloned())
+}
+
+/// [`accumulate`] for events the caller no longer needs: their strings move
+/// into the message instead of being copied.
+pub(crate) fn accumulate_owned(events: Vec<StreamEvent>) -> Result<MessagesResponse, String> {
+    fold(events.into_iter())
+}
+
+/// `to += piece`, moving `piece` in when `to` is still empty.
+fn append(to: &mut String, piece: String) {
+    if to.is_empty() {
+        *to = piece;
+    } else {
+        to.push_str(&piece);
+    }
+}
+
+fn fold(events: impl Iterator<Item = StreamEvent>) -> Result<MessagesResponse, String> {
     let mut message: Option<MessagesResponse> = None;
     let mut blocks: Vec<Partial> = Vec::new();
     let mut open: Option<u32> = None;
     let mut saw_delta = false;
     let mut stopped = false;
-    for (n, ev) in events.iter().enumerate() {
+    for (n, ev) in events.enumerate() {
         if stopped {
             return Err(format!("event {n} after message_stop"));
         }
@@ -204,7 +223,7 @@ pub fn accumulate(events: &[StreamEvent]) -> Result<MessagesResponse, String> {
                 if !m.content.is_empty() || m.stop_reason.is_some() {
                     return Err("message_start must have empty content and null stop_reason".into());
                 }
-                message = Some(m.clone());
+                message = Some(m);
             }
             StreamEvent::ContentBlockStart {
                 index,
@@ -216,50 +235,50 @@ pub fn accumulate(events: &[StreamEvent]) -> Result<MessagesResponse, String> {
                 if let Some(o) = open {
                     return Err(format!("block {index} started while block {o} is open"));
                 }
-                if *index as usize != blocks.len() {
+                if index as usize != blocks.len() {
                     return Err(format!("block index {index}, expected {}", blocks.len()));
                 }
                 blocks.push(match content_block {
-                    BlockStart::Text { text } => Partial::Text(text.clone()),
+                    BlockStart::Text { text } => Partial::Text(text),
                     BlockStart::Thinking {
                         thinking,
                         signature,
                     } => Partial::Thinking {
-                        thinking: thinking.clone(),
-                        signature: signature.clone(),
+                        thinking,
+                        signature,
                     },
                     BlockStart::ToolUse { id, name, .. } => Partial::ToolUse {
-                        id: id.clone(),
-                        name: name.clone(),
+                        id,
+                        name,
                         json: String::new(),
                     },
                 });
-                open = Some(*index);
+                open = Some(index);
             }
             StreamEvent::ContentBlockDelta { index, delta } => {
-                if open != Some(*index) {
+                if open != Some(index) {
                     return Err(format!("delta for block {index} which is not open"));
                 }
                 let block = blocks
-                    .get_mut(*index as usize)
+                    .get_mut(index as usize)
                     .ok_or_else(|| format!("delta for unknown block {index}"))?;
                 match (block, delta) {
-                    (Partial::Text(t), Delta::TextDelta { text }) => t.push_str(text),
+                    (Partial::Text(t), Delta::TextDelta { text }) => append(t, text),
                     (Partial::Thinking { thinking, .. }, Delta::ThinkingDelta { thinking: d }) => {
-                        thinking.push_str(d)
+                        append(thinking, d)
                     }
                     (
                         Partial::Thinking { signature, .. },
                         Delta::SignatureDelta { signature: s },
-                    ) => *signature = s.clone(),
+                    ) => *signature = s,
                     (Partial::ToolUse { json, .. }, Delta::InputJsonDelta { partial_json }) => {
-                        json.push_str(partial_json)
+                        append(json, partial_json)
                     }
                     (b, d) => return Err(format!("delta {d:?} does not match block {b:?}")),
                 }
             }
             StreamEvent::ContentBlockStop { index } => {
-                if open != Some(*index) {
+                if open != Some(index) {
                     return Err(format!("stop for block {index} which is not open"));
                 }
                 open = None;
@@ -274,8 +293,8 @@ pub fn accumulate(events: &[StreamEvent]) -> Result<MessagesResponse, String> {
                 saw_delta = true;
                 if let Some(m) = message.as_mut() {
                     m.stop_reason = delta.stop_reason;
-                    m.stop_sequence = delta.stop_sequence.clone();
-                    m.usage = usage.clone();
+                    m.stop_sequence = delta.stop_sequence;
+                    m.usage = usage;
                 }
             }
             StreamEvent::MessageStop => {

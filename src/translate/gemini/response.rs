@@ -2,16 +2,18 @@
 //! "Answers"). Pure.
 //!
 //! A whole response is translated by feeding it to the stream translator as
-//! a single chunk and folding the events with [`accumulate`]: one code path
-//! for both modes means they can not drift apart (the property test checks
-//! that any chunking gives the same message).
+//! a single chunk and folding the events as
+//! [`accumulate`](crate::translate::accumulate) does: one code path for both
+//! modes means they can not drift apart (the property test checks that any
+//! chunking gives the same message).
 
 use super::stream::GeminiStreamTranslator;
 use super::{block_reason, error_kind, error_message, ToolNameMap};
 use crate::error::ApiError;
 use crate::protocol::anthropic::MessagesResponse;
 use crate::protocol::gemini::GenerateContentResponse;
-use crate::translate::{accumulate, ResponseContext};
+use crate::translate::blocks::accumulate_owned;
+use crate::translate::ResponseContext;
 
 /// For requests whose tool names were all valid Gemini names (Claude Code's
 /// are); otherwise use [`from_gemini_response_with_names`].
@@ -52,5 +54,6 @@ pub fn from_gemini_response_with_names(
     translator.push_response(resp, &mut events);
     translator.assume_finished();
     translator.finish(&mut events);
-    accumulate(&events).map_err(|e| ApiError::api(format!("translating the Gemini response: {e}")))
+    accumulate_owned(events)
+        .map_err(|e| ApiError::api(format!("translating the Gemini response: {e}")))
 }

@@ -2,10 +2,11 @@
 //! (docs/translation.md, "Answers").
 //!
 //! A whole answer is translated by handing it to the stream translator as a
-//! single chunk and folding the events with [`accumulate`]: one code path for
-//! both modes, so a streamed answer and a non-streamed one can not drift
-//! apart (the property test in `response_tests.rs` checks that any chunking
-//! gives the same message).
+//! single chunk and folding the events as
+//! [`accumulate`](crate::translate::accumulate) does: one code path for both
+//! modes, so a streamed answer and a non-streamed one can not drift apart
+//! (the property test in `response_tests.rs` checks that any chunking gives
+//! the same message).
 
 use super::OpenAiStreamTranslator;
 use crate::error::ApiError;
@@ -13,7 +14,8 @@ use crate::protocol::anthropic::MessagesResponse;
 use crate::protocol::openai::{
     ChatChunk, ChatResponse, ChunkChoice, ChunkDelta, ChunkFunction, ChunkToolCall,
 };
-use crate::translate::{accumulate, ResponseContext};
+use crate::translate::blocks::accumulate_owned;
+use crate::translate::ResponseContext;
 
 /// The Anthropic message for a non-streamed OpenAI answer. `Err` only if the
 /// translation broke the event grammar, which the stream tests rule out.
@@ -22,12 +24,20 @@ pub fn from_openai_response(
     ctx: &ResponseContext,
 ) -> Result<MessagesResponse, ApiError> {
     let mut translator = OpenAiStreamTranslator::new(ctx.clone());
-    let mut events = Vec::new();
+    // message_start, a thinking and a text block, three events per tool
+    // call, message_delta and message_stop.
+    let calls = resp
+        .choices
+        .first()
+        .and_then(|c| c.message.tool_calls.as_ref())
+        .map_or(0, Vec::len);
+    let mut events = Vec::with_capacity(12 + 3 * calls);
     translator.start(&mut events);
     translator.push_chunk(as_chunk(resp), &mut events);
     // A whole body is complete even without a finish reason.
     translator.complete(&mut events);
-    accumulate(&events).map_err(|e| ApiError::api(format!("translating the OpenAI response: {e}")))
+    accumulate_owned(events)
+        .map_err(|e| ApiError::api(format!("translating the OpenAI response: {e}")))
 }
 
 /// The one stream chunk that carries all of `resp`: the message as the

@@ -9,6 +9,7 @@ use crate::protocol::anthropic::{ResponseBlock, StopReason, StreamEvent, Usage};
 use crate::protocol::openai::{
     ChatUsage, Choice, PromptTokensDetails, ResponseFunction, ResponseMessage, ResponseToolCall,
 };
+use crate::translate::accumulate;
 use crate::translate::openai::thinking_signature;
 
 fn ctx(stops: &[&str]) -> ResponseContext {

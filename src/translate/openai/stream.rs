@@ -8,8 +8,6 @@
 //! fragments could not retract.
 //! [`BlockWriter`](crate::translate::BlockWriter) keeps the event grammar.
 
-use std::collections::HashMap;
-
 use super::{
     find_stop_sequence, map_usage, non_empty, stop_reason, stop_sequence_prefix_len,
     stream_error_kind, stream_error_message, thinking_signature, upstream_stop_sequence,
@@ -38,8 +36,9 @@ pub struct OpenAiStreamTranslator {
     /// Text not yet sent because it may be the start of a stop sequence.
     held: String,
     tools: Vec<ToolAcc>,
-    /// Upstream `index` → the call it currently names.
-    by_index: HashMap<u32, usize>,
+    /// Upstream `index` → the call it currently names (a few entries: a
+    /// list is cheaper than a hash map).
+    by_index: Vec<(u32, usize)>,
     /// Most recently touched call, for fragments with neither index nor id.
     last_tool: Option<usize>,
     /// `tools[..emitted]` have been sent (or skipped).
@@ -65,7 +64,7 @@ impl OpenAiStreamTranslator {
             usage: None,
             held: String::new(),
             tools: Vec::new(),
-            by_index: HashMap::new(),
+            by_index: Vec::new(),
             last_tool: None,
             emitted: 0,
         }
@@ -252,7 +251,7 @@ impl OpenAiStreamTranslator {
     fn tool_slot(&mut self, index: Option<u32>, id: Option<&str>, named: bool) -> usize {
         match index {
             Some(ix) => {
-                if let Some(&slot) = self.by_index.get(&ix) {
+                if let Some(&(_, slot)) = self.by_index.iter().find(|(i, _)| *i == ix) {
                     let existing = self.tools.get(slot).and_then(|t| t.id.as_deref());
                     // Ollama reuses index 0 for parallel calls that differ by
                     // id. A new id *without* a name is a continuation (some
@@ -264,7 +263,10 @@ impl OpenAiStreamTranslator {
                     }
                 }
                 let slot = self.new_tool();
-                self.by_index.insert(ix, slot);
+                match self.by_index.iter_mut().find(|(i, _)| *i == ix) {
+                    Some(entry) => entry.1 = slot,
+                    None => self.by_index.push((ix, slot)),
+                }
                 slot
             }
             None => {
