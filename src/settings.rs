@@ -29,6 +29,9 @@ Environment (also read from ./.env; the environment wins):
   SHUTDOWN_TIMEOUT         on SIGINT/SIGTERM, ms that running requests may take to finish (default 30000)
   MAX_CONCURRENT_REQUESTS  in-flight request limit, 0 = unlimited (default 4096)
   MAX_BODY_SIZE            request body limit in bytes (default 33554432 = 32 MiB)
+  MAX_CONNECTIONS          open client connections; beyond it new ones get 503 and are closed (default 20000)
+  HEADER_READ_TIMEOUT      ms a client may take to send a request's headers, and to start the next
+                           request on a kept-alive connection (default 30000)
   LOAD_BALANCE_STRATEGY    round-robin | random | failover: default when config.json has no loadBalance
   ENABLE_CORS              answer CORS preflights (default true)
   CORS_ORIGIN              allowed origin(s), comma-separated, or * (default *)
@@ -71,6 +74,11 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub max_concurrent_requests: usize,
     pub max_body_size: usize,
+    /// `MAX_CONNECTIONS`: open client connections at most.
+    pub max_connections: usize,
+    /// `HEADER_READ_TIMEOUT`: longest wait for a request's headers, also
+    /// between requests on a kept-alive connection (slow-loris clients).
+    pub header_read_timeout: Duration,
     pub load_balance_strategy: LoadBalance,
     pub enable_cors: bool,
     pub cors_origin: String,
@@ -196,6 +204,8 @@ impl Settings {
             shutdown_timeout: r.millis("SHUTDOWN_TIMEOUT", 30_000)?,
             max_concurrent_requests: r.num("MAX_CONCURRENT_REQUESTS", 4096usize)?,
             max_body_size: r.num("MAX_BODY_SIZE", 32 * 1024 * 1024usize)?,
+            max_connections: r.num("MAX_CONNECTIONS", 20_000usize)?.max(1),
+            header_read_timeout: r.millis("HEADER_READ_TIMEOUT", 30_000)?,
             load_balance_strategy,
             enable_cors: r.flag("ENABLE_CORS", true)?,
             cors_origin: r.get("CORS_ORIGIN").unwrap_or("*").to_owned(),

@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::extract::{AnthropicBody, RequestId};
+use super::extract::{check_model, AnthropicBody, RequestId};
 use super::state::AppState;
 use crate::error::ApiError;
 use crate::observe::RequestRecord;
@@ -57,6 +57,7 @@ async fn handle(
             "messages: at least one message is required",
         ));
     }
+    check_model(&req.model)?;
     record.model_requested = req.model.clone();
     let live = state.live.load_full();
     if let Some(target) = count_target(&live, &req.model, headers)? {

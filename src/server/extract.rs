@@ -111,6 +111,23 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     })
 }
 
+/// Longest `model` a request may name (real names are under 100 bytes).
+const MAX_MODEL_LEN: usize = 256;
+
+/// Refuses a `model` no upstream could know: empty or absurdly long.
+pub(crate) fn check_model(model: &str) -> Result<(), ApiError> {
+    if model.trim().is_empty() {
+        return Err(ApiError::invalid_request("model: must not be empty"));
+    }
+    if model.len() > MAX_MODEL_LEN {
+        return Err(ApiError::invalid_request(format!(
+            "model: must be at most {MAX_MODEL_LEN} bytes, got {}",
+            model.len()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

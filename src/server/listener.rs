@@ -1,5 +1,9 @@
-//! The listener: our own accept loop (TCP_NODELAY, a bounded read buffer
-//! per connection) and graceful shutdown.
+//! The listener: our own accept loop and graceful shutdown. Hostile or slow
+//! clients stay harmless: each connection reads into a bounded buffer
+//! (which also caps the request head's size), has a bounded number of
+//! headers, must send its headers within `HEADER_READ_TIMEOUT` (also the
+//! idle limit between requests on a kept-alive connection), and at most
+//! `MAX_CONNECTIONS` are open at once.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +19,17 @@ use super::state::AppState;
 /// hangs up: a 55 KB Claude Code body left ~100 KB per connection held for as
 /// long as the upstream took to answer. Larger bodies take more reads.
 const MAX_CONN_READ_BUFFER: usize = 8 * 1024;
+/// Most headers one request may carry (Claude Code sends about 20).
+const MAX_HEADERS: usize = 100;
+/// Longest a refused connection's 503 may take to write.
+const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Limits of the accept loop, from the settings.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_read_timeout: std::time::Duration,
+}
 
 /// Accepts connections until `signal` resolves, then closes the listener
 /// (new connections are refused) and waits for the open ones to finish.
@@ -22,13 +37,20 @@ const MAX_CONN_READ_BUFFER: usize = 8 * 1024;
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
+    limits: Limits,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
 
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(MAX_CONN_READ_BUFFER);
+    builder
+        .http1()
+        .max_buf_size(MAX_CONN_READ_BUFFER)
+        .max_headers(MAX_HEADERS)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(signal);
     loop {
@@ -43,6 +65,10 @@ async fn accept_loop(
                 }
             },
             () = &mut signal => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
         };
         // Small SSE writes must leave at once: with Nagle's algorithm on, a
         // write that follows an unacknowledged one waits for the client's
@@ -68,11 +94,32 @@ async fn accept_loop(
         tokio::spawn(async move {
             // A client that hangs up mid-request is routine, not an error.
             let _ = conn.await;
+            drop(permit);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Answers a connection beyond `MAX_CONNECTIONS` with a 503 in Anthropic's
+/// error shape and closes it, without reading what it sent.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = crate::error::ApiError::overloaded(
+        "the proxy is at its limit of open connections (MAX_CONNECTIONS); retry shortly",
+    )
+    .body();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, write).await;
 }
 
 /// Serves until `shutdown` resolves, then stops accepting (the listener is
@@ -92,7 +139,11 @@ pub async fn serve(
         shutdown.await;
         let _ = signalled_tx.send(());
     };
-    let server = accept_loop(listener, app, signal);
+    let limits = Limits {
+        max_connections: state.settings.max_connections,
+        header_read_timeout: state.settings.header_read_timeout,
+    };
+    let server = accept_loop(listener, app, limits, signal);
     // Resolves only once the signal came and the deadline passed.
     let give_up = async move {
         if signalled_rx.await.is_err() {

@@ -6,7 +6,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{AnthropicBody, RequestId};
+use super::extract::{check_model, AnthropicBody, RequestId};
 use super::state::AppState;
 use super::util::message_id;
 use crate::error::ApiError;
@@ -68,6 +68,7 @@ async fn handle(
             "messages: at least one message is required",
         ));
     }
+    check_model(&req.model)?;
     if let Some(rec) = record.as_mut() {
         rec.stream = req.is_stream();
         rec.model_requested = req.model.clone();

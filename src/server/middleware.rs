@@ -25,7 +25,13 @@ pub(crate) async fn with_request_id(
 ) -> Response {
     let rid = request_id();
     req.extensions_mut().insert(RequestId(rid.clone()));
-    let mut resp = next.run(req).await;
+    let mut resp = match oversized_header(req.headers()) {
+        Some(name) => ApiError::invalid_request(format!(
+            "header {name}: the value is longer than {MAX_HEADER_VALUE} bytes"
+        ))
+        .into_response(),
+        None => next.run(req).await,
+    };
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("request-id", v);
     }
@@ -33,6 +39,18 @@ pub(crate) async fn with_request_id(
         resp = super::body_log::log_response(rid, resp);
     }
     resp
+}
+
+/// Longest header value a request may carry (the whole request head is
+/// bounded by the connection's 8 KB read buffer: beyond that, 431).
+const MAX_HEADER_VALUE: usize = 4096;
+
+/// The first header whose value is longer than [`MAX_HEADER_VALUE`].
+fn oversized_header(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .iter()
+        .find(|(_, v)| v.len() > MAX_HEADER_VALUE)
+        .map(|(k, _)| k.as_str())
 }
 
 /// The proxy access key in `x-api-key` or `Authorization: Bearer`. The

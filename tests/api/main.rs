@@ -10,6 +10,7 @@ mod claude;
 mod count_tokens;
 mod failover;
 mod gemini;
+mod hostile;
 mod limits;
 mod load;
 mod models;
