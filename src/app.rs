@@ -24,8 +24,12 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(path) = &cli.config {
         settings.config_path = path.clone();
     }
+    if let Some(port) = cli.port {
+        settings.port = port;
+    }
     match cli.command {
         Some(Command::Config(args)) => crate::commands::run_config(args, &settings.config_path),
+        Some(Command::Health) => crate::health_check::run(&settings),
         None | Some(Command::Serve) => serve(settings),
     }
 }
@@ -103,6 +107,7 @@ fn serve(mut settings: Settings) -> ExitCode {
         print_banner(&listener, &state, &config_path, generated.as_deref());
         log_settings(&state.settings);
         let _watcher = server::watch_config_file(&state);
+        reload_on_sighup(&state);
         let deadline = state.settings.shutdown_timeout;
         if let Err(e) = server::serve(listener, state, shutdown_signal(deadline)).await {
             eprintln!("error: server failed: {e}");
@@ -191,6 +196,39 @@ fn log_settings(s: &Settings) {
         health_check = s.health_check_enabled.then_some(s.health_check_path.as_str()),
         "settings"
     );
+}
+
+/// SIGHUP reloads config.json (systemd's `ExecReload`, `kill -HUP`), like
+/// the file watcher and `POST /admin/config/reload` do.
+fn reload_on_sighup(state: &Arc<AppState>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP reload is off: cannot listen for the signal");
+                return;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match state.reload() {
+                    Ok(live) => tracing::info!(
+                        upstreams = live.config.upstreams.len(),
+                        "SIGHUP: configuration reloaded"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "SIGHUP: config.json cannot be used; keeping the running configuration"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 async fn shutdown_signal(deadline: std::time::Duration) {

@@ -17,6 +17,7 @@
 //! | [`observe`] | the per-request record (log line) and Prometheus metrics |
 //! | [`sse`] | SSE decoder (upstream) and encoder (client) |
 //! | [`app`] | process start-up and shutdown |
+//! | [`health_check`] | `claude-proxy health`: the container health check |
 //! | [`error`] | the Anthropic-shaped error every client sees |
 //! | [`tokens`] | local input-token counting (o200k BPE) |
 
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod health_check;
 pub mod observe;
 pub mod protocol;
 pub(crate) mod providers;

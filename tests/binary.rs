@@ -269,3 +269,45 @@ fn log_level_and_node_env_change_what_is_logged() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["status"], 503);
 }
+
+/// `claude-proxy health` finds the server the way the server finds its
+/// port (here `.env`, and `--port` overriding it) and exits 0 only when the
+/// health route answers healthy; `--version` names the commit.
+#[test]
+fn health_subcommand_checks_the_running_server_and_version_names_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start(
+        dir.path(),
+        &[("PROXY_ACCESS_KEY", "k-health"), ("PORT", "0")],
+        &[],
+    );
+    let port = proxy.addr.rsplit(':').next().unwrap().to_owned();
+    std::fs::write(dir.path().join(".env"), format!("PORT={port}\n")).unwrap();
+    let ok = run(dir.path(), &[], &["health"]).success("health against the running server");
+    assert!(
+        ok.stdout.starts_with("healthy: http://127.0.0.1:"),
+        "{}",
+        ok.stdout
+    );
+    // --port wins over .env: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    let bad = run(dir.path(), &[], &["health", "--port", &closed_port]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("unhealthy"), "{}", bad.stderr);
+    drop(proxy);
+    let gone = run(dir.path(), &[], &["health"]);
+    assert_eq!(gone.code, 1, "the server stopped");
+
+    let v = run(dir.path(), &[], &["--version"]).success("--version");
+    let line = v.stdout.trim();
+    assert!(
+        line.starts_with(&format!("claude-proxy {}", env!("CARGO_PKG_VERSION"))),
+        "{line}"
+    );
+    // Built from a git checkout: the short commit follows in parentheses.
+    if std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.git")).exists() {
+        assert!(line.ends_with(')') && line.contains(" ("), "{line}");
+    }
+}
