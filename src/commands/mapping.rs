@@ -9,10 +9,7 @@ use crate::config::RawConfig;
 
 pub fn set(raw: &mut RawConfig, sel: &str, from: &str, to: &str) -> Result<String, String> {
     let i = find(raw, sel)?;
-    let (from, to) = (from.trim(), to.trim());
-    if from.is_empty() || to.is_empty() {
-        return Err("both model names must be non-empty".into());
-    }
+    let (from, to) = check_pair(from, to)?;
     let name = label(raw, i);
     let map = raw.upstream[i]
         .model_mapping
@@ -23,6 +20,15 @@ pub fn set(raw: &mut RawConfig, sel: &str, from: &str, to: &str) -> Result<Strin
         Some(old) => format!("{name}: {from} → {to} (was {old})\n"),
         None => format!("{name}: {from} → {to}\n"),
     })
+}
+
+/// Both names trimmed, when neither is empty.
+fn check_pair<'a>(from: &'a str, to: &'a str) -> Result<(&'a str, &'a str), String> {
+    let (from, to) = (from.trim(), to.trim());
+    if from.is_empty() || to.is_empty() {
+        return Err("both model names must be non-empty".into());
+    }
+    Ok((from, to))
 }
 
 pub fn remove(raw: &mut RawConfig, sel: &str, from: &str) -> Result<String, String> {
