@@ -40,14 +40,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             mw::with_request_id,
         ));
-    let mut admin = Router::new().route("/admin/config/reload", post(super::admin::reload_config));
-    if state.settings.development {
-        admin = admin.route("/admin/dev/info", get(super::admin::dev_info));
-    }
-    let admin = admin.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        mw::require_admin_key,
-    ));
+    let admin = super::admin::routes(&state);
     // Install the recorder before the first request is counted.
     let _ = crate::observe::metrics::handle();
     let mut metrics_route = Router::new().route("/metrics", get(render_metrics));
