@@ -1,5 +1,6 @@
-//! The routes: the Anthropic API under `/v1`, admin endpoints, metrics and
-//! health, with their middleware, CORS and the body-size limit.
+//! The routes: the Anthropic API under `/v1`, admin endpoints and the
+//! admin API, the web console under `/ui`, metrics and health, with their
+//! middleware, CORS and the body-size limit.
 
 use std::sync::Arc;
 
@@ -50,7 +51,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             mw::require_access_key,
         ));
     }
-    let mut app = Router::new().merge(api).merge(admin).merge(metrics_route);
+    let mut app = Router::new()
+        .merge(api)
+        .merge(admin)
+        .merge(metrics_route)
+        .merge(crate::console::routes());
     if state.settings.health_check_enabled {
         app = app.route(
             &state.settings.health_check_path,

@@ -843,3 +843,62 @@ async fn the_test_reports_each_key_and_the_deep_probe_each_feature() {
     );
     assert_no_secret("config test", &out.stdout);
 }
+
+#[tokio::test]
+async fn the_console_is_served_compiled_in_with_a_strict_policy() {
+    let app = app_with(vec![]).await;
+    for path in [
+        "/ui",
+        "/ui/",
+        "/ui/app.js",
+        "/ui/pages/upstreams.js",
+        "/ui/app.css",
+    ] {
+        let resp = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert!(h.contains_key("etag"));
+        // reqwest here has no gzip decoder: the body is the compressed file.
+        assert_eq!(h["content-encoding"], "gzip", "{path}");
+        let etag = h["etag"].clone();
+        let again = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+    }
+    let html = app.client.get(app.url("/ui")).send().await.unwrap();
+    assert!(html.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = html.text().await.unwrap();
+    assert!(
+        html.contains("<script type=\"module\" src=\"/ui/app.js\">"),
+        "{html}"
+    );
+    let missing = app.client.get(app.url("/ui/nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.headers().contains_key("content-security-policy"));
+}
