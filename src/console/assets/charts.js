@@ -3,9 +3,9 @@
 
 import { h, s } from "./dom.js";
 
-const W = 600;
-const H = 190;
-const PAD = { left: 48, right: 10, top: 10, bottom: 26 };
+const W = 480;
+const H = 200;
+const PAD = { left: 46, right: 10, top: 10, bottom: 26 };
 
 function niceMax(v) {
   if (!(v > 0)) return 1;
@@ -15,10 +15,10 @@ function niceMax(v) {
 }
 
 function shortNum(v) {
-  if (v >= 1e9) return (v / 1e9).toFixed(1) + "G";
-  if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
-  if (v >= 1e3) return (v / 1e3).toFixed(1) + "k";
-  return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  if (v >= 1e9) return Number((v / 1e9).toFixed(1)) + "G";
+  if (v >= 1e6) return Number((v / 1e6).toFixed(1)) + "M";
+  if (v >= 1e3) return Number((v / 1e3).toFixed(1)) + "k";
+  return String(Number(v.toFixed(2)));
 }
 
 function timeLabel(t, span) {

@@ -125,7 +125,7 @@ export function render(main) {
       lineChart({
         title: "Error rate",
         from, to,
-        yFormat: (v) => (v * 100).toFixed(0) + "%",
+        yFormat: (v) => Number((v * 100).toFixed(1)) + "%",
         series: [{ name: "errors", points: buckets.map((b) => {
           const xs = inBucket(b);
           const n = xs.reduce((a, x) => a + x.requests, 0);

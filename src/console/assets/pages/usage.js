@@ -111,7 +111,7 @@ export function render(main) {
     const byBucket = buckets.map((b) => {
       const xs = rows.filter((r) => t(r) === b);
       return h("tr", {},
-        cell(when(new Date(b).toISOString())),
+        cell(bucket.value === "day" ? new Date(b).toLocaleDateString() : when(new Date(b).toISOString())),
         cell(num(total(xs, "requests")), true),
         cell(num(total(xs, "errors")), true),
         cell(num(total(xs, "inputTokens")), true),
