@@ -98,9 +98,10 @@ function buildShell(version) {
 function route() {
   if (!shell) return;
   const hash = location.hash;
-  // In-page anchors (the skip link) are not pages.
-  if (hash && !hash.startsWith("#/")) return;
-  const name = hash.slice(2).split("?")[0] || "overview";
+  // In-page anchors (the skip link) are not pages: the page stays.
+  const isPage = !hash || hash.startsWith("#/");
+  if (!isPage && shell.main.firstChild) return;
+  const name = (isPage ? hash.slice(2).split("?")[0] : "") || "overview";
   const entry = PAGES.find((p) => p.path === name) || PAGES[0];
   for (const a of shell.nav.querySelectorAll("a")) {
     if (a.dataset.page === entry.path) a.setAttribute("aria-current", "page");
