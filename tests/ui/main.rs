@@ -226,6 +226,26 @@ async fn an_upstream_and_a_key_added_through_the_forms_show_masked() {
     assert_eq!(resp.status(), 200);
     assert_eq!(upstream_mock.count(), 1);
 
+    // The deep test reports each feature (this mock only ever answers text).
+    b.click_on(&format!("{panel} button.deep-test-upstream"))
+        .await;
+    let probes = b
+        .until("six feature verdicts", || async {
+            let rows = b
+                .find_all(Locator::Css(&format!("{panel} .test-report tr.probe")))
+                .await
+                .ok()?;
+            (rows.len() == 6).then_some(rows)
+        })
+        .await;
+    let first = probes[0].text().await.unwrap();
+    assert!(
+        first.starts_with("text") && first.contains("works"),
+        "{first}"
+    );
+    let tool = probes[2].text().await.unwrap();
+    assert!(tool.contains("unsupported"), "{tool}");
+
     // A phone-width view of the same page.
     b.set_window_size(390, 844).await.unwrap();
     b.wait_for(panel).await;
