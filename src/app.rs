@@ -161,6 +161,12 @@ fn print_banner(
     println!(
         "  Claude Code: ANTHROPIC_BASE_URL=http://{addr} ANTHROPIC_AUTH_TOKEN=<access key> claude"
     );
+    let admin = if state.settings.admin_access_key.is_some() {
+        "ADMIN_ACCESS_KEY"
+    } else {
+        "the access key"
+    };
+    println!("  Console: http://{addr}/ui (log in with {admin})");
 }
 
 /// A listener with a deep accept queue: a burst of a thousand clients (a

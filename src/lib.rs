@@ -13,7 +13,8 @@
 //! | [`translate`] | pure request/response/stream conversions |
 //! | [`routing`] | per-request snapshot, upstream plan, key order and cooldowns, failover loop |
 //! | `providers` | one file per upstream protocol behind `enum Provider`: the only upstream HTTP |
-//! | [`server`] | routes, accept loop, middleware, extractors, handlers, admin |
+//! | [`server`] | routes, accept loop, middleware, extractors, handlers, admin API |
+//! | `console` | the web console's files, compiled in, served under `/ui` |
 //! | [`observe`] | the per-request record (log line) and Prometheus metrics |
 //! | [`sse`] | SSE decoder (upstream) and encoder (client) |
 //! | [`app`] | process start-up and shutdown |
@@ -25,6 +26,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub(crate) mod console;
 pub mod error;
 pub mod health_check;
 pub mod observe;

@@ -6,6 +6,12 @@ use crate::config::{mask_secret, RawConfig};
 
 pub fn add(raw: &mut RawConfig, sel: &str, keys: &[String]) -> Result<String, String> {
     let i = find(raw, sel)?;
+    add_at(raw, i, keys)
+}
+
+/// [`add`] to the upstream at index `i` (in range): keys trimmed, empty
+/// ones ignored, duplicates skipped (and said so, masked).
+pub(crate) fn add_at(raw: &mut RawConfig, i: usize, keys: &[String]) -> Result<String, String> {
     let name = label(raw, i);
     let list = &mut raw.upstream[i].api_keys;
     let mut out = String::new();
@@ -36,7 +42,7 @@ pub fn add(raw: &mut RawConfig, sel: &str, keys: &[String]) -> Result<String, St
 pub fn remove(raw: &mut RawConfig, sel: &str, which: &str) -> Result<String, String> {
     let i = find(raw, sel)?;
     let name = label(raw, i);
-    let list = &mut raw.upstream[i].api_keys;
+    let list = &raw.upstream[i].api_keys;
     let which = which.trim();
     let at = list
         .iter()
@@ -49,6 +55,20 @@ pub fn remove(raw: &mut RawConfig, sel: &str, which: &str) -> Result<String, Str
                 list.len()
             )
         })?;
+    remove_at(raw, i, at)
+}
+
+/// Removes key number `at` of the upstream at index `i` (in range); `Err`
+/// when it has no such key.
+pub(crate) fn remove_at(raw: &mut RawConfig, i: usize, at: usize) -> Result<String, String> {
+    let name = label(raw, i);
+    let list = &mut raw.upstream[i].api_keys;
+    if at >= list.len() {
+        return Err(format!(
+            "{name} has no key #{at} ({} key(s), numbered from 0)",
+            list.len()
+        ));
+    }
     let key = list.remove(at);
     Ok(format!(
         "Removed key #{at} {} from {name} ({} left)\n",

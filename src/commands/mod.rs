@@ -1,7 +1,10 @@
 //! The `claude-proxy config …` subcommands: clap types here, the pure edits
 //! of a [`RawConfig`] in [`upstreams`], [`keys`], [`mapping`], [`router`],
-//! the read-only views in [`show`] and [`check`]. Only [`run_config`] does I/O: it reads or
+//! the read-only views in [`show`] and [`check`], and the real requests of
+//! `config test` in `test`. Only [`run_config`] does I/O: it reads or
 //! locks-and-rewrites the file through [`crate::config::store`] and prints.
+//! The admin API (`server::admin`) makes its changes through the same edit
+//! functions and the same writer.
 //!
 //! No key is ever printed unmasked, not even in error messages.
 
@@ -10,6 +13,7 @@ pub mod keys;
 pub mod mapping;
 pub mod router;
 pub mod show;
+pub(crate) mod test;
 pub mod upstreams;
 
 use std::io::BufRead;
@@ -32,6 +36,7 @@ Examples:
   claude-proxy config map 0 set sonnet gpt-4o
   claude-proxy config balance failover
   claude-proxy config router set background local,qwen2.5-coder:7b
+  claude-proxy config test openai --deep
   claude-proxy config check
   claude-proxy --config /etc/claude-proxy/config.json config show";
 
@@ -137,6 +142,28 @@ Examples:
         /// What to do (default: show).
         #[command(subcommand)]
         action: Option<RouterAction>,
+    },
+    /// Send a tiny real request through each key of an upstream; --deep also
+    /// probes which Claude Code features work through it.
+    #[command(after_help = "\
+Each key gets one request with max_tokens 1 (exit 1 when any key fails). With --deep, the first key
+that passed also sends: plain text, a stream, one tool call, parallel tool calls, an image and
+extended thinking; each is reported as works, unsupported (refused, or answered without the
+feature) or fails (with the upstream's error). Keys are shown masked; their state is not changed.
+
+Examples:
+  claude-proxy config test openai
+  claude-proxy config test 0 --deep
+  claude-proxy config test groq --model llama-3.3-70b-versatile")]
+    Test {
+        /// Index or name of the upstream.
+        upstream: String,
+        /// Also run the conformance probe.
+        #[arg(long)]
+        deep: bool,
+        /// The model to ask for (mapped by the upstream's modelMapping; default claude-sonnet-4-5).
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Check the file and list every problem with its location.
     #[command(
@@ -369,6 +396,21 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
 /// Runs one `config` subcommand against the file at `path`: output on stdout,
 /// errors on stderr, exit code 1 on failure.
 pub fn run_config(args: ConfigArgs, path: &Path) -> ExitCode {
+    if let Some(ConfigCommand::Test {
+        upstream,
+        deep,
+        model,
+    }) = &args.command
+    {
+        return run_test(
+            path,
+            upstream,
+            test::TestOptions {
+                deep: *deep,
+                model: model.clone(),
+            },
+        );
+    }
     match execute(
         args.command.unwrap_or(ConfigCommand::Show { json: false }),
         path,
@@ -401,6 +443,8 @@ fn execute(command: ConfigCommand, path: &Path) -> Result<String, String> {
             }
         }
         ConfigCommand::Check => check::run(path),
+        // Handled by `run_config` (it has its own exit code).
+        ConfigCommand::Test { upstream, .. } => Err(format!("cannot test {upstream:?} here")),
         ConfigCommand::Add(a) => write(path, |raw| upstreams::add(raw, &a)),
         ConfigCommand::Remove { upstream } => write(path, |raw| upstreams::remove(raw, &upstream)),
         ConfigCommand::Use { upstream } => write(path, |raw| upstreams::select(raw, &upstream)),
@@ -441,6 +485,56 @@ fn execute(command: ConfigCommand, path: &Path) -> Result<String, String> {
             },
         },
     }
+}
+
+/// `config test`: the report on stdout; exit 1 when a key failed or the
+/// upstream cannot be tested at all.
+fn run_test(path: &Path, sel: &str, options: test::TestOptions) -> ExitCode {
+    match test_report(path, sel, &options) {
+        Ok(report) => {
+            print!("{}", report.text());
+            if report.all_keys_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(message) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test_report(
+    path: &Path,
+    sel: &str,
+    options: &test::TestOptions,
+) -> Result<test::Report, String> {
+    let settings = crate::settings::Settings::from_env().map_err(|e| e.to_string())?;
+    let raw = read(path)?;
+    let i = upstreams::find(&raw, sel)?;
+    let config = raw
+        .validate(settings.load_balance_strategy)
+        .map_err(|e| describe(&e, path))?;
+    let live = crate::routing::LiveState::build(config, None);
+    let up = live
+        .upstreams
+        .get(i)
+        .ok_or_else(|| format!("no upstream #{i}"))?;
+    let clients = crate::providers::http::HttpClients::new(
+        std::time::Duration::from_secs(10).min(settings.first_byte_timeout),
+    )
+    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let net = crate::routing::failover::Net {
+        clients: &clients,
+        settings: &settings,
+    };
+    Ok(runtime.block_on(test::run(net, up, options)))
 }
 
 fn read(path: &Path) -> Result<RawConfig, String> {

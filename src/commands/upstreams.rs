@@ -63,7 +63,13 @@ pub fn unknown_type(s: &str) -> String {
     )
 }
 
-fn check_name(raw: &RawConfig, name: &str, except: Option<usize>) -> Result<String, String> {
+/// The trimmed `name` when it can name a new upstream (or upstream
+/// `except` renamed): non-empty, no comma, not taken (case-insensitively).
+pub(crate) fn check_name(
+    raw: &RawConfig,
+    name: &str,
+    except: Option<usize>,
+) -> Result<String, String> {
     let name = name.trim();
     if name.is_empty() {
         return Err("the upstream name must not be empty".into());
@@ -88,7 +94,8 @@ fn check_name(raw: &RawConfig, name: &str, except: Option<usize>) -> Result<Stri
     Ok(name.to_owned())
 }
 
-fn check_url(url: &str) -> Result<String, String> {
+/// The trimmed `url` when it is a usable base URL.
+pub(crate) fn check_url(url: &str) -> Result<String, String> {
     parse_base_url(url).map_err(|e| format!("bad URL: {e}"))?;
     Ok(url.trim().to_owned())
 }
@@ -108,11 +115,48 @@ fn url_and_type(first: &str, second: &str) -> Result<(String, ServiceType), Stri
     Ok((check_url(url)?, ty))
 }
 
+/// A new upstream as the CLI (`config add`) and the admin API
+/// (`POST /admin/api/upstreams`) describe it.
+#[derive(Debug, Clone)]
+pub(crate) struct NewUpstream {
+    pub name: String,
+    pub service_type: ServiceType,
+    pub base_url: String,
+    pub keys: Vec<String>,
+    pub description: Option<String>,
+    pub insecure_skip_verify: bool,
+    pub max_tokens: Option<u64>,
+}
+
 pub fn add(raw: &mut RawConfig, args: &AddArgs) -> Result<String, String> {
-    let name = check_name(raw, &args.name, None)?;
-    let (base_url, ty) = url_and_type(&args.first, &args.second)?;
+    // The name is checked first: its error is the likelier one.
+    check_name(raw, &args.name, None)?;
+    let (base_url, service_type) = url_and_type(&args.first, &args.second)?;
+    add_upstream(
+        raw,
+        &NewUpstream {
+            name: args.name.clone(),
+            service_type,
+            base_url,
+            keys: args.keys.clone(),
+            description: args.description.clone(),
+            insecure_skip_verify: args.insecure_skip_verify,
+            max_tokens: args.max_tokens,
+        },
+    )
+}
+
+/// Appends `new` (name and URL checked, keys trimmed and deduplicated); the
+/// first upstream becomes the current one.
+pub(crate) fn add_upstream(raw: &mut RawConfig, new: &NewUpstream) -> Result<String, String> {
+    let name = check_name(raw, &new.name, None)?;
+    let base_url = check_url(&new.base_url)?;
+    let ty = new.service_type;
+    if new.max_tokens == Some(0) {
+        return Err("maxTokens must be at least 1".into());
+    }
     let mut api_keys: Vec<String> = Vec::new();
-    for key in args.keys.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+    for key in new.keys.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
         if !api_keys.iter().any(|k| k == key) {
             api_keys.push(key.to_owned());
         }
@@ -123,10 +167,15 @@ pub fn add(raw: &mut RawConfig, args: &AddArgs) -> Result<String, String> {
         base_url,
         api_keys,
         service_type: ty.as_str().to_owned(),
-        insecure_skip_verify: Some(args.insecure_skip_verify),
+        insecure_skip_verify: Some(new.insecure_skip_verify),
         model_mapping: Some(Map::new()),
-        max_tokens: args.max_tokens,
-        description: args.description.clone().filter(|d| !d.trim().is_empty()),
+        max_tokens: new.max_tokens,
+        description: new
+            .description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
         fallback: None,
         load_balance: None,
         auth_header: None,
@@ -157,6 +206,11 @@ pub fn add(raw: &mut RawConfig, args: &AddArgs) -> Result<String, String> {
 /// upstream: silently dropping a route would send those requests elsewhere.
 pub fn remove(raw: &mut RawConfig, sel: &str) -> Result<String, String> {
     let i = find(raw, sel)?;
+    remove_at(raw, i)
+}
+
+/// [`remove`] of the upstream at index `i` (in range).
+pub(crate) fn remove_at(raw: &mut RawConfig, i: usize) -> Result<String, String> {
     let paths = references(raw, i);
     if !paths.is_empty() {
         return Err(still_referenced(raw, i, &paths));
@@ -184,6 +238,11 @@ pub fn remove(raw: &mut RawConfig, sel: &str) -> Result<String, String> {
 
 pub fn select(raw: &mut RawConfig, sel: &str) -> Result<String, String> {
     let i = find(raw, sel)?;
+    Ok(select_at(raw, i))
+}
+
+/// [`select`] of the upstream at index `i` (in range).
+pub(crate) fn select_at(raw: &mut RawConfig, i: usize) -> String {
     raw.current_upstream = Some(i as i64);
     let mut out = format!("Current upstream: {}\n", label(raw, i));
     if let Some(default) = raw.router.as_ref().and_then(|r| r.default.as_ref()) {
@@ -192,7 +251,7 @@ pub fn select(raw: &mut RawConfig, sel: &str) -> Result<String, String> {
             default.items().join(", ")
         ));
     }
-    Ok(out)
+    out
 }
 
 pub fn balance(raw: &mut RawConfig, strategy: LoadBalance) -> String {
@@ -202,6 +261,16 @@ pub fn balance(raw: &mut RawConfig, strategy: LoadBalance) -> String {
 
 pub fn update(raw: &mut RawConfig, args: &UpdateArgs) -> Result<String, String> {
     let i = find(raw, &args.upstream)?;
+    update_at(raw, i, args)
+}
+
+/// [`update`] of the upstream at index `i` (in range); `args.upstream` is
+/// not looked at.
+pub(crate) fn update_at(
+    raw: &mut RawConfig,
+    i: usize,
+    args: &UpdateArgs,
+) -> Result<String, String> {
     let mut changes = Vec::new();
     if let Some(name) = &args.name {
         let name = check_name(raw, name, Some(i))?;

@@ -195,6 +195,75 @@ pub(crate) async fn send_one(
     }
 }
 
+/// One request to `up` through its key number `key` only, for the admin
+/// test probes (`config test`, `POST /admin/api/upstreams/{name}/test`),
+/// which report on each key rather than on the best one. It goes the way
+/// [`dispatch`] sends a request — prepared by the provider, its stream's
+/// opening checked, sent again without an optional parameter the model
+/// refuses — but tries no other key or upstream and leaves the key pool
+/// and the circuit as they are: a probe is an observation, not traffic.
+/// Errors are scrubbed of the key.
+pub(crate) async fn send_through_key(
+    net: Net<'_>,
+    up: &UpstreamRuntime,
+    key: usize,
+    req: &ClientRequest<'_>,
+    model: &str,
+) -> Result<(Outgoing, Answer), ApiError> {
+    if key >= up.keys.keys().len() {
+        return Err(ApiError::not_found(format!(
+            "upstream {} has no key #{key}",
+            up.config.name
+        )));
+    }
+    let api_key = up.keys.key(key);
+    let client = net.clients.for_upstream(&up.config);
+    let name = &up.config.name;
+    let mut out = up.provider.prepare(&up.config, req, model)?;
+    // Bounded like the loop in `dispatch`: each optional parameter is left
+    // out once.
+    loop {
+        let request = build_request(
+            client,
+            &out,
+            |h| up.provider.authorize(api_key, h),
+            net.settings.request_timeout,
+        );
+        let deadline = Instant::now() + net.settings.first_byte_timeout;
+        let response = match tokio::time::timeout_at(deadline, request.send()).await {
+            Err(_) => {
+                return Err(ApiError::timeout(format!(
+                    "upstream {name} did not answer within {} s",
+                    net.settings.first_byte_timeout.as_secs()
+                )))
+            }
+            Ok(Err(e)) => return Err(transport_error(name, &e)),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return match up.provider.open(name, &out, response, deadline).await {
+                Ok(answer) => Ok((out, answer)),
+                Err(err) => Err(scrub_key(err, api_key)),
+            };
+        }
+        let retry_after = retry_after(response.headers());
+        let body = read_limited(response, MAX_ERROR_BODY).await;
+        let (error, refusal) = match classify(name, status, &body, retry_after) {
+            Verdict::NextKey(_, err) => (err, None),
+            Verdict::Fail(err) => (err, up.provider.refusal(status, &body)),
+        };
+        let error = scrub_key(error, api_key);
+        match refusal {
+            Some(refusal) => match up.provider.without(&up.config, &out, req, refusal)? {
+                Some(next) => out = next,
+                None => return Err(error),
+            },
+            None => return Err(error),
+        }
+    }
+}
+
 /// Sends `out` with the upstream's keys in strategy order, resting keys that
 /// fail and moving on, each key at most once. Errors caused by the request
 /// itself (400-class) are returned at once.

@@ -32,6 +32,31 @@ impl KeyFailure {
             KeyFailure::Unavailable => 3,
         }
     }
+
+    /// The name of a stored failure code (`None` for 0, no failure).
+    fn name_of(code: u8) -> Option<&'static str> {
+        match code {
+            1 => Some("rate_limited"),
+            2 => Some("rejected"),
+            3 => Some("unavailable"),
+            _ => None,
+        }
+    }
+}
+
+/// One key's state at one moment, as operators see it (the admin API):
+/// never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyView {
+    /// The key, masked.
+    pub masked: String,
+    /// How much longer it rests; `None` when it is usable now.
+    pub resting_for: Option<Duration>,
+    /// How it last failed (`rate_limited`, `rejected`, `unavailable`);
+    /// `None` when it has not failed since it last answered.
+    pub last_failure: Option<&'static str>,
+    /// Failures since it last answered.
+    pub consecutive_failures: u32,
 }
 
 /// What a request learns when every key of an upstream is resting.
@@ -143,6 +168,28 @@ impl KeyPool {
             .iter()
             .filter(|s| s.rest_until.load(Ordering::Relaxed) > now)
             .count()
+    }
+
+    /// Each configured key's state, in configuration order (empty for a
+    /// keyless upstream). Reads the atomics only: it changes nothing.
+    pub fn views(&self) -> Vec<KeyView> {
+        if self.keyless {
+            return Vec::new();
+        }
+        let now = now_ms();
+        self.keys
+            .iter()
+            .zip(&self.states)
+            .map(|(key, state)| {
+                let until = state.rest_until.load(Ordering::Relaxed);
+                KeyView {
+                    masked: key.masked(),
+                    resting_for: (until > now).then(|| Duration::from_millis(until - now)),
+                    last_failure: KeyFailure::name_of(state.last_failure.load(Ordering::Relaxed)),
+                    consecutive_failures: state.consecutive_failures.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
     }
 
     /// The keys a request should try, in order, each once: the strategy's
@@ -282,6 +329,35 @@ mod tests {
         assert!(!e.rate_limited);
         p.mark_success(0);
         assert_eq!(p.resting_count(), 0);
+    }
+
+    #[test]
+    fn views_show_rests_masked_and_change_nothing() {
+        let p = KeyPool::new(vec![
+            ApiKey::new("sk-aaaaaaaaaaaaaaaaaaaa1111"),
+            ApiKey::new("sk-bbbbbbbbbbbbbbbbbbbb2222"),
+        ]);
+        p.mark_failure(1, KeyFailure::RateLimited(Some(Duration::from_secs(30))));
+        p.mark_failure(0, KeyFailure::Unavailable);
+        let v = p.views();
+        assert_eq!(v[0].masked, "sk-aaaaa…1111");
+        assert_eq!(
+            (
+                v[0].resting_for,
+                v[0].last_failure,
+                v[0].consecutive_failures
+            ),
+            (None, None, 1),
+            "one 5xx does not rest a key"
+        );
+        assert_eq!(v[1].last_failure, Some("rate_limited"));
+        let left = v[1].resting_for.unwrap();
+        assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(28));
+        // Reading changed nothing: the same key still rests, the rotation
+        // did not move.
+        assert_eq!(p.resting_count(), 1);
+        assert_eq!(p.attempt_order(LoadBalance::RoundRobin).unwrap(), vec![0]);
+        assert!(KeyPool::new(Vec::new()).views().is_empty());
     }
 
     #[test]

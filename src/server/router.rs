@@ -1,5 +1,6 @@
-//! The routes: the Anthropic API under `/v1`, admin endpoints, metrics and
-//! health, with their middleware, CORS and the body-size limit.
+//! The routes: the Anthropic API under `/v1`, admin endpoints and the
+//! admin API, the web console under `/ui`, metrics and health, with their
+//! middleware, CORS and the body-size limit.
 
 use std::sync::Arc;
 
@@ -40,14 +41,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             mw::with_request_id,
         ));
-    let mut admin = Router::new().route("/admin/config/reload", post(super::admin::reload_config));
-    if state.settings.development {
-        admin = admin.route("/admin/dev/info", get(super::admin::dev_info));
-    }
-    let admin = admin.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        mw::require_admin_key,
-    ));
+    let admin = super::admin::routes(&state);
     // Install the recorder before the first request is counted.
     let _ = crate::observe::metrics::handle();
     let mut metrics_route = Router::new().route("/metrics", get(render_metrics));
@@ -57,7 +51,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             mw::require_access_key,
         ));
     }
-    let mut app = Router::new().merge(api).merge(admin).merge(metrics_route);
+    let mut app = Router::new()
+        .merge(api)
+        .merge(admin)
+        .merge(metrics_route)
+        .merge(crate::console::routes());
     if state.settings.health_check_enabled {
         app = app.route(
             &state.settings.health_check_path,

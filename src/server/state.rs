@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use super::admin::ConsoleAuth;
 use super::rate_limit::RateLimiter;
 use crate::config::{self, Config, ConfigError};
 use crate::error::ApiError;
@@ -36,6 +37,9 @@ pub struct AppState {
     pub(crate) inflight: Option<Arc<tokio::sync::Semaphore>>,
     /// `ENABLE_RATE_LIMIT` (None = off).
     pub(crate) rate_limiter: Option<RateLimiter>,
+    /// Console sessions (signed with a per-process secret) and the login
+    /// limiter.
+    pub(crate) console: ConsoleAuth,
 }
 
 impl AppState {
@@ -67,6 +71,7 @@ impl AppState {
             started: Instant::now(),
             inflight: (settings_max > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(settings_max))),
+            console: ConsoleAuth::new(),
         })
     }
 

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin_api;
 mod auth_and_errors;
 mod claude;
 mod count_tokens;

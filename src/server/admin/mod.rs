@@ -1,17 +1,81 @@
-//! Admin endpoints (`/admin/*`, behind the admin key): reload the
-//! configuration on request, and the development-only info dump. Nothing
-//! here shows a secret unmasked.
+//! Admin endpoints: `/admin/config/reload` and the development-only
+//! `/admin/dev/info` (admin key only), and the admin API under
+//! `/admin/api` that the console uses (admin key or console session, see
+//! [`auth`]). Nothing here shows a secret unmasked.
+//!
+//! | file | routes |
+//! |---|---|
+//! | [`auth`], [`session`] | `login`, `logout`, `session`; who may call the rest |
+//! | [`status`] | `GET status` |
+//! | [`upstreams`] | every change of `config.json`, and `upstreams/{name}/test` |
+
+mod auth;
+mod session;
+mod status;
+mod upstreams;
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{delete, get, patch, post, put};
+use axum::{middleware, Json, Router};
 
 use super::state::AppState;
 use crate::error::ApiError;
 use crate::routing::LiveState;
+
+pub(crate) use session::ConsoleAuth;
+
+/// Every admin route, each behind its authentication.
+pub(crate) fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    let mut by_key = Router::new().route("/admin/config/reload", post(reload_config));
+    if state.settings.development {
+        by_key = by_key.route("/admin/dev/info", get(dev_info));
+    }
+    let by_key = by_key.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        super::middleware::require_admin_key,
+    ));
+    let api = api_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_admin,
+    ));
+    // Login is the one route without credentials (it takes the key in
+    // its body).
+    let login = Router::new().route("/admin/api/login", post(auth::login));
+    Router::new().merge(by_key).merge(api).merge(login)
+}
+
+/// The authenticated `/admin/api` routes. The request store's routes
+/// (`requests`, `requests/live`, `usage`) are merged in here.
+fn api_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/api/session", get(auth::session))
+        .route("/admin/api/logout", post(auth::logout))
+        .route("/admin/api/status", get(status::status))
+        .route("/admin/api/upstreams", post(upstreams::create))
+        .route(
+            "/admin/api/upstreams/{name}",
+            patch(upstreams::update).delete(upstreams::remove),
+        )
+        .route(
+            "/admin/api/upstreams/{name}/keys",
+            post(upstreams::add_keys),
+        )
+        .route(
+            "/admin/api/upstreams/{name}/keys/{index}",
+            delete(upstreams::remove_key),
+        )
+        .route(
+            "/admin/api/upstreams/{name}/mapping",
+            put(upstreams::set_mapping),
+        )
+        .route("/admin/api/upstreams/{name}/test", post(upstreams::test))
+        .route("/admin/api/current", put(upstreams::set_current))
+        .route("/admin/api/balance", put(upstreams::set_balance))
+}
 
 /// `POST /admin/config/reload`.
 pub(crate) async fn reload_config(State(state): State<Arc<AppState>>) -> Response {
