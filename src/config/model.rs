@@ -66,14 +66,17 @@ pub enum ServiceType {
     OpenAi,
     /// OpenAI-compatible servers that only know `max_tokens`.
     OpenAiOld,
+    /// OpenAI's Responses API (`POST /responses`).
+    Responses,
     Gemini,
     Claude,
 }
 
 impl ServiceType {
-    pub const ALL: [ServiceType; 4] = [
+    pub const ALL: [ServiceType; 5] = [
         ServiceType::OpenAi,
         ServiceType::OpenAiOld,
+        ServiceType::Responses,
         ServiceType::Gemini,
         ServiceType::Claude,
     ];
@@ -82,6 +85,7 @@ impl ServiceType {
         match self {
             ServiceType::OpenAi => "openai",
             ServiceType::OpenAiOld => "openaiold",
+            ServiceType::Responses => "responses",
             ServiceType::Gemini => "gemini",
             ServiceType::Claude => "claude",
         }
@@ -777,6 +781,14 @@ mod tests {
         assert_eq!(
             up("https://x.ai/api/openai", ServiceType::OpenAiOld).endpoint("/chat/completions"),
             "https://x.ai/api/openai/chat/completions"
+        );
+        assert_eq!(
+            up("https://api.openai.com", ServiceType::Responses).endpoint("/responses"),
+            "https://api.openai.com/v1/responses"
+        );
+        assert_eq!(
+            up("https://gw.example/openai/v1", ServiceType::Responses).endpoint("/responses"),
+            "https://gw.example/openai/v1/responses"
         );
         assert_eq!(
             up(
