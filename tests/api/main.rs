@@ -16,6 +16,7 @@ mod models;
 mod observe;
 mod openai;
 mod reload;
+mod responses;
 mod routing;
 mod sdk;
 mod shutdown;
