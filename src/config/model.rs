@@ -60,6 +60,7 @@ pub fn mask_secret(s: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// The protocol an upstream speaks (`serviceType` in config.json).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceType {
     /// OpenAI Chat Completions with `max_completion_tokens`.
@@ -68,11 +69,14 @@ pub enum ServiceType {
     OpenAiOld,
     /// OpenAI's Responses API (`POST /responses`).
     Responses,
+    /// Google Gemini `generateContent`.
     Gemini,
+    /// Anthropic's Messages API (a pass-through).
     Claude,
 }
 
 impl ServiceType {
+    /// Every service type, in the order help texts list them.
     pub const ALL: [ServiceType; 5] = [
         ServiceType::OpenAi,
         ServiceType::OpenAiOld,
@@ -81,6 +85,7 @@ impl ServiceType {
         ServiceType::Claude,
     ];
 
+    /// The `serviceType` word.
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceType::OpenAi => "openai",
@@ -91,6 +96,7 @@ impl ServiceType {
         }
     }
 
+    /// The service type named `s` (any case).
     pub fn parse(s: &str) -> Option<Self> {
         ServiceType::ALL
             .into_iter()
