@@ -1,7 +1,7 @@
 //! Property tests of the Responses stream translator: for any output a
 //! Responses upstream can send — reasoning summaries, messages with text
 //! and refusal parts, parallel function calls whose argument deltas
-//! interleave, in any SSE chunking, streamed as deltas, as whole items or
+//! interleave (sometimes every item's deltas at once), in any SSE chunking, streamed as deltas, as whole items or
 //! as the final response only — the client's stream keeps Anthropic's
 //! grammar and folds to exactly the message the non-streamed answer gives.
 
@@ -43,8 +43,10 @@ struct Scenario {
     items: Vec<ItemSpec>,
     style: Style,
     terminal: Terminal,
-    /// Pick the next call of a parallel group to send a delta for.
+    /// Pick the next item of a parallel group to send a delta for.
     interleave: Vec<usize>,
+    /// Every item streams in parallel (not only consecutive calls).
+    all_parallel: bool,
     /// Byte positions (modulo the stream's length) where SSE chunks split.
     cuts: Vec<usize>,
     stops: Vec<String>,
@@ -118,17 +120,21 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         prop::collection::vec(item(), 0..6),
         style,
         terminal,
-        prop::collection::vec(0..8usize, 0..24),
+        (
+            prop::collection::vec(0..8usize, 0..24),
+            prop::bool::weighted(0.2),
+        ),
         prop::collection::vec(0..10_000usize, 0..12),
         stops,
         (0..500u64, 0..100u64, 0..300u64),
     )
         .prop_map(
-            |(items, style, terminal, interleave, cuts, stops, usage)| Scenario {
+            |(items, style, terminal, (interleave, all_parallel), cuts, stops, usage)| Scenario {
                 items,
                 style,
                 terminal,
                 interleave,
+                all_parallel,
                 cuts,
                 stops,
                 usage,
@@ -263,9 +269,11 @@ fn payloads(s: &Scenario) -> Vec<Value> {
     let mut selectors = s.interleave.iter().copied();
     let mut k = 0;
     while k < s.items.len() {
-        // Consecutive calls stream in parallel: all added, deltas
-        // interleaved, then done in an order of their own.
-        let group_end = if matches!(s.items[k], ItemSpec::Call(..)) {
+        // Consecutive calls (or, sometimes, all items) stream in parallel:
+        // all added, deltas interleaved, then done in an order of their own.
+        let group_end = if s.all_parallel {
+            s.items.len()
+        } else if matches!(s.items[k], ItemSpec::Call(..)) {
             (k..s.items.len())
                 .find(|j| !matches!(s.items[*j], ItemSpec::Call(..)))
                 .unwrap_or(s.items.len())
