@@ -145,15 +145,20 @@ fn mentions(message: &str, name: &str) -> bool {
         })
 }
 
-/// A Responses refusal about encrypted reasoning: content that cannot be
-/// verified (made for another organisation) is the replayed items' fault;
-/// a model that does not do encrypted reasoning at all refuses `include`.
+/// A Responses refusal about replayed reasoning: content that cannot be
+/// verified (made for another organisation), or an item the upstream
+/// looked up by id, is the replayed items' fault; a model that does not do
+/// encrypted reasoning at all refuses `include`.
 fn encrypted_refusal(
     param: &str,
     message: &str,
     code: &str,
     unsupported: bool,
 ) -> Option<OptionalParam> {
+    // A replayed item the upstream looked up instead of decrypting.
+    if message.contains("not persisted when `store` is set to false") && message.contains("'rs_") {
+        return Some(OptionalParam::ReasoningItems);
+    }
     let about = message.contains("encrypted content")
         || message.contains("encrypted_content")
         || code.contains("encrypted_content");
@@ -392,6 +397,12 @@ mod tests {
         assert_eq!(
             r(
                 r#"{"error":{"message":"The encrypted content for item rs_1 could not be verified.","param":null,"code":"invalid_encrypted_content"}}"#
+            ),
+            Some(OptionalParam::ReasoningItems)
+        );
+        assert_eq!(
+            r(
+                r#"{"error":{"message":"Item with id 'rs_03ed' not found. Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input.","type":"invalid_request_error","param":"input"}}"#
             ),
             Some(OptionalParam::ReasoningItems)
         );
