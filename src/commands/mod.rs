@@ -61,7 +61,7 @@ pub enum ConfigCommand {
     },
     /// Add an upstream (TYPE and URL may come in either order).
     #[command(after_help = "\
-Types: openai (Chat Completions), openaiold (OpenAI-compatible servers that only know max_tokens), gemini, claude.
+Types: openai (Chat Completions), openaiold (OpenAI-compatible servers that only know max_tokens), responses (OpenAI's Responses API), gemini, claude.
 
 Examples:
   claude-proxy config add openai openai https://api.openai.com/v1 --key sk-...
@@ -275,7 +275,7 @@ pub struct RuleAddArgs {
 pub struct AddArgs {
     /// Name of the new upstream (unique, case-insensitive).
     pub name: String,
-    /// Service type (openai, openaiold, gemini, claude) or base URL.
+    /// Service type (openai, openaiold, responses, gemini, claude) or base URL.
     #[arg(value_name = "TYPE|URL")]
     pub first: String,
     /// Base URL or service type, whichever FIRST was not.
@@ -310,7 +310,7 @@ pub struct UpdateArgs {
     /// New base URL.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// New service type (openai, openaiold, gemini, claude).
+    /// New service type (openai, openaiold, responses, gemini, claude).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_service_type)]
     pub service_type: Option<ServiceType>,
     /// New description ("" removes it).

@@ -60,33 +60,43 @@ pub fn mask_secret(s: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// The protocol an upstream speaks (`serviceType` in config.json).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceType {
     /// OpenAI Chat Completions with `max_completion_tokens`.
     OpenAi,
     /// OpenAI-compatible servers that only know `max_tokens`.
     OpenAiOld,
+    /// OpenAI's Responses API (`POST /responses`).
+    Responses,
+    /// Google Gemini `generateContent`.
     Gemini,
+    /// Anthropic's Messages API (a pass-through).
     Claude,
 }
 
 impl ServiceType {
-    pub const ALL: [ServiceType; 4] = [
+    /// Every service type, in the order help texts list them.
+    pub const ALL: [ServiceType; 5] = [
         ServiceType::OpenAi,
         ServiceType::OpenAiOld,
+        ServiceType::Responses,
         ServiceType::Gemini,
         ServiceType::Claude,
     ];
 
+    /// The `serviceType` word.
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceType::OpenAi => "openai",
             ServiceType::OpenAiOld => "openaiold",
+            ServiceType::Responses => "responses",
             ServiceType::Gemini => "gemini",
             ServiceType::Claude => "claude",
         }
     }
 
+    /// The service type named `s` (any case).
     pub fn parse(s: &str) -> Option<Self> {
         ServiceType::ALL
             .into_iter()
@@ -777,6 +787,14 @@ mod tests {
         assert_eq!(
             up("https://x.ai/api/openai", ServiceType::OpenAiOld).endpoint("/chat/completions"),
             "https://x.ai/api/openai/chat/completions"
+        );
+        assert_eq!(
+            up("https://api.openai.com", ServiceType::Responses).endpoint("/responses"),
+            "https://api.openai.com/v1/responses"
+        );
+        assert_eq!(
+            up("https://gw.example/openai/v1", ServiceType::Responses).endpoint("/responses"),
+            "https://gw.example/openai/v1/responses"
         );
         assert_eq!(
             up(

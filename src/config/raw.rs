@@ -326,7 +326,7 @@ impl RawConfig {
             let service_type = ServiceType::parse(&raw.service_type);
             if service_type.is_none() {
                 problems.push(format!(
-                    "{}: unknown serviceType {:?} (expected one of: openai, openaiold, gemini, claude)",
+                    "{}: unknown serviceType {:?} (expected one of: openai, openaiold, responses, gemini, claude)",
                     at("serviceType"),
                     raw.service_type
                 ));

@@ -1,6 +1,7 @@
 //! Upstream providers: the only code that talks HTTP to an upstream.
 //!
-//! One file per protocol ([`openai`], [`gemini`], [`claude`]) owns its
+//! One file per protocol ([`openai`], [`responses`], [`gemini`],
+//! [`claude`]) owns its
 //! endpoint and auth header, builds the upstream request (through its pure
 //! translator in `translate/`), recognises what its errors mean, and reads
 //! its JSON answer and its stream. [`Provider`] is the one enum over them,
@@ -10,8 +11,9 @@
 //! arm here.
 //!
 //! What every provider shares lives beside them: the classification of
-//! error statuses ([`errors`]), bounded body reads ([`http`]) and the
-//! translated SSE relay ([`stream`]).
+//! error statuses ([`errors`]), bounded body reads ([`http`]), the
+//! translated SSE relay ([`stream`]) and the retry without a parameter a
+//! model refuses ([`refused`], for both OpenAI protocols).
 
 mod claude;
 pub(crate) mod errors;
@@ -19,6 +21,8 @@ mod gemini;
 pub(crate) mod http;
 mod openai;
 pub(crate) mod opening;
+pub(crate) mod refused;
+mod responses;
 pub(crate) mod stream;
 
 use std::pin::Pin;
@@ -50,6 +54,8 @@ pub type Held = Box<dyn Send + Sync>;
 pub(crate) enum Provider {
     /// OpenAI Chat Completions and compatible servers.
     OpenAi(openai::OpenAi),
+    /// OpenAI's Responses API.
+    Responses(responses::Responses),
     /// Google Gemini `generateContent`.
     Gemini(gemini::Gemini),
     /// Anthropic itself: a pass-through.
@@ -90,6 +96,7 @@ pub(crate) struct Outgoing {
 #[derive(Debug)]
 enum Prepared {
     OpenAi(openai::Prepared),
+    Responses(responses::Prepared),
     Gemini(gemini::Prepared),
     Claude,
 }
@@ -97,7 +104,7 @@ enum Prepared {
 /// A 400 that names an optional parameter the model refuses: the provider
 /// can send the request again without it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Refusal(openai::OptionalParam);
+pub(crate) struct Refusal(refused::OptionalParam);
 
 /// Everything reading an answer needs besides the upstream's response.
 pub(crate) struct Respond<'a> {
@@ -116,6 +123,7 @@ impl Provider {
         match up.service_type {
             ServiceType::OpenAi => Provider::OpenAi(openai::OpenAi::new(up, false)),
             ServiceType::OpenAiOld => Provider::OpenAi(openai::OpenAi::new(up, true)),
+            ServiceType::Responses => Provider::Responses(responses::Responses::new(up)),
             ServiceType::Gemini => Provider::Gemini(gemini::Gemini::new(up)),
             ServiceType::Claude => Provider::Claude(claude::Claude::new(up)),
         }
@@ -139,6 +147,7 @@ impl Provider {
         })?;
         match self {
             Provider::OpenAi(p) => p.prepare(up, parsed, req.raw_len, model),
+            Provider::Responses(p) => p.prepare(up, parsed, req.raw_len, model),
             Provider::Gemini(p) => p.prepare(up, parsed, req.raw_len, model),
             Provider::Claude(p) => p.prepare(parsed, &req.raw, req.headers, model),
         }
@@ -147,7 +156,7 @@ impl Provider {
     /// Puts `key` in the header this protocol reads it from.
     pub(crate) fn authorize(&self, key: &ApiKey, headers: &mut HeaderMap) {
         match self {
-            Provider::OpenAi(_) => http::bearer(key, headers),
+            Provider::OpenAi(_) | Provider::Responses(_) => http::bearer(key, headers),
             Provider::Gemini(_) => http::header_key("x-goog-api-key", key, headers),
             Provider::Claude(p) => p.authorize(key, headers),
         }
@@ -158,6 +167,7 @@ impl Provider {
     pub(crate) fn refusal(&self, status: u16, body: &[u8]) -> Option<Refusal> {
         match self {
             Provider::OpenAi(_) => openai::refusal(status, body).map(Refusal),
+            Provider::Responses(_) => responses::refusal(status, body).map(Refusal),
             Provider::Gemini(_) | Provider::Claude(_) => None,
         }
     }
@@ -173,6 +183,9 @@ impl Provider {
     ) -> Result<Option<Outgoing>, ApiError> {
         match (self, &out.state) {
             (Provider::OpenAi(p), Prepared::OpenAi(prep)) => {
+                p.without(up, out, prep, req.parsed.as_ref(), req.raw_len, refusal.0)
+            }
+            (Provider::Responses(p), Prepared::Responses(prep)) => {
                 p.without(up, out, prep, req.parsed.as_ref(), req.raw_len, refusal.0)
             }
             _ => Ok(None),
@@ -193,7 +206,7 @@ impl Provider {
         if !out.stream {
             return match self {
                 Provider::Claude(_) => claude::read_whole(upstream, response).await,
-                Provider::OpenAi(_) | Provider::Gemini(_) => {
+                Provider::OpenAi(_) | Provider::Gemini(_) | Provider::Responses(_) => {
                     opening::Whole::read(upstream, response)
                         .await
                         .map(Answer::Whole)
@@ -202,6 +215,7 @@ impl Provider {
         }
         match self {
             Provider::OpenAi(_) => openai::open(upstream, response, deadline).await,
+            Provider::Responses(_) => responses::open(upstream, response, deadline).await,
             Provider::Gemini(_) => gemini::open(upstream, response, deadline).await,
             Provider::Claude(_) => claude::open(upstream, response, deadline).await,
         }
@@ -216,6 +230,7 @@ impl Provider {
     ) -> Result<Response, ApiError> {
         match out.state {
             Prepared::OpenAi(_) => openai::respond(out.stream, answer, r).await,
+            Prepared::Responses(_) => responses::respond(out.stream, answer, r).await,
             Prepared::Gemini(prep) => gemini::respond(prep, out.stream, answer, r).await,
             Prepared::Claude => claude::respond(out.stream, answer, r).await,
         }
@@ -232,7 +247,7 @@ impl Provider {
     ) -> Option<Result<Outgoing, ApiError>> {
         match self {
             Provider::Claude(p) => Some(p.count_tokens(req, raw, headers, model)),
-            Provider::OpenAi(_) | Provider::Gemini(_) => None,
+            Provider::OpenAi(_) | Provider::Responses(_) | Provider::Gemini(_) => None,
         }
     }
 }

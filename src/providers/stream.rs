@@ -22,6 +22,7 @@ use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
 use crate::sse::{encode_events, ping_bytes, SseDecoder, SseEvent};
 use crate::translate::openai::OpenAiStreamTranslator;
+use crate::translate::responses::ResponsesStreamTranslator;
 
 /// The interface every upstream stream translator offers.
 pub trait StreamTranslate: Send + 'static {
@@ -61,6 +62,7 @@ macro_rules! impl_stream_translate {
 }
 
 impl_stream_translate!(OpenAiStreamTranslator);
+impl_stream_translate!(ResponsesStreamTranslator);
 
 /// Gemini's first chunk carries the prompt token count, so `message_start`
 /// waits for it (pings keep the client company meanwhile).

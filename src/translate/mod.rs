@@ -8,9 +8,10 @@
 //! | module | holds |
 //! |---|---|
 //! | [`openai`] | Anthropic ⇄ OpenAI Chat Completions |
+//! | [`responses`] | Anthropic ⇄ OpenAI Responses API |
 //! | [`gemini`] | Anthropic ⇄ Gemini `generateContent` |
 //! | [`anthropic`] | the Claude pass-through's body rewrite |
-//! | `common` | what the OpenAI and Gemini translators share: the stream emitter and tool ids, content and tool-history rules, request settings |
+//! | `common` | what the OpenAI, Responses and Gemini translators share: the stream emitter and tool ids, content and tool-history rules, request settings, stop sequences |
 //! | [`blocks`] | the block writer every stream translator emits through, and [`accumulate`] |
 //! | [`tool_args`] | repair of upstream tool arguments into a JSON object |
 
@@ -19,6 +20,7 @@ pub mod blocks;
 pub(crate) mod common;
 pub mod gemini;
 pub mod openai;
+pub mod responses;
 pub mod tool_args;
 
 pub use blocks::{accumulate, BlockWriter};

@@ -18,6 +18,7 @@ mod models;
 mod observe;
 mod openai;
 mod reload;
+mod responses;
 mod routing;
 mod sdk;
 mod shutdown;

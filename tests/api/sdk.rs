@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::common::process::run_bounded;
 use crate::common::*;
-use crate::common::{mock_anthropic, mock_gemini, mock_openai};
+use crate::common::{mock_anthropic, mock_gemini, mock_openai, mock_responses};
 
 /// Creating the venv and installing the SDK may take a while the first time.
 const INSTALL_LIMIT: Duration = Duration::from_secs(900);
@@ -26,7 +26,7 @@ pub fn sdk_python() -> PathBuf {
     if let Ok(p) = std::env::var("SDK_PYTHON") {
         return PathBuf::from(p);
     }
-    // The three suites run in parallel: only one may create the venv.
+    // The suites run in parallel: only one may create the venv.
     static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SETUP.lock().unwrap_or_else(|e| e.into_inner());
     let venv = repo().join("target").join("sdk-venv");
@@ -132,6 +132,32 @@ fn answer_openai(rec: &Recorded) -> Reply {
     }
 }
 
+/// The same script for a Responses upstream.
+fn answer_responses(rec: &Recorded) -> Reply {
+    let body = &rec.body;
+    let input = body["input"].as_array().cloned().unwrap_or_default();
+    let seen = Seen {
+        model: body["model"].as_str().unwrap_or("").to_owned(),
+        tool_result: input
+            .iter()
+            .rev()
+            .find(|i| i["type"] == "function_call_output")
+            .map(|o| o["output"].as_str().unwrap_or("").to_owned()),
+        image: body
+            .to_string()
+            .contains("\"image_url\":\"data:image/png;base64,"),
+    };
+    match script_for(&seen, |id| Some(format!("call_{id}"))) {
+        Err(status) => Reply::error(
+            status,
+            &mock_responses::error_body(status, &error_message(status, &seen.model)),
+            None,
+        ),
+        Ok(s) if body["stream"] == json!(true) => stream_reply(mock_responses::script_stream(&s)),
+        Ok(s) => Reply::ok(mock_responses::script_json(&s)),
+    }
+}
+
 /// The same script for a Gemini upstream (the model is in the URL path).
 fn answer_gemini(rec: &Recorded) -> Reply {
     let contents = rec.body["contents"].as_array().cloned().unwrap_or_default();
@@ -232,6 +258,16 @@ async fn official_python_sdk_against_openai_upstream() {
     sdk_suite(
         spawn_mock(mock_openai::validate, answer_openai).await,
         "openai",
+        "sk-1",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_sdk_against_responses_upstream() {
+    sdk_suite(
+        spawn_mock(mock_responses::validate, answer_responses).await,
+        "responses",
         "sk-1",
     )
     .await;

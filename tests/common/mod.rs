@@ -10,9 +10,9 @@
 //! - [`process`]: the real binary (`CARGO_BIN_EXE_claude-proxy`) as a
 //!   child process, killed on drop; bounded runs of other commands;
 //! - [`mock`]: a recording mock upstream, plus [`mock_openai`],
-//!   [`mock_gemini`] and [`mock_anthropic`], which validate requests the way
-//!   each provider does and render a provider-neutral [`script::Script`] in
-//!   that provider's wire format;
+//!   [`mock_responses`], [`mock_gemini`] and [`mock_anthropic`], which
+//!   validate requests the way each provider does and render a
+//!   provider-neutral [`script::Script`] in that provider's wire format;
 //! - [`sse`]: reading the proxy's SSE answers, with an accumulator that
 //!   checks the Anthropic event grammar on its own (not with the code under
 //!   test), and `expect_error`;
@@ -27,6 +27,7 @@ pub mod mock;
 pub mod mock_anthropic;
 pub mod mock_gemini;
 pub mod mock_openai;
+pub mod mock_responses;
 pub mod process;
 pub mod script;
 pub mod sse;

@@ -59,6 +59,7 @@ macro_rules! generate_provider_tests {
 generate_provider_tests! {
     openai => crate::provider::OpenAi,
     openaiold => crate::provider::OpenAiOld,
+    responses => crate::provider::Responses,
     gemini => crate::provider::Gemini,
     claude => crate::provider::Claude,
 }

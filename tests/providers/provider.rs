@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{mock_anthropic, mock_gemini, mock_openai, Recorded, Reply, Script, ToolCall};
+use crate::common::{
+    mock_anthropic, mock_gemini, mock_openai, mock_responses, Recorded, Reply, Script, ToolCall,
+};
 
 pub trait Provider: 'static {
     /// Name in test names and upstream names.
@@ -205,6 +207,141 @@ impl<const OLD: bool> Provider for OpenAiCompat<OLD> {
         assert!(
             signature.starts_with("claude-proxy."),
             "a proxy signature: {signature}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// OpenAI's Responses API.
+pub struct Responses;
+
+impl Responses {
+    fn items(rec: &Recorded, kind: &str) -> Vec<Value> {
+        rec.body["input"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["type"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// The parts of the user messages.
+    fn user_parts(rec: &Recorded) -> Vec<Value> {
+        Self::items(rec, "message")
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .flat_map(|m| match &m["content"] {
+                Value::String(s) => vec![json!({"type": "input_text", "text": s})],
+                Value::Array(parts) => parts.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+}
+
+impl Provider for Responses {
+    const NAME: &'static str = "responses";
+    const SERVICE_TYPE: &'static str = "responses";
+    const MODEL: &'static str = "gpt-5-battery";
+    const PASS_THROUGH: bool = false;
+
+    fn validate(rec: &Recorded) -> Result<(), String> {
+        mock_responses::validate(rec)?;
+        if rec.body["store"] != json!(false) {
+            return Err("the proxy is stateless: store must be false".into());
+        }
+        Ok(())
+    }
+    fn wants_stream(rec: &Recorded) -> bool {
+        rec.body["stream"] == json!(true)
+    }
+    fn model_of(rec: &Recorded) -> String {
+        rec.body["model"].as_str().unwrap_or("").to_owned()
+    }
+    fn upstream_tool_id(n: usize) -> Option<String> {
+        Some(format!("call_battery{n}"))
+    }
+    fn json(s: &Script, _rec: &Recorded) -> Value {
+        mock_responses::script_json(s)
+    }
+    fn stream(s: &Script) -> Vec<String> {
+        mock_responses::script_stream(s)
+    }
+    fn error_body(status: u16, message: &str) -> Value {
+        mock_responses::error_body(status, message)
+    }
+    fn user_texts(rec: &Recorded) -> Vec<String> {
+        Self::user_parts(rec)
+            .iter()
+            .filter(|p| p["type"] == "input_text")
+            .filter_map(|p| p["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+    fn images(rec: &Recorded) -> Vec<(String, String)> {
+        Self::user_parts(rec)
+            .iter()
+            .filter(|p| p["type"] == "input_image")
+            .map(|p| {
+                let url = p["image_url"].as_str().unwrap_or("");
+                let (head, data) = url.split_once(',').unwrap_or(("", ""));
+                let mime = head
+                    .strip_prefix("data:")
+                    .and_then(|h| h.strip_suffix(";base64"))
+                    .unwrap_or(head);
+                (mime.to_owned(), data.to_owned())
+            })
+            .collect()
+    }
+    fn declared_tools(rec: &Recorded) -> Vec<String> {
+        rec.body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+    fn history_calls(rec: &Recorded) -> Vec<(String, Value)> {
+        Self::items(rec, "function_call")
+            .iter()
+            .map(|c| {
+                let args = c["arguments"].as_str().unwrap_or("null");
+                (
+                    c["name"].as_str().unwrap_or("").to_owned(),
+                    serde_json::from_str(args).unwrap_or(Value::Null),
+                )
+            })
+            .collect()
+    }
+    fn tool_results(rec: &Recorded) -> Vec<(String, String)> {
+        Self::items(rec, "function_call_output")
+            .iter()
+            .map(|o| {
+                (
+                    o["call_id"].as_str().unwrap_or("").to_owned(),
+                    result_text(&o["output"]),
+                )
+            })
+            .collect()
+    }
+    fn call_ref(calls: &[ToolCall], n: usize) -> String {
+        calls[n].id.clone().expect("responses calls have ids")
+    }
+    fn assert_thinking_requested(rec: &Recorded, budget: u64) {
+        assert!(budget < 4096, "the battery asks for a small budget");
+        assert_eq!(
+            rec.body["reasoning"],
+            json!({"effort": "low", "summary": "auto"}),
+            "{}",
+            rec.body
+        );
+        assert_eq!(rec.body["include"], json!(["reasoning.encrypted_content"]));
+    }
+    fn assert_signature(signature: &str, _s: &Script) {
+        assert!(
+            signature.starts_with("claude-proxy.v1.responses."),
+            "a proxy signature carrying the reasoning item: {signature}"
         );
     }
 }

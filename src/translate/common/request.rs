@@ -2,6 +2,10 @@
 //! request (docs/translation.md, "Settings").
 
 use crate::protocol::anthropic::ToolChoice;
+use crate::translate::common::hash::fnv1a64;
+
+/// OpenAI's limit on `user` / `safety_identifier`.
+const MAX_USER_LEN: usize = 64;
 
 /// How hard the model should reason, in the three steps both OpenAI's
 /// `reasoning_effort` and Gemini 3's `thinkingLevel` offer.
@@ -67,6 +71,19 @@ pub(crate) fn usable_tool_choice(
     }
 }
 
+/// `metadata.user_id` as OpenAI's `user` (both its protocols): Claude
+/// Code's user ids are long JSON strings and OpenAI allows 64 characters, so
+/// longer ids become a stable hash (same user → same value).
+pub(crate) fn openai_user(user_id: &str) -> Option<String> {
+    if user_id.is_empty() {
+        return None;
+    }
+    if user_id.len() <= MAX_USER_LEN {
+        return Some(user_id.to_owned());
+    }
+    Some(format!("user_{:016x}", fnv1a64(user_id.as_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +129,15 @@ mod tests {
             Some(&named)
         );
         assert_eq!(usable_tool_choice(Some(&named), true, |n| n == "U"), None);
+    }
+
+    #[test]
+    fn long_user_ids_become_a_stable_hash() {
+        assert_eq!(openai_user(""), None);
+        assert_eq!(openai_user("u-1").as_deref(), Some("u-1"));
+        let long = "x".repeat(65);
+        let h = openai_user(&long).unwrap();
+        assert!(h.starts_with("user_") && h.len() <= MAX_USER_LEN, "{h}");
+        assert_eq!(openai_user(&long), Some(h));
     }
 }

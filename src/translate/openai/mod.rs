@@ -76,40 +76,6 @@ fn stop_reason(finish_reason: Option<&str>, tool_uses: usize, refusal: bool) -> 
     }
 }
 
-/// The stop sequence that completes first in `text`, as `(start, sequence)`.
-///
-/// "Completes first" (earliest end, then earliest start) is how generation
-/// stops on its own, and it is also what a streaming scan finds first, so
-/// stream and non-stream always agree on the match.
-fn find_stop_sequence<'s>(text: &str, sequences: &'s [String]) -> Option<(usize, &'s str)> {
-    let mut best: Option<(usize, usize, &str)> = None;
-    for seq in sequences.iter().filter(|s| !s.is_empty()) {
-        if let Some(start) = text.find(seq.as_str()) {
-            let end = start + seq.len();
-            if best.is_none_or(|(e, s, _)| (end, start) < (e, s)) {
-                best = Some((end, start, seq));
-            }
-        }
-    }
-    best.map(|(_, start, seq)| (start, seq))
-}
-
-/// Length in bytes of the longest suffix of `text` that could still grow into
-/// a stop sequence: the only text a stream has to hold back.
-fn stop_sequence_prefix_len(text: &str, sequences: &[String]) -> usize {
-    let mut best = 0;
-    for seq in sequences {
-        let longest = seq.len().saturating_sub(1).min(text.len());
-        for k in (best + 1..=longest).rev() {
-            if seq.is_char_boundary(k) && text.ends_with(&seq[..k]) {
-                best = k;
-                break;
-            }
-        }
-    }
-    best
-}
-
 /// vLLM names the matched stop string in a per-choice `stop_reason`.
 fn upstream_stop_sequence(
     stop_reason: Option<&serde_json::Value>,
@@ -215,25 +181,6 @@ mod tests {
         assert_eq!(stop_reason(Some("stop"), 0, true), StopReason::Refusal);
         assert_eq!(stop_reason(None, 0, false), StopReason::EndTurn);
         assert_eq!(stop_reason(Some("weird"), 0, false), StopReason::EndTurn);
-    }
-
-    #[test]
-    fn stop_sequence_that_completes_first_wins() {
-        let seqs = vec!["abcd".to_owned(), "c".to_owned(), String::new()];
-        assert_eq!(find_stop_sequence("xabcd", &seqs), Some((3, "c")));
-        let seqs = vec!["bc".to_owned(), "abc".to_owned()];
-        assert_eq!(find_stop_sequence("xabc", &seqs), Some((1, "abc")));
-        assert_eq!(find_stop_sequence("xyz", &seqs), None);
-    }
-
-    #[test]
-    fn hold_back_is_the_longest_possible_prefix() {
-        let seqs = vec!["END".to_owned(), "é!".to_owned()];
-        assert_eq!(stop_sequence_prefix_len("abcEN", &seqs), 2);
-        assert_eq!(stop_sequence_prefix_len("abcE", &seqs), 1);
-        assert_eq!(stop_sequence_prefix_len("abc", &seqs), 0);
-        assert_eq!(stop_sequence_prefix_len("aé", &seqs), 2);
-        assert_eq!(stop_sequence_prefix_len("", &seqs), 0);
     }
 
     #[test]

@@ -20,9 +20,10 @@ use crate::protocol::openai::{
 use crate::translate::common::content::{
     document_text, flatten_tool_result, join, system_texts, Piece, BLOCK_SEPARATOR,
 };
-use crate::translate::common::hash::fnv1a64;
 use crate::translate::common::history::{PendingCalls, INTERRUPTED_TEXT};
-use crate::translate::common::request::{capped_max_tokens, usable_tool_choice, ReasoningLevel};
+use crate::translate::common::request::{
+    capped_max_tokens, openai_user, usable_tool_choice, ReasoningLevel,
+};
 
 /// Chat Completions takes at most four stop strings.
 const MAX_STOP_SEQUENCES: usize = 4;
@@ -53,8 +54,6 @@ pub struct OpenAiRequestOptions<'a> {
 /// Content of a tool message whose result was empty; some servers reject "".
 pub(super) const EMPTY_TOOL_RESULT: &str = "(no output)";
 const IMAGE_ONLY_TOOL_RESULT: &str = "(image output follows)";
-/// OpenAI's limit on `user` / `safety_identifier`.
-const MAX_USER_LEN: usize = 64;
 
 /// The OpenAI request for `req`; it borrows from `req`.
 pub fn to_openai_request<'a>(
@@ -110,7 +109,7 @@ pub fn to_openai_request<'a>(
             .metadata
             .as_ref()
             .and_then(|m| m.user_id.as_deref())
-            .and_then(user_field),
+            .and_then(openai_user),
     }
 }
 
@@ -156,18 +155,6 @@ fn reasoning_effort(req: &MessagesRequest) -> Option<&str> {
         ),
         _ => None,
     }
-}
-
-/// Claude Code's user ids are long JSON strings; OpenAI allows 64 chars, so
-/// longer ids become a stable hash (same user → same value).
-fn user_field(user_id: &str) -> Option<String> {
-    if user_id.is_empty() {
-        return None;
-    }
-    if user_id.len() <= MAX_USER_LEN {
-        return Some(user_id.to_owned());
-    }
-    Some(format!("user_{:016x}", fnv1a64(user_id.as_bytes())))
 }
 
 fn convert_messages(req: &MessagesRequest) -> Vec<ChatMessage<'_>> {

@@ -9,13 +9,14 @@
 //! [`BlockWriter`](crate::translate::BlockWriter) keeps the event grammar.
 
 use super::{
-    find_stop_sequence, map_usage, non_empty, stop_reason, stop_sequence_prefix_len,
-    stream_error_kind, stream_error_message, thinking_signature, upstream_stop_sequence,
+    map_usage, non_empty, stop_reason, stream_error_kind, stream_error_message, thinking_signature,
+    upstream_stop_sequence,
 };
 use crate::error::ErrorKind;
 use crate::protocol::anthropic::{StopReason, StreamEvent};
 use crate::protocol::openai::{ChatChunk, ChatUsage, ChunkDelta, ChunkToolCall};
 use crate::translate::common::emit::Emitter;
+use crate::translate::common::stop::{Scanned, StopScan};
 use crate::translate::tool_args::normalize_tool_arguments;
 use crate::translate::ResponseContext;
 
@@ -34,7 +35,7 @@ pub struct OpenAiStreamTranslator {
     upstream_stop: Option<String>,
     usage: Option<ChatUsage>,
     /// Text not yet sent because it may be the start of a stop sequence.
-    held: String,
+    held: StopScan,
     tools: Vec<ToolAcc>,
     /// Upstream `index` → the call it currently names (a few entries: a
     /// list is cheaper than a hash map).
@@ -62,7 +63,7 @@ impl OpenAiStreamTranslator {
             refusal: false,
             upstream_stop: None,
             usage: None,
-            held: String::new(),
+            held: StopScan::default(),
             tools: Vec::new(),
             by_index: Vec::new(),
             last_tool: None,
@@ -188,36 +189,20 @@ impl OpenAiStreamTranslator {
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
-        let stops = &self.emit.ctx().stop_sequences;
-        if stops.iter().all(String::is_empty) {
-            self.emit.blocks().text(out, text);
-            return;
-        }
-        self.held.push_str(text);
-        if let Some((start, seq)) = find_stop_sequence(&self.held, stops) {
-            let seq = seq.to_owned();
-            self.held.truncate(start);
-            let before = std::mem::take(&mut self.held);
-            self.emit.blocks().text(out, &before);
-            self.end(out, StopReason::StopSequence, Some(seq));
-            return;
-        }
-        let keep = stop_sequence_prefix_len(&self.held, stops);
-        let send = self.held.len() - keep;
-        if send > 0 {
-            let rest = self.held.split_off(send);
-            let ready = std::mem::replace(&mut self.held, rest);
-            self.emit.blocks().text(out, &ready);
+        match self.held.push(text, &self.emit.ctx().stop_sequences) {
+            Scanned::Text(ready) => self.emit.blocks().text(out, &ready),
+            Scanned::Stop { before, sequence } => {
+                self.emit.blocks().text(out, &before);
+                self.end(out, StopReason::StopSequence, Some(sequence));
+            }
         }
     }
 
     /// Releases held-back text: what follows is not text, so it can no
     /// longer grow into a stop sequence.
     fn flush_held(&mut self, out: &mut Vec<StreamEvent>) {
-        if !self.held.is_empty() {
-            let held = std::mem::take(&mut self.held);
-            self.emit.blocks().text(out, &held);
-        }
+        let held = self.held.flush();
+        self.emit.blocks().text(out, &held);
     }
 
     /// Finds the accumulator a fragment belongs to (docs/translation.md,

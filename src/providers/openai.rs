@@ -3,25 +3,23 @@
 //! `Authorization: Bearer`. Request and answer mapping: docs/translation.md;
 //! OpenAI's reference: <https://platform.openai.com/docs/api-reference/chat>.
 
-mod refused;
-
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::http::{is_json, json_or_replayed, parse_upstream_json};
 use super::opening::{self, check_context, Answer, Whole};
+use super::refused::{drop_param_in_body, rejected_param, OptionalParam, Refusals, CHAT_PARAMS};
 use super::stream::{translated_stream, TranslatedOpening};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;
 use crate::protocol::anthropic::MessagesRequest;
+use crate::protocol::openai::ChatRequest;
 use crate::protocol::openai::ChatResponse;
 use crate::translate::openai::{
     from_openai_response, to_openai_request, MaxTokensField, OpenAiRequestOptions,
     OpenAiStreamTranslator,
 };
-pub(crate) use refused::OptionalParam;
-use refused::{drop_param, drop_param_in_body, Refusals};
 use tokio::time::Instant;
 
 /// How many refused optional parameters one request may drop.
@@ -124,7 +122,7 @@ impl OpenAi {
                 let next = self.prepare_without(up, req, raw_len, &out.upstream_model, dropped)?;
                 (next.body != out.body).then_some(next)
             }
-            None => drop_param_in_body(&out.body, param)
+            None => drop_param_in_body(CHAT_PARAMS, &out.body, param)
                 .map_err(|e| ApiError::api(format!("cannot re-encode the upstream request: {e}")))?
                 .map(|body| Outgoing {
                     url: out.url.clone(),
@@ -150,7 +148,36 @@ impl OpenAi {
 
 /// The optional parameter a refused request names, if any.
 pub(crate) fn refusal(status: u16, body: &[u8]) -> Option<OptionalParam> {
-    refused::rejected_param(status, body)
+    rejected_param(CHAT_PARAMS, status, body)
+}
+
+/// Leaves out a parameter the upstream model refused.
+fn drop_param(chat: &mut ChatRequest<'_>, p: OptionalParam) {
+    match p {
+        OptionalParam::ReasoningEffort => chat.reasoning_effort = None,
+        OptionalParam::Temperature => chat.temperature = None,
+        OptionalParam::TopP => chat.top_p = None,
+        OptionalParam::StreamOptions => chat.stream_options = None,
+        OptionalParam::ParallelToolCalls => chat.parallel_tool_calls = None,
+        OptionalParam::User => chat.user = None,
+        OptionalParam::Stop => chat.stop = None,
+        OptionalParam::MaxTokensAtMost(cap) => {
+            for field in [&mut chat.max_tokens, &mut chat.max_completion_tokens] {
+                if let Some(n) = field.as_mut() {
+                    *n = (*n).min(cap);
+                }
+            }
+        }
+        OptionalParam::MaxTokens => {
+            if let Some(n) = chat.max_tokens.take() {
+                chat.max_completion_tokens = Some(n);
+            }
+        }
+        // Not Chat Completions parameters.
+        OptionalParam::ReasoningSummary
+        | OptionalParam::Include
+        | OptionalParam::ReasoningItems => {}
+    }
 }
 
 /// A stream's opening, checked before it is committed.
@@ -187,4 +214,72 @@ pub(crate) async fn respond(
         rec.usage = Some(msg.usage.clone());
     }
     Ok(json_or_replayed(&msg, stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::encode;
+    use crate::translate::openai::to_openai_request;
+
+    /// A Chat Completions request with every optional parameter set.
+    fn chat_request(req: &MessagesRequest) -> ChatRequest<'_> {
+        let opts = OpenAiRequestOptions {
+            model: "gpt-x",
+            max_tokens_field: MaxTokensField::MaxTokens,
+            max_tokens_cap: None,
+            stream: true,
+        };
+        let mut chat = to_openai_request(req, &opts);
+        chat.temperature = Some(0.7);
+        chat.top_p = Some(0.9);
+        chat.parallel_tool_calls = Some(false);
+        chat.reasoning_effort = Some("high");
+        chat.user = Some("u-1".to_owned());
+        chat
+    }
+
+    /// Patching the encoded body gives what translating again without the
+    /// parameter gives, for every parameter an upstream can refuse.
+    #[test]
+    fn a_refused_parameter_is_left_out_of_the_encoded_body_as_in_translation() {
+        let raw = include_bytes!("../../tests/fixtures/claude-code/01-write-turn2.json");
+        let req: MessagesRequest = serde_json::from_slice(raw).unwrap();
+        let body = encode(&chat_request(&req), raw.len()).unwrap();
+        let params = [
+            OptionalParam::ReasoningEffort,
+            OptionalParam::Temperature,
+            OptionalParam::TopP,
+            OptionalParam::StreamOptions,
+            OptionalParam::ParallelToolCalls,
+            OptionalParam::User,
+            OptionalParam::MaxTokens,
+            OptionalParam::MaxTokensAtMost(1000),
+        ];
+        for p in params {
+            let mut chat = chat_request(&req);
+            drop_param(&mut chat, p);
+            let expected: serde_json::Value =
+                serde_json::from_slice(&encode(&chat, 0).unwrap()).unwrap();
+            let patched = drop_param_in_body(CHAT_PARAMS, &body, p)
+                .unwrap()
+                .expect("body changes");
+            let got: serde_json::Value = serde_json::from_slice(&patched).unwrap();
+            assert_eq!(got, expected, "{p:?}");
+            assert_ne!(patched, body, "{p:?}");
+        }
+        // Nothing to change: no retry.
+        let at_most_more = OptionalParam::MaxTokensAtMost(req.max_tokens + 1);
+        assert!(drop_param_in_body(CHAT_PARAMS, &body, at_most_more)
+            .unwrap()
+            .is_none());
+        let without_user = drop_param_in_body(CHAT_PARAMS, &body, OptionalParam::User)
+            .unwrap()
+            .unwrap();
+        assert!(
+            drop_param_in_body(CHAT_PARAMS, &without_user, OptionalParam::User)
+                .unwrap()
+                .is_none()
+        );
+    }
 }
