@@ -15,6 +15,7 @@
 //! | `providers` | one file per upstream protocol behind `enum Provider`: the only upstream HTTP |
 //! | [`server`] | routes, accept loop, middleware, extractors, handlers, admin |
 //! | [`observe`] | the per-request record (log line) and Prometheus metrics |
+//! | [`store`] | the SQLite request store: request log, live feed, usage rollups |
 //! | [`sse`] | SSE decoder (upstream) and encoder (client) |
 //! | [`app`] | process start-up and shutdown |
 //! | [`error`] | the Anthropic-shaped error every client sees |
@@ -32,5 +33,6 @@ pub mod routing;
 pub mod server;
 pub mod settings;
 pub mod sse;
+pub mod store;
 pub mod tokens;
 pub mod translate;

@@ -2,6 +2,8 @@
 //! configuration on request, and the development-only info dump. Nothing
 //! here shows a secret unmasked.
 
+pub(crate) mod store_api;
+
 use std::sync::Arc;
 
 use axum::extract::State;

@@ -48,6 +48,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         state.clone(),
         mw::require_admin_key,
     ));
+    // ---- request store API (branch `store`) ---------------------------------
+    // GET /admin/api/{requests, requests/live, requests/{id}, usage} behind the
+    // admin key. The console's authenticated /admin/api router takes these
+    // routes over (super::admin::store_api::routes()) when the branches meet.
+    let store_api = Router::new()
+        .nest("/admin/api", super::admin::store_api::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            mw::require_admin_key,
+        ));
+    let admin = admin.merge(store_api);
+    // --------------------------------------------------------------------------
     // Install the recorder before the first request is counted.
     let _ = crate::observe::metrics::handle();
     let mut metrics_route = Router::new().route("/metrics", get(render_metrics));
