@@ -19,5 +19,6 @@ mod reload;
 mod routing;
 mod sdk;
 mod shutdown;
+mod store;
 mod stream_check;
 mod tls;
