@@ -42,7 +42,8 @@ pub struct ListQuery {
     pub q: Option<String>,
 }
 
-/// One page of the request log.
+/// One page of the request log. A windowed page (see [`list`]) may hold
+/// fewer than `limit` rows and still have more.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
@@ -113,26 +114,64 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
+/// Requests one page may look at when no single index serves its filters
+/// (a `q` search, or several filters at once).
+pub const SCAN_WINDOW: i64 = 50_000;
+
 /// One page of the request log, newest first.
 ///
-/// Every filter is an equality on an indexed column whose index also
-/// orders by `seq`, so a page reads about `limit` index entries whatever
-/// the filter; only `q` (a substring) has to look at rows one by one.
+/// A single filter is an equality on an indexed column whose index also
+/// orders by `seq`, so the page reads about `limit` index entries however
+/// common or rare the value. A `q` search (a substring) or several filters
+/// at once look at rows one by one; such a page looks at most
+/// [`SCAN_WINDOW`] requests back from its cursor, and when it finds fewer
+/// than `limit` there, `hasMore` is still true and `nextBefore` continues
+/// the search further back. Every page is bounded work.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<Page, QueryError> {
+    list_within(conn, q, SCAN_WINDOW)
+}
+
+pub(crate) fn list_within(
+    conn: &Connection,
+    q: &ListQuery,
+    window: i64,
+) -> Result<Page, QueryError> {
     let limit = q.limit.clamp(1, MAX_LIMIT);
     // One more than asked: whether there is a next page.
     let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
     let mut rest = String::new();
     let mut args: Vec<Value> = Vec::new();
-    if let Some(before) = &q.before {
-        let seq: Option<i64> = conn
-            .query_row("SELECT seq FROM requests WHERE id = ?1", [before], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let seq = seq.ok_or_else(|| QueryError::UnknownCursor(before.clone()))?;
-        rest.push_str(" AND seq < ?");
-        args.push(Value::Integer(seq));
+    let cursor = match &q.before {
+        None => None,
+        Some(before) => {
+            let seq: Option<i64> = conn
+                .query_row("SELECT seq FROM requests WHERE id = ?1", [before], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let seq = seq.ok_or_else(|| QueryError::UnknownCursor(before.clone()))?;
+            rest.push_str(" AND seq < ?");
+            args.push(Value::Integer(seq));
+            Some(seq)
+        }
+    };
+    let filters = [q.upstream.is_some(), q.model.is_some(), q.status.is_some()];
+    let windowed = q.q.is_some() || filters.iter().filter(|f| **f).count() > 1;
+    // [floor, top): the rows this page may look at.
+    let mut window_bounds = None;
+    if windowed {
+        let top = match cursor {
+            Some(seq) => seq,
+            None => {
+                let max: Option<i64> =
+                    conn.query_row("SELECT max(seq) FROM requests", [], |r| r.get(0))?;
+                max.unwrap_or(0) + 1
+            }
+        };
+        let floor = top.saturating_sub(window);
+        rest.push_str(" AND seq >= ?");
+        args.push(Value::Integer(floor));
+        window_bounds = Some((floor, top));
     }
     if let Some(up) = &q.upstream {
         rest.push_str(" AND upstream = ?");
@@ -190,13 +229,28 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Page, QueryError> {
     let mut rows = stmt
         .query_map(rusqlite::params_from_iter(args), row_of)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let has_more = rows.len() > limit;
+    let mut has_more = rows.len() > limit;
     rows.truncate(limit);
-    let next_before = if has_more {
+    let mut next_before = if has_more {
         rows.last().map(|r| r.id.clone())
     } else {
         None
     };
+    if let (false, Some((floor, top))) = (has_more, window_bounds) {
+        // The window ran out before the page filled: go on below it, from
+        // its oldest row, if older rows exist.
+        let min: Option<i64> = conn.query_row("SELECT min(seq) FROM requests", [], |r| r.get(0))?;
+        if min.is_some_and(|m| m < floor) {
+            next_before = conn
+                .query_row(
+                    "SELECT id FROM requests WHERE seq >= ?1 AND seq < ?2 ORDER BY seq LIMIT 1",
+                    params![floor, top],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            has_more = next_before.is_some();
+        }
+    }
     Ok(Page {
         data: rows,
         has_more,

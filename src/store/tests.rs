@@ -449,6 +449,73 @@ fn the_request_log_pages_newest_first_and_filters() {
 }
 
 #[test]
+fn a_search_looks_a_bounded_window_back_and_continues_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_ok(opts(dir.path()));
+    let now = time::now_ms();
+    for i in 0..100 {
+        let mut r = row(&format!("req_{i:03}"), now + i);
+        if i % 25 == 0 {
+            r.error_message = Some(format!("needle {i}"));
+        }
+        store.record(r);
+    }
+    assert!(store.flush(WAIT));
+    // A window of 30 rows: the pages of a search for "needle" (at rows 0,
+    // 25, 50 and 75) walk down 30 rows at a time.
+    let mut pages = Vec::new();
+    let mut before = None;
+    for _ in 0..10 {
+        let q = ListQuery {
+            limit: 10,
+            q: Some("needle".into()),
+            before: before.clone(),
+            ..Default::default()
+        };
+        let page = store
+            .read_blocking(move |c| Ok(query::list_within(c, &q, 30)?))
+            .unwrap();
+        pages.push(ids(&page).join(","));
+        if !page.has_more {
+            break;
+        }
+        before = page.next_before;
+    }
+    assert_eq!(pages, ["req_075", "req_050", "req_025", "req_000"]);
+    // The window stops at the oldest row: no endless empty pages.
+    let q = ListQuery {
+        limit: 10,
+        q: Some("nothing".into()),
+        ..Default::default()
+    };
+    let page = store
+        .read_blocking(move |c| Ok(query::list_within(c, &q, 1000)?))
+        .unwrap();
+    assert!(page.data.is_empty() && !page.has_more);
+    // Several filters are windowed too; one filter is not.
+    let two = ListQuery {
+        limit: 10,
+        upstream: Some("openai".into()),
+        status: Some(StatusFilter::Code(200)),
+        ..Default::default()
+    };
+    let page = store
+        .read_blocking(move |c| Ok(query::list_within(c, &two, 5)?))
+        .unwrap();
+    assert_eq!((page.data.len(), page.has_more), (5, true));
+    assert_eq!(page.next_before.as_deref(), Some("req_095"));
+    let one = ListQuery {
+        limit: 10,
+        upstream: Some("openai".into()),
+        ..Default::default()
+    };
+    let page = store
+        .read_blocking(move |c| Ok(query::list_within(c, &one, 5)?))
+        .unwrap();
+    assert_eq!(page.data.len(), 10);
+}
+
+#[test]
 fn the_request_log_never_sorts_or_scans_for_its_filters() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_ok(opts(dir.path()));
