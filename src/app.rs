@@ -109,10 +109,14 @@ fn serve(mut settings: Settings) -> ExitCode {
         let _watcher = server::watch_config_file(&state);
         reload_on_sighup(&state);
         let deadline = state.settings.shutdown_timeout;
+        let store = state.store.clone();
         if let Err(e) = server::serve(listener, state, shutdown_signal(deadline)).await {
             eprintln!("error: server failed: {e}");
             return ExitCode::FAILURE;
         }
+        // The last batch of the request store is on the disk before exit.
+        let _ = tokio::task::spawn_blocking(move || store.flush(std::time::Duration::from_secs(3)))
+            .await;
         tracing::info!("shut down");
         ExitCode::SUCCESS
     });

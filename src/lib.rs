@@ -16,6 +16,7 @@
 //! | [`server`] | routes, accept loop, middleware, extractors, handlers, admin API |
 //! | `console` | the web console's files, compiled in, served under `/ui` |
 //! | [`observe`] | the per-request record (log line) and Prometheus metrics |
+//! | [`store`] | the SQLite request store: request log, live feed, usage rollups |
 //! | [`sse`] | SSE decoder (upstream) and encoder (client) |
 //! | [`app`] | process start-up and shutdown |
 //! | [`health_check`] | `claude-proxy health`: the container health check |
@@ -36,5 +37,6 @@ pub mod routing;
 pub mod server;
 pub mod settings;
 pub mod sse;
+pub mod store;
 pub mod tokens;
 pub mod translate;

@@ -44,6 +44,9 @@ Environment (also read from ./.env; the environment wins):
   CIRCUIT_FAILURES         consecutive failed attempts that open an upstream's circuit (default 5)
   CIRCUIT_OPEN_MS          ms an open circuit waits before one probe request (default 30000)
   CIRCUIT_MAX_OPEN_MS      longest open time, reached by doubling after failed probes (default 600000)
+  DATA_DIR                 directory of the request store claude-proxy.db, created 0700 (default ./data; off = no store)
+  STORE_BODIES             also store request and response bodies, truncated and redacted (default false)
+  STORE_RETENTION_DAYS     stored requests and usage older than this many days are pruned (default 30)
 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +95,14 @@ pub struct Settings {
     /// circuit breaker limits of every upstream without its own
     /// `circuitBreaker` values.
     pub circuit_breaker: CircuitBreakerSettings,
+    /// `DATA_DIR`: where the request store keeps `claude-proxy.db`; `None`
+    /// when `DATA_DIR=off` (no store).
+    pub data_dir: Option<PathBuf>,
+    /// `STORE_BODIES`: also store the first 4 KB of request and response
+    /// bodies, credentials redacted.
+    pub store_bodies: bool,
+    /// `STORE_RETENTION_DAYS`: stored rows older than this are pruned.
+    pub store_retention_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +196,18 @@ impl Settings {
             ));
         }
         let circuit_breaker = r.circuit_breaker()?;
+        let data_dir = match r.get("DATA_DIR") {
+            Some(off) if off.eq_ignore_ascii_case("off") => None,
+            dir => Some(PathBuf::from(dir.unwrap_or("./data"))),
+        };
+        let store_retention_days = r.num("STORE_RETENTION_DAYS", 30u32)?;
+        if !(1..=36_500).contains(&store_retention_days) {
+            return Err(r.err(
+                "STORE_RETENTION_DAYS",
+                &store_retention_days.to_string(),
+                "must be between 1 and 36500 days",
+            ));
+        }
         let nonempty = |k: &str| r.get(k).filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(Settings {
             host,
@@ -216,6 +239,9 @@ impl Settings {
             health_check_path,
             metrics_public: r.flag("METRICS_PUBLIC", false)?,
             circuit_breaker,
+            data_dir,
+            store_bodies: r.flag("STORE_BODIES", false)?,
+            store_retention_days,
         })
     }
 
@@ -435,12 +461,47 @@ mod tests {
     #[test]
     fn every_setting_is_in_the_help_and_the_example_file() {
         let example = include_str!("../.env.example");
-        for var in ["CIRCUIT_FAILURES", "CIRCUIT_OPEN_MS", "CIRCUIT_MAX_OPEN_MS"] {
+        for var in [
+            "CIRCUIT_FAILURES",
+            "CIRCUIT_OPEN_MS",
+            "CIRCUIT_MAX_OPEN_MS",
+            "DATA_DIR",
+            "STORE_BODIES",
+            "STORE_RETENTION_DAYS",
+        ] {
             assert!(ENV_HELP.contains(var), "{var} missing from ENV_HELP");
             assert!(
                 example.lines().any(|l| l.starts_with(&format!("{var}="))),
                 "{var} missing from .env.example"
             );
+        }
+    }
+
+    #[test]
+    fn store_settings() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.data_dir, Some(PathBuf::from("./data")));
+        assert!(!s.store_bodies);
+        assert_eq!(s.store_retention_days, 30);
+        for off in ["off", "OFF", " Off "] {
+            assert_eq!(settings(&[("DATA_DIR", off)]).unwrap().data_dir, None);
+        }
+        let s = settings(&[
+            ("DATA_DIR", "/var/lib/claude-proxy"),
+            ("STORE_BODIES", "true"),
+            ("STORE_RETENTION_DAYS", "7"),
+        ])
+        .unwrap();
+        assert_eq!(s.data_dir, Some(PathBuf::from("/var/lib/claude-proxy")));
+        assert!(s.store_bodies);
+        assert_eq!(s.store_retention_days, 7);
+        for (k, v) in [
+            ("STORE_RETENTION_DAYS", "0"),
+            ("STORE_RETENTION_DAYS", "36501"),
+            ("STORE_RETENTION_DAYS", "a week"),
+            ("STORE_BODIES", "sometimes"),
+        ] {
+            assert_eq!(settings(&[(k, v)]).unwrap_err().var, k);
         }
     }
 

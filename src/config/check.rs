@@ -147,10 +147,11 @@ const CIRCUIT_FIELDS: [(&str, Kind); 3] = [
     ("maxOpenMs", Kind::OptInt),
 ];
 
-const ROOT_FIELDS: [(&str, Kind); 3] = [
+const ROOT_FIELDS: [(&str, Kind); 4] = [
     ("currentUpstream", Kind::OptInt),
     ("loadBalance", Kind::OptStr),
     ("router", Kind::OptObject),
+    ("prices", Kind::OptObject),
 ];
 
 const ROUTER_FIELDS: [(&str, Kind); 8] = [

@@ -4,11 +4,12 @@
 //! [`load`] reads a file and reports problems with line/column or field path;
 //! [`check`] lists every problem of a file, [`store`] writes it atomically
 //! under a lock, [`watch`] notices when it changes; [`glob`] is the matcher
-//! of router rules.
+//! of router rules and of [`prices`] (the request store's cost estimates).
 
 pub mod check;
 pub mod glob;
 pub mod model;
+pub mod prices;
 pub mod raw;
 pub mod store;
 pub mod watch;
@@ -20,6 +21,7 @@ pub use model::{
     LoadBalance, ModelMapping, Route, RouteTarget, Router, Rule, Scenario, ServiceType,
     TargetError, Upstream, DEFAULT_LONG_CONTEXT_THRESHOLD,
 };
+pub use prices::{Price, Prices};
 pub use raw::RawConfig;
 
 #[derive(Debug, thiserror::Error)]

@@ -305,6 +305,9 @@ pub struct Config {
     /// go to the current upstream and its `fallback` list exactly as without
     /// routing.
     pub router: Option<Router>,
+    /// The `prices` object (empty when absent): cost estimates of the
+    /// request store.
+    pub prices: super::prices::Prices,
 }
 
 impl Config {

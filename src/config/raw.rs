@@ -14,6 +14,7 @@ use super::model::{
     resolve_target, ApiKey, AuthHeader, CircuitBreakerConfig, Config, LoadBalance, ModelMapping,
     RouteTarget, Router, Rule, Scenario, ServiceType, Upstream, DEFAULT_LONG_CONTEXT_THRESHOLD,
 };
+use super::prices::Prices;
 use super::ConfigError;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -35,6 +36,10 @@ pub struct RawConfig {
     /// Scenario and rule routing; absent = the current upstream serves all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router: Option<RawRouter>,
+    /// Model glob → US$ per million tokens (see [`super::prices`]); kept as
+    /// a JSON map so the user's order, which decides between globs, survives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices: Option<Map<String, Value>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -448,6 +453,11 @@ impl RawConfig {
             .router
             .as_ref()
             .map(|r| r.validate(&self.upstream, current_upstream, &mut problems));
+        let prices = self
+            .prices
+            .as_ref()
+            .map(|p| Prices::validate(p, &mut problems))
+            .unwrap_or_default();
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
@@ -456,6 +466,7 @@ impl RawConfig {
             current_upstream,
             load_balance,
             router,
+            prices,
         })
     }
 }
@@ -510,7 +521,7 @@ fn positive(value: Option<i64>, path: &str, problems: &mut Vec<String>) -> Optio
 
 /// ` (did you mean "longContext"?)` when `key` is one of `known` written with
 /// another case, with `-`/`_`, or with a typo or two (the closest one).
-fn did_you_mean(key: &str, known: &[&str]) -> String {
+pub(crate) fn did_you_mean(key: &str, known: &[&str]) -> String {
     let fold = |s: &str| -> Vec<char> {
         s.chars()
             .filter(|c| !matches!(c, '-' | '_'))

@@ -5,13 +5,17 @@
 //!
 //! The record is a drop guard: however a request ends — answered, refused,
 //! or abandoned by a client that hung up while the upstream was thinking —
-//! its line is written exactly once.
+//! its line is written exactly once, and its row handed to the request
+//! store ([`crate::store`]) without waiting: a queue slot or nothing.
 
 pub mod metrics;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use crate::config::Prices;
+use crate::error::{ApiError, ErrorKind};
 use crate::protocol::anthropic::Usage;
+use crate::store::{RequestRow, StoreSink};
 
 /// Status logged for a request whose client went away before any answer
 /// (nginx's "client closed request").
@@ -53,8 +57,15 @@ pub struct RequestRecord {
     pub usage: Option<Usage>,
     /// The error the client got (a stream: the `event: error` it got).
     pub error: Option<String>,
+    /// Its Anthropic `error.type`, when the error came as an [`ApiError`]
+    /// (a stream's error says it in front: `overloaded_error: …`).
+    pub error_type: Option<&'static str>,
+    /// The client key's name (client keys come later; `None` until then).
+    pub client: Option<String>,
     /// The client went away before the response ended.
     pub client_gone: bool,
+    /// Where the finished row goes (none in unit tests).
+    store: Option<StoreSink>,
 }
 
 impl RequestRecord {
@@ -77,8 +88,24 @@ impl RequestRecord {
             status: 0,
             usage: None,
             error: None,
+            error_type: None,
+            client: None,
             client_gone: false,
+            store: None,
         }
+    }
+
+    /// Also hands the finished row to the request store.
+    pub(crate) fn with_store(mut self, sink: StoreSink) -> Self {
+        self.store = Some(sink);
+        self
+    }
+
+    /// The request failed with `e`: its status, type and message.
+    pub fn fail(&mut self, e: &ApiError) {
+        self.status = e.status.as_u16();
+        self.error = Some(e.message.clone());
+        self.error_type = Some(e.kind.as_str());
     }
 
     /// Writes the log line and updates the metrics.
@@ -138,11 +165,103 @@ impl RequestRecord {
             usage: self.usage.as_ref(),
             attempts: self.attempts,
         });
+        if let Some(sink) = self.store.take() {
+            if sink.store.wants_rows() {
+                let row = self.row(latency, &sink.prices);
+                sink.store.record(row);
+            }
+        }
+    }
+
+    /// The store's row (called once, while dropping: the strings are moved).
+    fn row(&mut self, latency: Duration, prices: &Prices) -> RequestRow {
+        let ms = |d: Duration| (d.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        let (error_type, error_message) = split_error(self.error_type, self.error.take());
+        let usage = self.usage.as_ref();
+        let cost = match (self.model_upstream.as_deref(), usage) {
+            (Some(model), Some(usage)) => prices.cost(model, usage),
+            _ => None,
+        };
+        let now = SystemTime::now();
+        RequestRow {
+            id: std::mem::take(&mut self.request_id),
+            time_ms: crate::store::time::ms_of(now.checked_sub(latency).unwrap_or(now)),
+            endpoint: self.endpoint.to_owned(),
+            route: self.route.to_owned(),
+            upstream: self.upstream.take(),
+            key: self.key.take(),
+            model: Some(std::mem::take(&mut self.model_requested)).filter(|m| !m.is_empty()),
+            upstream_model: self.model_upstream.take(),
+            stream: self.stream,
+            status: self.status,
+            error_type,
+            error_message,
+            latency_ms: ms(latency),
+            ttfb_ms: self.ttfb.map(ms),
+            input_tokens: usage.map(|u| u.input_tokens),
+            output_tokens: usage.map(|u| u.output_tokens),
+            cache_read_tokens: usage.map(|u| u.cache_read_input_tokens),
+            cache_write_tokens: usage.map(|u| u.cache_creation_input_tokens),
+            retries: self.attempts.saturating_sub(1),
+            upstreams_tried: self.upstreams_tried,
+            client_gone: self.client_gone,
+            client: self.client.take(),
+            cost_usd: cost,
+        }
+    }
+}
+
+/// The error's type and message. Stream errors are recorded as
+/// `type: message`; a prefix that is one of Anthropic's types is split off.
+fn split_error(
+    kind: Option<&'static str>,
+    error: Option<String>,
+) -> (Option<String>, Option<String>) {
+    let Some(error) = error else {
+        return (kind.map(str::to_owned), None);
+    };
+    if let Some(kind) = kind {
+        return (Some(kind.to_owned()), Some(error));
+    }
+    match error.split_once(": ") {
+        Some((prefix, rest)) if ErrorKind::from_name(prefix).is_some() => {
+            (Some(prefix.to_owned()), Some(rest.to_owned()))
+        }
+        _ => (None, Some(error)),
     }
 }
 
 impl Drop for RequestRecord {
     fn drop(&mut self) {
         self.write();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_errors_are_split_into_type_and_message() {
+        let s = |k, e: &str| split_error(k, Some(e.to_owned()));
+        assert_eq!(
+            s(None, "overloaded_error: upstream busy: try later"),
+            (
+                Some("overloaded_error".to_owned()),
+                Some("upstream busy: try later".to_owned())
+            )
+        );
+        assert_eq!(
+            s(None, "note: not a type"),
+            (None, Some("note: not a type".to_owned()))
+        );
+        assert_eq!(
+            s(Some("api_error"), "api_error: x"),
+            (
+                Some("api_error".to_owned()),
+                Some("api_error: x".to_owned())
+            )
+        );
+        assert_eq!(split_error(None, None), (None, None));
     }
 }

@@ -28,15 +28,14 @@ pub(crate) async fn count_tokens(
     headers: HeaderMap,
     body: Result<AnthropicBody<CountTokensRequest>, ApiError>,
 ) -> Response {
-    let mut record = RequestRecord::new(rid.0, "count_tokens");
+    let mut record = state.record(rid.0, "count_tokens");
     match handle(&state, &headers, body, &mut record).await {
         Ok(r) => {
             record.status = r.status().as_u16();
             r
         }
         Err(e) => {
-            record.status = e.status.as_u16();
-            record.error = Some(e.message.clone());
+            record.fail(&e);
             e.into_response()
         }
     }

@@ -135,8 +135,12 @@ pub async fn serve(
     let deadline = state.settings.shutdown_timeout;
     let app = super::router::router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let store = state.store.clone();
     let signal = async move {
         shutdown.await;
+        // Live feeds never end by themselves; they must not hold shutdown
+        // up until SHUTDOWN_TIMEOUT.
+        store.close_live();
         let _ = signalled_tx.send(());
     };
     let limits = Limits {

@@ -25,7 +25,7 @@ pub(crate) async fn create_message(
     headers: HeaderMap,
     body: Result<AnthropicBody<MessagesRequest>, ApiError>,
 ) -> Response {
-    let mut record = Some(RequestRecord::new(rid.0, "messages"));
+    let mut record = Some(state.record(rid.0, "messages"));
     let mut route = None;
     let result = handle(&state, &headers, body, &mut record, &mut route).await;
     // A stream took the record along; otherwise it is written here.
@@ -38,8 +38,7 @@ pub(crate) async fn create_message(
         }
         Err(e) => {
             if let Some(rec) = record.as_mut() {
-                rec.status = e.status.as_u16();
-                rec.error = Some(e.message.clone());
+                rec.fail(&e);
             }
             e.into_response()
         }

@@ -16,8 +16,9 @@ use super::util::request_id;
 use crate::error::{ApiError, ErrorKind};
 
 /// Gives the request its `req_…` id (handlers find it as [`RequestId`]),
-/// sends it back as the `request-id` header, and logs the response body
-/// when `ENABLE_RESPONSE_LOGS` is on.
+/// sends it back as the `request-id` header, logs the response body when
+/// `ENABLE_RESPONSE_LOGS` is on, and captures both bodies for the store when
+/// `STORE_BODIES` is.
 pub(crate) async fn with_request_id(
     State(state): State<Arc<AppState>>,
     mut req: Request,
@@ -25,6 +26,8 @@ pub(crate) async fn with_request_id(
 ) -> Response {
     let rid = request_id();
     req.extensions_mut().insert(RequestId(rid.clone()));
+    // STORE_BODIES: the bodies are stored with the request's row.
+    let bodies = crate::store::bodies::BodyCapture::start(&state, &rid, &mut req);
     let mut resp = match oversized_header(req.headers()) {
         Some(name) => ApiError::invalid_request(format!(
             "header {name}: the value is longer than {MAX_HEADER_VALUE} bytes"
@@ -32,6 +35,9 @@ pub(crate) async fn with_request_id(
         .into_response(),
         None => next.run(req).await,
     };
+    if let Some(bodies) = bodies {
+        resp = bodies.finish(resp);
+    }
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("request-id", v);
     }

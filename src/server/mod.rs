@@ -3,7 +3,7 @@
 //! endpoint, admin endpoints, and the shared state.
 
 mod admin;
-mod body_log;
+pub(crate) mod body_log;
 mod count_tokens;
 mod extract;
 mod health;

@@ -13,6 +13,7 @@ use super::rate_limit::RateLimiter;
 use crate::config::{self, Config, ConfigError};
 use crate::error::ApiError;
 use crate::observe::metrics::InflightGuard;
+use crate::observe::RequestRecord;
 use crate::providers::http::HttpClients;
 use crate::providers::Held;
 use crate::routing::failover::Net;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// Console sessions (signed with a per-process secret) and the login
     /// limiter.
     pub(crate) console: ConsoleAuth,
+    /// The request store (`DATA_DIR`): one row per finished request.
+    pub store: crate::store::Store,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
         });
         Ok(AppState {
             rate_limiter,
+            store: crate::store::Store::from_settings(&settings),
             live: ArcSwap::from_pointee(LiveState::build(config, None)),
             settings,
             access_key,
@@ -73,6 +77,13 @@ impl AppState {
                 .then(|| Arc::new(tokio::sync::Semaphore::new(settings_max))),
             console: ConsoleAuth::new(),
         })
+    }
+
+    /// The record of a request that arrived just now; its row goes to the
+    /// store, priced with the running configuration's `prices`.
+    pub(crate) fn record(&self, request_id: String, endpoint: &'static str) -> RequestRecord {
+        let prices = self.live.load().config.prices.clone();
+        RequestRecord::new(request_id, endpoint).with_store(self.store.sink(prices))
     }
 
     /// What the failover loop needs.

@@ -22,5 +22,6 @@ mod responses;
 mod routing;
 mod sdk;
 mod shutdown;
+mod store;
 mod stream_check;
 mod tls;

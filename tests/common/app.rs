@@ -114,6 +114,10 @@ pub async fn spawn_app(config: Value, env: &[(&str, &str)]) -> TestApp {
     vars.insert("CONFIG_PATH".into(), path.display().to_string());
     vars.insert("FIRST_BYTE_TIMEOUT".into(), "5000".into());
     vars.insert("REQUEST_TIMEOUT".into(), "20000".into());
+    // The request store lives in the test's temp dir, not in ./data of the
+    // working directory (the repository).
+    let data_dir = dir.path().join("data");
+    vars.insert("DATA_DIR".into(), data_dir.display().to_string());
     for (k, v) in env {
         vars.insert((*k).into(), (*v).into());
     }

@@ -254,7 +254,6 @@ async fn an_upstream_and_a_key_added_through_the_forms_show_masked() {
 
 /// Needs the request store (its `requests` and `requests/live` routes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the request store's /admin/api/requests/live; run after the store is merged"]
 async fn a_request_through_the_proxy_appears_in_the_live_requests_view() {
     let upstream_mock = mock().await;
     let data = tempfile::tempdir().unwrap();

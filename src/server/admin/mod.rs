@@ -14,6 +14,8 @@ mod session;
 mod status;
 mod upstreams;
 
+pub(crate) mod store_api;
+
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -75,6 +77,8 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/admin/api/upstreams/{name}/test", post(upstreams::test))
         .route("/admin/api/current", put(upstreams::set_current))
         .route("/admin/api/balance", put(upstreams::set_balance))
+        // The request store: requests, requests/live, requests/{id}, usage.
+        .nest("/admin/api", store_api::routes())
 }
 
 /// `POST /admin/config/reload`.

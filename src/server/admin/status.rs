@@ -39,9 +39,9 @@ pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// The request store's state. Until the store exists, it is off.
-pub(crate) fn store_status(_state: &AppState) -> Value {
-    json!({"state": "off", "error": null, "path": null, "rows": null, "dropped": 0})
+/// The request store's state (`off` with `DATA_DIR=off`).
+pub(crate) fn store_status(state: &AppState) -> Value {
+    state.store.status_json()
 }
 
 /// The settings that shape behaviour; keys masked.
