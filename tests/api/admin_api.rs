@@ -279,7 +279,7 @@ async fn wrong_keys_at_login_lock_the_address_out_and_https_cookies_are_secure()
 }
 
 #[tokio::test]
-async fn status_shows_upstreams_keys_masked_with_their_state_and_the_store_off() {
+async fn status_shows_upstreams_keys_masked_with_their_state_and_the_store() {
     // Key A is rate limited by the upstream, key B answers.
     let mock = spawn_mock(mock_openai::validate, |rec| {
         if rec.key() == KEY_A {
@@ -306,10 +306,13 @@ async fn status_shows_upstreams_keys_masked_with_their_state_and_the_store_off()
     assert_eq!(s["loadBalance"], "failover");
     assert_eq!(s["currentUpstream"], json!({"index": 0, "name": "main"}));
     assert_eq!(s["router"], Value::Null);
-    assert_eq!(
-        s["store"],
-        json!({"state": "off", "error": null, "path": null, "rows": null, "dropped": 0})
-    );
+    // The harness gives every app its own DATA_DIR: the store is on.
+    assert_eq!(s["store"]["state"], "ok", "{}", s["store"]);
+    assert_eq!(s["store"]["error"], Value::Null);
+    assert!(s["store"]["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("claude-proxy.db")));
+    assert_eq!(s["store"]["dropped"], 0);
     let u = &s["upstreams"][0];
     assert_eq!(u["name"], "main");
     assert_eq!(u["serviceType"], "openai");
