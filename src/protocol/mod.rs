@@ -1,5 +1,7 @@
 //! Wire types of each API the proxy speaks; serde only, no logic.
 
 pub mod anthropic;
+pub mod chat_in;
 pub mod gemini;
 pub mod openai;
+pub mod responses_in;
