@@ -10,6 +10,7 @@ mod claude;
 mod count_tokens;
 mod failover;
 mod gemini;
+mod inbound_codex;
 mod inbound_sdk;
 mod limits;
 mod load;
