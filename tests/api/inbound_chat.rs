@@ -303,3 +303,29 @@ async fn requests_are_recorded_under_their_endpoint() {
     }
     assert!(tokens_total(&m, "up", "output") >= 14.0);
 }
+
+#[tokio::test]
+async fn a_stream_answered_with_json_is_replayed_as_a_stream() {
+    let mock = spawn_mock(mock_openai::validate, |_| {
+        Reply::ok(mock_openai::script_json(&Script::tools(vec![
+            ToolCall::new(Some("call_1".into()), "f", json!({"a": 1})),
+        ])))
+    })
+    .await;
+    let app = app_for("openai", "sk-1", &mock).await;
+    let body = chat(true).with("stream_options", json!({"include_usage": true}));
+    let resp = post(&app, "/v1/chat/completions", &body).await;
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let d = data(&resp.bytes().await.unwrap());
+    assert_eq!(d.last(), Some(&json!("[DONE]")), "{d:?}");
+    let call = &d[0]["choices"][0]["delta"]["tool_calls"][0];
+    assert_eq!(
+        (call["index"].as_u64(), call["id"].as_str()),
+        (Some(0), Some("call_1"))
+    );
+    assert_eq!(d[0]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(d[1]["usage"]["prompt_tokens"], 29);
+}

@@ -277,3 +277,40 @@ async fn models_answer_in_the_shape_the_client_asks_for() {
     let missing = get("/v1/models/nope", true).await.unwrap();
     expect_error(missing, 404, "not_found_error").await;
 }
+
+#[tokio::test]
+async fn a_full_proxy_refuses_at_once_in_openais_shape() {
+    let mock = spawn_mock(mock_openai::validate, |_| Reply::Hang).await;
+    let app = spawn_app(
+        config_with(vec![upstream("up", "openai", &mock.url(), &["sk-1"])]),
+        &[("MAX_CONCURRENT_REQUESTS", "1")],
+    )
+    .await;
+    let (path, body) = ENDPOINTS[0];
+    let busy = {
+        let client = app.client.clone();
+        let url = app.url(path);
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("authorization", format!("Bearer {ACCESS_KEY}"))
+                .json(&body())
+                .send()
+                .await
+        })
+    };
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || async {
+            mock.count() == 1
+        })
+        .await,
+        "the first request holds the only permit"
+    );
+    for (path, body) in ENDPOINTS {
+        let resp = post(&app, path, &body()).await;
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let e = expect_openai_error(resp, 503, "server_error").await;
+        assert_eq!(e["code"], "server_is_overloaded", "{path}");
+    }
+    busy.abort();
+}

@@ -61,7 +61,14 @@ async fn handle(
     drop(req);
     match run(state, headers, inbound, record, route, &mut held).await? {
         Outcome::PassThrough(answered) => {
-            super::passthrough::respond(&state.settings, *answered, record, &mut held).await
+            super::passthrough::respond(
+                &state.settings,
+                *answered,
+                include_usage,
+                record,
+                &mut held,
+            )
+            .await
         }
         Outcome::Anthropic {
             response,

@@ -6,7 +6,9 @@
 //! client asked for `stream_options.include_usage`) is read for the request
 //! record, an upstream silent for `STREAM_IDLE_TIMEOUT` or a connection that
 //! breaks ends the stream with OpenAI's `data: {"error": …}`, and the
-//! record and the concurrency permit are held until the stream ends.
+//! record and the concurrency permit are held until the stream ends. A
+//! server that answers a stream request with a whole JSON completion has
+//! it replayed as a stream, as the translated path does.
 
 use std::time::Duration;
 
@@ -42,10 +44,57 @@ fn usage_of(v: &Value) -> Option<Usage> {
     })
 }
 
+/// A whole `chat.completion` as the stream the client asked for (some
+/// compatible servers answer a stream request with JSON): one chunk with
+/// the whole message, the usage chunk when the client asked for it (any
+/// usage the server reported), `[DONE]`. `None` when it is not a completion.
+fn completion_as_stream(completion: &Value, include_usage: bool) -> Option<Bytes> {
+    let choice = completion.get("choices")?.get(0)?;
+    let message = choice.get("message")?;
+    let mut delta = serde_json::json!({"role": "assistant", "content": message.get("content").cloned().unwrap_or(Value::Null)});
+    for key in ["reasoning_content", "refusal"] {
+        if let Some(v) = message.get(key).filter(|v| !v.is_null()) {
+            delta[key] = v.clone();
+        }
+    }
+    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+        let calls: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut c = c.clone();
+                c["index"] = serde_json::json!(i);
+                c
+            })
+            .collect();
+        delta["tool_calls"] = Value::Array(calls);
+    }
+    let head = |choices: Value| {
+        serde_json::json!({
+            "id": completion.get("id").cloned().unwrap_or(Value::Null),
+            "object": "chat.completion.chunk",
+            "created": completion.get("created").cloned().unwrap_or(Value::Null),
+            "model": completion.get("model").cloned().unwrap_or(Value::Null),
+            "choices": choices,
+        })
+    };
+    let chunk = head(serde_json::json!([{"index": 0, "delta": delta,
+        "finish_reason": choice.get("finish_reason").cloned().unwrap_or(Value::Null)}]));
+    let mut out = format!("data: {chunk}\n\n");
+    if include_usage {
+        let mut usage = head(serde_json::json!([]));
+        usage["usage"] = completion.get("usage").cloned().unwrap_or(Value::Null);
+        out.push_str(&format!("data: {usage}\n\n"));
+    }
+    out.push_str("data: [DONE]\n\n");
+    Some(Bytes::from(out))
+}
+
 /// The client's response for a pass-through answer.
 pub(super) async fn respond(
     settings: &Settings,
     answered: Answered,
+    include_usage: bool,
     record: &mut Option<RequestRecord>,
     held: &mut Option<Held>,
 ) -> Result<Response, ApiError> {
@@ -54,11 +103,17 @@ pub(super) async fn respond(
         Answer::Whole(response) => {
             let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
             let bytes = read_body(&name, response).await?;
+            let parsed = serde_json::from_slice::<Value>(&bytes).ok();
             if let Some(rec) = record.as_mut() {
-                rec.usage = serde_json::from_slice::<Value>(&bytes)
-                    .ok()
+                rec.usage = parsed.as_ref().and_then(usage_of);
+            }
+            if answered.outgoing.stream {
+                if let Some(sse) = parsed
                     .as_ref()
-                    .and_then(usage_of);
+                    .and_then(|c| completion_as_stream(c, include_usage))
+                {
+                    return Ok(sse_http_response(Body::from(sse)));
+                }
             }
             let mut resp = Response::new(Body::from(bytes));
             *resp.status_mut() = StatusCode::OK;
