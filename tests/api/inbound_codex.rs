@@ -131,6 +131,20 @@ fn run_codex(codex: &Path, addr: std::net::SocketAddr) -> crate::common::process
         format!(
             r#"model = "mock-model"
 model_provider = "claude-proxy"
+# Only the gateway on loopback: no update check, analytics, feedback or
+# telemetry export.
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+
+[otel]
+exporter = "none"
+metrics_exporter = "none"
+trace_exporter = "none"
 
 [model_providers.claude-proxy]
 name = "claude-proxy"
