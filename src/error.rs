@@ -1,5 +1,8 @@
 //! The one error type a client ever sees: Anthropic's error JSON
-//! `{"type":"error","error":{"type":…,"message":…}}` with the matching status.
+//! `{"type":"error","error":{"type":…,"message":…}}` with the matching status,
+//! or, on the OpenAI-compatible endpoints, the same error rendered in
+//! OpenAI's shape `{"error":{"message","type","param","code"}}`
+//! ([`ApiError::into_response_as`]).
 //!
 //! Every status/type decision is made here: [`ErrorKind::status`] for the
 //! status a kind is sent with, and one table, `UPSTREAM_KINDS`, for the kind
@@ -274,15 +277,99 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+/// The shape an error is sent in: Anthropic's everywhere, OpenAI's on the
+/// OpenAI-compatible endpoints (docs/openai-inbound.md, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorShape {
+    /// `{"type":"error","error":{"type","message"}}`.
+    #[default]
+    Anthropic,
+    /// `{"error":{"message","type","param","code"}}`.
+    OpenAi,
+}
+
+impl ApiError {
+    /// OpenAI's `error.type` and `error.code` for this error. A rejected
+    /// key is what api.openai.com answers: `invalid_request_error` with
+    /// code `invalid_api_key`; a rate limit has code `rate_limit_exceeded`;
+    /// failures on the gateway's or the upstream's side are `server_error`
+    /// (<https://platform.openai.com/docs/guides/error-codes>).
+    pub fn openai_type_and_code(&self) -> (&'static str, Option<&'static str>) {
+        match self.kind {
+            ErrorKind::InvalidRequest => ("invalid_request_error", None),
+            ErrorKind::Authentication => ("invalid_request_error", Some("invalid_api_key")),
+            ErrorKind::Billing => ("insufficient_quota", Some("insufficient_quota")),
+            ErrorKind::Permission => ("invalid_request_error", Some("permission_denied")),
+            ErrorKind::NotFound => ("invalid_request_error", Some("not_found")),
+            ErrorKind::RequestTooLarge => ("invalid_request_error", Some("request_too_large")),
+            ErrorKind::RateLimit => ("rate_limit_error", Some("rate_limit_exceeded")),
+            ErrorKind::Api => ("server_error", None),
+            ErrorKind::Timeout => ("server_error", Some("timeout")),
+            ErrorKind::Overloaded => ("server_error", Some("server_is_overloaded")),
+        }
+    }
+
+    /// The status an OpenAI client gets: the same, except that Anthropic's
+    /// own 529 (overloaded) is OpenAI's 503.
+    pub fn openai_status(&self) -> StatusCode {
+        if self.status.as_u16() == 529 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            self.status
+        }
+    }
+
+    /// The JSON body OpenAI sends for this error:
+    /// `{"error":{"message","type","param","code"}}`.
+    pub fn openai_body(&self) -> String {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            message: &'a str,
+            #[serde(rename = "type")]
+            kind: &'static str,
+            param: Option<&'a str>,
+            code: Option<&'static str>,
+        }
+        let (kind, code) = self.openai_type_and_code();
+        serde_json::to_string(&Body {
+            error: Inner {
+                message: &self.message,
+                kind,
+                param: None,
+                code,
+            },
+        })
+        .unwrap_or_else(|_| {
+            r#"{"error":{"message":"error","type":"server_error","param":null,"code":null}}"#
+                .to_owned()
+        })
+    }
+
+    /// The response in `shape`.
+    pub fn into_response_as(self, shape: ErrorShape) -> Response {
+        match shape {
+            ErrorShape::Anthropic => self.into_response(),
+            ErrorShape::OpenAi => {
+                let status = self.openai_status();
+                let body = self.openai_body();
+                self.respond(status, body)
+            }
+        }
+    }
+
+    /// `body` with `status`, `retry-after` and `x-should-retry`.
+    fn respond(&self, status: StatusCode, body: String) -> Response {
         let mut resp = (
-            self.status,
+            status,
             [(
                 axum::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            self.body(),
+            body,
         )
             .into_response();
         if let Some(secs) = self.retry_after {
@@ -301,6 +388,13 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static(if retry { "true" } else { "false" }),
         );
         resp
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        self.respond(self.status, body)
     }
 }
 
@@ -427,6 +521,23 @@ mod tests {
         let e = ApiError::from_upstream("g", 400, body, None);
         assert_eq!(e.kind, ErrorKind::Authentication);
         assert!(e.message.contains("API key not valid"));
+    }
+
+    #[test]
+    fn openai_shape_and_status() {
+        let e = ApiError::authentication("bad key");
+        let v: serde_json::Value = serde_json::from_str(&e.openai_body()).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "invalid_api_key");
+        assert_eq!(v["error"]["message"], "bad key");
+        assert!(v["error"]["param"].is_null());
+        let r = ApiError::overloaded("busy")
+            .with_retry_after(Some(3))
+            .into_response_as(ErrorShape::OpenAi);
+        assert_eq!(r.status().as_u16(), 503);
+        assert_eq!(r.headers()["retry-after"], "3");
+        let r = ApiError::new(ErrorKind::RateLimit, "slow").into_response_as(ErrorShape::OpenAi);
+        assert_eq!(r.status().as_u16(), 429);
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub(crate) struct ClientRequest<'a> {
     pub raw_len: usize,
     /// The client's headers (a pass-through forwards `anthropic-*`).
     pub headers: &'a HeaderMap,
+    /// The client's own Chat Completions body, when it came in as one
+    /// (`POST /v1/chat/completions`): an OpenAI-type upstream is sent it as
+    /// it is, with only the model mapped (docs/openai-inbound.md,
+    /// "Pass-through"). `None` for Anthropic requests.
+    pub chat_body: Option<Bytes>,
 }
 
 /// A request ready to be sent to one upstream.
@@ -99,6 +104,17 @@ enum Prepared {
     Responses(responses::Prepared),
     Gemini(gemini::Prepared),
     Claude,
+    /// A client's Chat Completions body for an OpenAI-type upstream: its
+    /// answer is the client's as it is, read by the endpoint's handler.
+    ChatPassThrough,
+}
+
+impl Outgoing {
+    /// True for a Chat Completions pass-through, whose answer is already in
+    /// the client's protocol.
+    pub(crate) fn is_chat_pass_through(&self) -> bool {
+        matches!(self.state, Prepared::ChatPassThrough)
+    }
 }
 
 /// A 400 that names an optional parameter the model refuses: the provider
@@ -146,7 +162,10 @@ impl Provider {
             ApiError::api("internal error: the request was released before it was translated")
         })?;
         match self {
-            Provider::OpenAi(p) => p.prepare(up, parsed, req.raw_len, model),
+            Provider::OpenAi(p) => match &req.chat_body {
+                Some(body) => p.pass_through(body, parsed.is_stream(), model),
+                None => p.prepare(up, parsed, req.raw_len, model),
+            },
             Provider::Responses(p) => p.prepare(up, parsed, req.raw_len, model),
             Provider::Gemini(p) => p.prepare(up, parsed, req.raw_len, model),
             Provider::Claude(p) => p.prepare(parsed, &req.raw, req.headers, model),
@@ -233,6 +252,9 @@ impl Provider {
             Prepared::Responses(_) => responses::respond(out.stream, answer, r).await,
             Prepared::Gemini(prep) => gemini::respond(prep, out.stream, answer, r).await,
             Prepared::Claude => claude::respond(out.stream, answer, r).await,
+            Prepared::ChatPassThrough => Err(ApiError::api(
+                "internal error: a Chat Completions pass-through is answered by its handler",
+            )),
         }
     }
 

@@ -99,6 +99,33 @@ impl OpenAi {
         })
     }
 
+    /// The client's own Chat Completions `body` with only `model` mapped
+    /// (docs/openai-inbound.md, "Pass-through"): no translation, no
+    /// parameter dropped or added.
+    pub(crate) fn pass_through(
+        &self,
+        body: &bytes::Bytes,
+        stream: bool,
+        model: &str,
+    ) -> Result<Outgoing, ApiError> {
+        let rewrite = crate::translate::anthropic::Rewrite {
+            model: Some(model),
+            ..Default::default()
+        };
+        let body = crate::translate::anthropic::rewrite_body(body, rewrite)
+            .map_err(ApiError::invalid_request)?
+            .map(bytes::Bytes::from)
+            .unwrap_or_else(|| body.clone());
+        Ok(Outgoing {
+            url: self.url()?,
+            body,
+            headers: HeaderMap::new(),
+            upstream_model: model.to_owned(),
+            stream,
+            state: AnyPrepared::ChatPassThrough,
+        })
+    }
+
     /// `out` again without `param`: translated anew when the parsed request
     /// is still there, else patched in the encoded body. `None` when the
     /// parameter was already left out, too many were, or the body would not

@@ -1,7 +1,9 @@
-//! What handlers take from a request, with failures as Anthropic-shaped
-//! [`ApiError`]s: the client's credentials (one parser, shared by
-//! authentication and the rate limiter), the request id, and a JSON body
-//! parsed into its Anthropic type ([`AnthropicBody`]).
+//! What handlers take from a request, with failures as [`ApiError`]s: the
+//! client's credentials (one parser, shared by authentication and the rate
+//! limiter), the request id, the error shape the client expects
+//! ([`error_shape`]), and a JSON body parsed into its type
+//! ([`AnthropicBody`]; the OpenAI-compatible handlers render its errors in
+//! OpenAI's shape).
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use super::state::AppState;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, ErrorKind, ErrorShape};
 
 /// Every credential the client presented, `x-api-key` first (both headers
 /// may be present: the official SDK sends both when both are configured).
@@ -39,6 +41,21 @@ pub(crate) fn is_authorized(headers: &HeaderMap, expected: &[u8]) -> bool {
         ok |= candidate.ct_eq(expected).unwrap_u8();
     }
     any && ok == 1
+}
+
+/// The error shape the client expects (docs/openai-inbound.md, "Errors"):
+/// OpenAI's on the OpenAI-compatible endpoints, and on `GET /v1/models`
+/// without an `anthropic-version` header (the Anthropic SDKs, and so
+/// Claude Code, always send one); Anthropic's everywhere else.
+pub(crate) fn error_shape(path: &str, headers: &HeaderMap) -> ErrorShape {
+    let openai_endpoint = path == "/v1/chat/completions" || path == "/v1/responses";
+    let openai_models = (path == "/v1/models" || path.starts_with("/v1/models/"))
+        && !headers.contains_key("anthropic-version");
+    if openai_endpoint || openai_models {
+        ErrorShape::OpenAi
+    } else {
+        ErrorShape::Anthropic
+    }
 }
 
 /// The `req_…` id of the request, set by the request-id middleware.
@@ -171,6 +188,23 @@ mod tests {
         assert_eq!(credentials(&h).next(), Some(&b"a"[..]));
         let h = headers(&[("authorization", "Bearer b")]);
         assert_eq!(credentials(&h).next(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn openai_endpoints_and_models_without_anthropic_version_get_openai_errors() {
+        let none = HeaderMap::new();
+        let anthropic = headers(&[("anthropic-version", "2023-06-01")]);
+        assert_eq!(
+            error_shape("/v1/chat/completions", &anthropic),
+            ErrorShape::OpenAi
+        );
+        assert_eq!(error_shape("/v1/responses", &none), ErrorShape::OpenAi);
+        assert_eq!(error_shape("/v1/models", &none), ErrorShape::OpenAi);
+        assert_eq!(
+            error_shape("/v1/models/x", &anthropic),
+            ErrorShape::Anthropic
+        );
+        assert_eq!(error_shape("/v1/messages", &none), ErrorShape::Anthropic);
     }
 
     #[test]

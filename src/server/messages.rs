@@ -51,7 +51,7 @@ pub(crate) async fn create_message(
 }
 
 /// The response header that says which route a request took.
-const ROUTE_HEADER: &str = "x-claude-proxy-route";
+pub(super) const ROUTE_HEADER: &str = "x-claude-proxy-route";
 
 async fn handle(
     state: &Arc<AppState>,
@@ -105,6 +105,7 @@ async fn handle(
         raw,
         raw_len,
         headers,
+        chat_body: None,
     };
     let answered = dispatch(state.net(), &live, plan, &mut client, record).await?;
     // The client's request is not needed to read the answer.
@@ -127,7 +128,7 @@ async fn handle(
 
 /// The request's route; a request too close to the long-context threshold
 /// to decide from its size is counted first, off the async runtime.
-async fn choose_route(
+pub(super) async fn choose_route(
     live: &LiveState,
     req: MessagesRequest,
     headers: &HeaderMap,

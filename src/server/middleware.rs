@@ -1,5 +1,6 @@
 //! Middleware of the API routes: request ids (and response body logs),
-//! client authentication, and the per-client rate limit.
+//! client authentication, and the per-client rate limit. Their refusals
+//! come in the error shape the client expects (`extract::error_shape`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{credentials, is_authorized, RequestId};
+use super::extract::{credentials, error_shape, is_authorized, RequestId};
 use super::state::AppState;
 use super::util::request_id;
 use crate::error::{ApiError, ErrorKind};
@@ -74,7 +75,8 @@ pub(crate) async fn require_access_key(
     } else {
         "invalid API key: the key does not match PROXY_ACCESS_KEY"
     };
-    ApiError::authentication(message).into_response()
+    let shape = error_shape(req.uri().path(), req.headers());
+    ApiError::authentication(message).into_response_as(shape)
 }
 
 /// The admin key on `/admin/*`.
@@ -126,7 +128,7 @@ pub(crate) async fn rate_limit(
                 ),
             )
             .with_retry_after(Some(l.retry_after_secs))
-            .into_response()
+            .into_response_as(error_shape(req.uri().path(), req.headers()))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP server: routes ([`router`]), the accept loop and shutdown
 //! ([`listener`]), middleware, request extractors, one handler file per
-//! endpoint, admin endpoints, and the shared state.
+//! endpoint (the OpenAI-compatible ones in `openai/`), admin endpoints, and
+//! the shared state.
 
 mod admin;
 pub(crate) mod body_log;
@@ -11,6 +12,7 @@ mod listener;
 mod messages;
 mod middleware;
 mod models;
+mod openai;
 mod rate_limit;
 mod router;
 mod state;

@@ -1,6 +1,11 @@
 //! `GET /v1/models` and `GET /v1/models/{model_id}`: the model names a
 //! client can ask this proxy for, in Anthropic's list shape
-//! (<https://docs.anthropic.com/en/api/models-list>).
+//! (<https://docs.anthropic.com/en/api/models-list>) — or, for a client
+//! that sends no `anthropic-version` header (OpenAI's SDKs, Codex, Cursor;
+//! the Anthropic SDKs and Claude Code always send one), in OpenAI's
+//! (<https://platform.openai.com/docs/api-reference/models/list>):
+//! `{"object":"list","data":[{"id","object":"model","created","owned_by"}]}`,
+//! every model at once (OpenAI's list has no pages).
 //!
 //! The list comes from the current upstream's `modelMapping`: its source
 //! names first (what clients ask for; the family words expand to
@@ -14,6 +19,7 @@ use std::time::SystemTime;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -21,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::state::AppState;
 use super::util::rfc3339;
 use crate::config::{Config, Scenario, Upstream};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorShape};
 
 /// What a family word in `modelMapping` (`"opus"`, `"sonnet"`, `"haiku"`)
 /// stands for in the list: the current Claude model of that family, as
@@ -252,17 +258,84 @@ pub fn page<'a>(models: &'a [ModelInfo], q: &ListQuery) -> Result<ModelPage<'a>,
     })
 }
 
+/// Who owns every model in OpenAI's list shape.
+const OWNED_BY: &str = "claude-proxy";
+
+/// A model in OpenAI's shape.
+#[derive(Debug, Serialize)]
+pub struct OpenAiModel<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    /// Unix seconds of `created_at`.
+    pub created: u64,
+    pub owned_by: &'static str,
+}
+
+impl<'a> OpenAiModel<'a> {
+    fn of(m: &'a ModelInfo) -> Self {
+        OpenAiModel {
+            id: &m.id,
+            object: "model",
+            created: unix_seconds(&m.created_at),
+            owned_by: OWNED_BY,
+        }
+    }
+}
+
+/// `GET /v1/models` in OpenAI's shape.
+#[derive(Debug, Serialize)]
+pub struct OpenAiModelList<'a> {
+    pub object: &'static str,
+    pub data: Vec<OpenAiModel<'a>>,
+}
+
+/// Unix seconds of an RFC 3339 UTC timestamp (`2025-09-29T00:00:00Z`); 0
+/// when it cannot be read.
+fn unix_seconds(t: &str) -> u64 {
+    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|s| s.parse::<i64>().ok());
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return 0;
+    };
+    let (h, mi, s) = (
+        num(11..13).unwrap_or(0),
+        num(14..16).unwrap_or(0),
+        num(17..19).unwrap_or(0),
+    );
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).unwrap_or(0)
+}
+
+/// True for an Anthropic client (it sends `anthropic-version`).
+fn wants_anthropic(headers: &HeaderMap) -> bool {
+    headers.contains_key("anthropic-version")
+}
+
 /// `GET /v1/models`.
 pub async fn list_models(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
+    let live = state.live.load_full();
+    let models = all_models(&live.config, live.current().map(|u| &u.config));
+    if !wants_anthropic(&headers) {
+        return Json(OpenAiModelList {
+            object: "list",
+            data: models.iter().map(OpenAiModel::of).collect(),
+        })
+        .into_response();
+    }
     let q = match query {
         Ok(Query(q)) => q,
         Err(e) => return ApiError::invalid_request(e.body_text()).into_response(),
     };
-    let live = state.live.load_full();
-    let models = all_models(&live.config, live.current().map(|u| &u.config));
     match page(&models, &q) {
         Ok(p) => Json(p).into_response(),
         Err(e) => e.into_response(),
@@ -272,19 +345,28 @@ pub async fn list_models(
 /// `GET /v1/models/{model_id}`: one entry of the list, or 404.
 pub async fn get_model(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Path(model_id): Path<String>,
 ) -> Response {
+    let anthropic = wants_anthropic(&headers);
+    let answer = |m: ModelInfo| {
+        if anthropic {
+            Json(m).into_response()
+        } else {
+            Json(OpenAiModel::of(&m)).into_response()
+        }
+    };
     let live = state.live.load_full();
     let upstream = live.current().map(|u| &u.config);
     if let Some(m) = all_models(&live.config, upstream)
         .into_iter()
         .find(|m| m.id == model_id)
     {
-        return Json(m).into_response();
+        return answer(m);
     }
     // `upstream,model` with any model the upstream may serve.
     if model_id.contains(',') && live.config.parse_target(&model_id).is_ok() {
-        return Json(ModelInfo::named(&model_id, None)).into_response();
+        return answer(ModelInfo::named(&model_id, None));
     }
     // Not listed, but routed: a dated id such as claude-sonnet-4-5-20250929
     // reaches the upstream through a family word or "*", so it exists here.
@@ -294,9 +376,14 @@ pub async fn get_model(
             || mapping.entries().iter().any(|(from, _)| from == "*")
     });
     if routed {
-        return Json(ModelInfo::named(&model_id, None)).into_response();
+        return answer(ModelInfo::named(&model_id, None));
     }
-    ApiError::not_found(format!("model: {model_id}")).into_response()
+    let shape = if anthropic {
+        ErrorShape::Anthropic
+    } else {
+        ErrorShape::OpenAi
+    };
+    ApiError::not_found(format!("model: {model_id}")).into_response_as(shape)
 }
 
 #[cfg(test)]
@@ -319,6 +406,14 @@ mod tests {
             after_id: after.map(str::to_owned),
             before_id: before.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn timestamps_become_unix_seconds() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), 0);
+        assert_eq!(unix_seconds("2025-09-29T00:00:00Z"), 1_759_104_000);
+        assert_eq!(unix_seconds("2026-11-26T05:44:40.123Z"), 1_795_671_880);
+        assert_eq!(unix_seconds("garbage"), 0);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The routes: the Anthropic API under `/v1`, admin endpoints and the
+//! The routes: the Anthropic API under `/v1` and the OpenAI-compatible
+//! `/v1/chat/completions` and `/v1/responses`, admin endpoints and the
 //! admin API, the web console under `/ui`, metrics and health, with their
 //! middleware, CORS and the body-size limit.
 
@@ -23,6 +24,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/v1/messages/count_tokens",
             post(super::count_tokens::count_tokens),
         )
+        // OpenAI-compatible endpoints (docs/openai-inbound.md).
+        .route(
+            "/v1/chat/completions",
+            post(super::openai::chat_completions),
+        )
+        .route("/v1/responses", post(super::openai::create_response))
         .route("/v1/models", get(super::models::list_models))
         // A wildcard: upstream model names may contain `/` (`openai/gpt-4o`).
         .route("/v1/models/{*model_id}", get(super::models::get_model))

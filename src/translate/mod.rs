@@ -11,6 +11,7 @@
 //! | [`responses`] | Anthropic ⇄ OpenAI Responses API |
 //! | [`gemini`] | Anthropic ⇄ Gemini `generateContent` |
 //! | [`anthropic`] | the Claude pass-through's body rewrite |
+//! | `inbound` | OpenAI Chat Completions and Responses requests in, Anthropic answers back out |
 //! | `common` | what the OpenAI, Responses and Gemini translators share: the stream emitter and tool ids, content and tool-history rules, request settings, stop sequences |
 //! | [`blocks`] | the block writer every stream translator emits through, and [`accumulate`] |
 //! | [`tool_args`] | repair of upstream tool arguments into a JSON object |
@@ -19,6 +20,7 @@ pub mod anthropic;
 pub mod blocks;
 pub(crate) mod common;
 pub mod gemini;
+pub(crate) mod inbound;
 pub mod openai;
 pub mod responses;
 pub mod tool_args;

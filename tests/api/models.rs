@@ -161,7 +161,19 @@ async fn empty_mapping_lists_the_claude_families() {
 async fn requires_the_access_key() {
     let app = mapped_app().await;
     for path in ["/v1/models", "/v1/models/gpt-5"] {
-        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        // An Anthropic client (it sends anthropic-version) gets Anthropic's
+        // error; a client without it, OpenAI's (tests/api/inbound_errors.rs).
+        let resp = app
+            .client
+            .get(app.url(path))
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap();
         expect_error(resp, 401, "authentication_error").await;
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_api_key", "{v}");
     }
 }

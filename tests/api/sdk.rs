@@ -109,7 +109,7 @@ fn stream_reply(pieces: Vec<String>) -> Reply {
     }
 }
 
-fn answer_openai(rec: &Recorded) -> Reply {
+pub(crate) fn answer_openai(rec: &Recorded) -> Reply {
     let body = &rec.body;
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let seen = Seen {
@@ -159,7 +159,7 @@ fn answer_responses(rec: &Recorded) -> Reply {
 }
 
 /// The same script for a Gemini upstream (the model is in the URL path).
-fn answer_gemini(rec: &Recorded) -> Reply {
+pub(crate) fn answer_gemini(rec: &Recorded) -> Reply {
     let contents = rec.body["contents"].as_array().cloned().unwrap_or_default();
     // The function responses may be followed by the rest of the user turn.
     let last_response = contents.iter().rev().find_map(|c| {
@@ -191,7 +191,7 @@ fn answer_gemini(rec: &Recorded) -> Reply {
 
 /// The same script for an Anthropic upstream (answers in Anthropic's own
 /// format).
-fn answer_claude(rec: &Recorded) -> Reply {
+pub(crate) fn answer_claude(rec: &Recorded) -> Reply {
     let body = &rec.body;
     let last = body["messages"]
         .as_array()
