@@ -382,8 +382,13 @@ pub fn prune(
     })
 }
 
-/// After pruning: hands free pages back to the file system (bounded work)
-/// and refreshes the planner's statistics.
-pub(crate) fn tidy(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("PRAGMA incremental_vacuum(4096); PRAGMA optimize;")
+/// After pruning: hands free pages back to the file system (at most 16 MB
+/// per call, bounded work) and refreshes the planner's statistics.
+pub fn tidy(conn: &Connection) -> rusqlite::Result<()> {
+    // Each step of incremental_vacuum frees one page: a single step (what
+    // `execute_batch` does) would free one page per prune.
+    let mut vacuum = conn.prepare("PRAGMA incremental_vacuum(4096)")?;
+    let mut steps = vacuum.query([])?;
+    while steps.next()?.is_some() {}
+    conn.execute_batch("PRAGMA optimize;")
 }

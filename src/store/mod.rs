@@ -176,6 +176,9 @@ pub(crate) struct Shared {
     dropped: AtomicU64,
     /// Committed batches (tests watch batching through it).
     commits: AtomicU64,
+    /// Error lines logged by the writer (tests check it is one per cause).
+    #[cfg_attr(not(test), allow(dead_code))]
+    errors_logged: AtomicU64,
     live: broadcast::Sender<Arc<RequestRow>>,
     /// Set at shutdown: live feeds end so connections can close.
     closing: watch::Sender<bool>,
@@ -195,6 +198,7 @@ impl Shared {
             row_count_known: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            errors_logged: AtomicU64::new(0),
             live: broadcast::channel(LIVE_CAPACITY).0,
             closing: watch::channel(false).0,
             readers: Mutex::new(Vec::new()),

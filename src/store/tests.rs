@@ -196,6 +196,35 @@ fn old_rows_and_rollups_are_pruned() {
 }
 
 #[test]
+fn pruning_gives_the_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.retention = Duration::from_secs(86_400);
+    o.batch_max = 5000;
+    let store = open_ok(o.clone());
+    let old = time::now_ms() - 2 * 86_400_000;
+    for i in 0..3000 {
+        let mut r = row(&format!("req_{i:05}"), old + i);
+        r.error_message = Some("x".repeat(500));
+        store.record(r);
+    }
+    assert!(store.flush(WAIT));
+    let pages = |c: &rusqlite::Connection| -> rusqlite::Result<(i64, i64)> {
+        Ok((
+            c.pragma_query_value(None, "page_count", |r| r.get(0))?,
+            c.pragma_query_value(None, "freelist_count", |r| r.get(0))?,
+        ))
+    };
+    let (before, _) = store.read_blocking(|c| Ok(pages(c)?)).unwrap();
+    assert!(store.prune_now(WAIT));
+    assert_eq!(stored(&store), 0);
+    let c = rusqlite::Connection::open(&o.path).unwrap();
+    let (after, free) = pages(&c).unwrap();
+    assert!(after < before / 4, "{before} → {after} pages");
+    assert_eq!(free, 0);
+}
+
+#[test]
 fn minute_rollups_are_kept_for_a_week_within_the_retention() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_ok(opts(dir.path()));
@@ -243,6 +272,33 @@ fn a_corrupt_file_is_an_error_state_until_it_is_moved_away() {
     );
     assert!(store.flush(WAIT));
     assert!(until(|| stored(&store) == 1));
+}
+
+#[test]
+fn an_unusable_database_logs_one_error_however_often_it_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(dir.path());
+    std::fs::create_dir_all(&o.dir).unwrap();
+    std::fs::write(&o.path, vec![0x5a; 8192]).unwrap();
+    let store = Store::open(o.clone());
+    let logged = || store.shared.errors_logged.load(Ordering::Relaxed);
+    assert!(until(|| logged() == 1));
+    // Retries every 20–100 ms, for half a second, with rows arriving.
+    for i in 0..20 {
+        store.record(row(&format!("req_{i}"), time::now_ms()));
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(logged(), 1);
+    std::fs::remove_file(&o.path).unwrap();
+    assert!(until(|| store.state() == StoreState::Ok));
+    assert!(store.flush(WAIT));
+    assert_eq!(stored(&store), 20, "the rows kept meanwhile");
+    // A new incident is a new line.
+    let locker = rusqlite::Connection::open(&o.path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    store.record(row("req_locked", time::now_ms()));
+    assert!(store.flush(WAIT));
+    assert!(until(|| logged() == 2));
 }
 
 #[test]

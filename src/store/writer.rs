@@ -249,6 +249,8 @@ impl Writer {
                 self.prune_more = pruned.more;
                 if !pruned.more {
                     self.next_prune = Instant::now() + self.opts.prune_every;
+                }
+                if pruned.requests > 0 || !pruned.more {
                     if let Err(e) = db::tidy(conn) {
                         tracing::debug!(error = %e, "request store: vacuum/optimize after pruning failed");
                     }
@@ -293,6 +295,7 @@ impl Writer {
                 error = %message,
                 "request store unavailable; requests are still served but not stored, retrying with backoff"
             );
+            self.shared.errors_logged.fetch_add(1, Ordering::Relaxed);
             self.last_logged = Some(message);
         }
         self.retry_at = Instant::now() + self.backoff;
