@@ -134,7 +134,9 @@ fn usage(u: &UsageMetadata) -> Usage {
         input_tokens: u
             .prompt_token_count
             .saturating_sub(u.cached_content_token_count),
-        output_tokens: u.candidates_token_count + u.thoughts_token_count,
+        output_tokens: u
+            .candidates_token_count
+            .saturating_add(u.thoughts_token_count),
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: u.cached_content_token_count,
     }
@@ -181,6 +183,17 @@ mod tests {
         assert!(sanitize_tool_name("").starts_with('_'));
         let long = "x".repeat(300);
         assert_eq!(sanitize_tool_name(&long).len(), 128);
+    }
+
+    #[test]
+    fn usage_with_absurd_counts_does_not_overflow() {
+        // Found by tests/fuzz: candidates plus thoughts overflowed.
+        let u = UsageMetadata {
+            candidates_token_count: 1,
+            thoughts_token_count: u64::MAX,
+            ..UsageMetadata::default()
+        };
+        assert_eq!(usage(&u).output_tokens, u64::MAX);
     }
 
     #[test]

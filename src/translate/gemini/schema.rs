@@ -16,6 +16,32 @@ use serde_json::{Map, Number, Value};
 /// Nesting guard for `$ref` recursion and pathological schemas.
 const MAX_DEPTH: usize = 24;
 
+/// Work budget: every schema the cleaner visits costs its own size, and
+/// the total may not exceed this multiple of the input's size (plus the
+/// slack). `$ref`s and type lists copy what they point at, so without it a
+/// 1 KB schema whose definitions each refer to the next from four
+/// properties cleans to megabytes (and a few more levels to gigabytes). A
+/// plain schema costs its size times its depth; the slack lets real schemas
+/// that reuse definitions expand in full. Past the budget a subschema
+/// becomes "anything".
+const BUDGET_FACTOR: usize = 32;
+const BUDGET_SLACK: usize = 256 * 1024;
+
+/// About the length of `v` as JSON text.
+fn json_size(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => a.iter().map(json_size).sum::<usize>() + 2,
+        Value::Object(o) => {
+            o.iter()
+                .map(|(k, v)| k.len() + 3 + json_size(v))
+                .sum::<usize>()
+                + 2
+        }
+    }
+}
+
 /// Cleans a tool's input schema. `None` means the tool takes no parameters and
 /// `parameters` must be omitted (Gemini rejects an object with empty
 /// `properties`).
@@ -24,6 +50,9 @@ pub fn clean_schema(schema: &Value) -> Option<Value> {
     let mut cleaner = Cleaner {
         root: schema,
         expanding: Vec::new(),
+        budget: json_size(schema)
+            .saturating_mul(BUDGET_FACTOR)
+            .saturating_add(BUDGET_SLACK),
     };
     // The root is always an object schema; a root union of object schemas
     // (seen in MCP tools) is flattened into one optional-everything object.
@@ -36,7 +65,11 @@ pub fn clean_schema(schema: &Value) -> Option<Value> {
                 _ => Map::new(),
             };
             for v in &variants {
-                if let Some(Value::Object(p)) = cleaner.deref(v, 0).get("properties") {
+                let variant = Value::Object(cleaner.deref(v, 0));
+                if !cleaner.charge(&variant) {
+                    break;
+                }
+                if let Some(Value::Object(p)) = variant.get("properties") {
                     for (k, s) in p {
                         props.entry(k.clone()).or_insert_with(|| s.clone());
                     }
@@ -55,9 +88,22 @@ struct Cleaner<'s> {
     root: &'s Value,
     /// `$ref`s being expanded right now: meeting one again means recursion.
     expanding: Vec<String>,
+    /// What is left of the work budget ([`BUDGET_FACTOR`]).
+    budget: usize,
 }
 
 impl Cleaner<'_> {
+    /// Pays for visiting `v`; false once the budget cannot.
+    fn charge(&mut self, v: &Value) -> bool {
+        let cost = json_size(v);
+        if cost > self.budget {
+            self.budget = 0;
+            return false;
+        }
+        self.budget -= cost;
+        true
+    }
+
     /// Resolves a local `$ref` (`#`, `#/$defs/X`, `#/definitions/X`, any JSON pointer).
     fn resolve(&self, reference: &str) -> Option<&Value> {
         let pointer = reference.strip_prefix('#')?;
@@ -96,6 +142,9 @@ impl Cleaner<'_> {
             // `true` / `{}`-like schemas: anything goes.
             return any_schema(None, false);
         };
+        if !self.charge(v) {
+            return any_schema(None, false);
+        }
         let description = obj.get("description").and_then(Value::as_str);
         if depth > MAX_DEPTH {
             // Only reachable through recursive `$ref`s: stop with "anything".

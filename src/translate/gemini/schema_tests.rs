@@ -323,3 +323,56 @@ fn accepted_keywords_survive() {
     expected["properties"]["o"]["propertyOrdering"] = json!(["x"]);
     assert_eq!(out, expected);
 }
+
+#[test]
+fn definitions_and_type_lists_that_multiply_stay_linear() {
+    // Found by tests/fuzz: each definition refers to the next from four
+    // properties, so inlining multiplied the schema by four per level (a
+    // 1 KB schema became 2 MB at eight levels, gigabytes at twelve); a type
+    // list of four copies a schema four times per level the same way. (Deep
+    // enough to fail quickly without the budget, not to exhaust memory.)
+    let mut defs = serde_json::Map::new();
+    for i in 0..8 {
+        let next = json!({"$ref": format!("#/$defs/d{}", i + 1)});
+        defs.insert(
+            format!("d{i}"),
+            json!({"type": "object", "properties": {"a": next, "b": next, "c": next, "d": next}}),
+        );
+    }
+    defs.insert("d8".into(), json!({"type": "string"}));
+    let chain =
+        json!({"type": "object", "properties": {"x": {"$ref": "#/$defs/d0"}}, "$defs": defs});
+    let mut lists = json!({"type": "string"});
+    for _ in 0..9 {
+        lists =
+            json!({"type": ["object", "object", "object", "object"], "properties": {"a": lists}});
+    }
+    for schema in [chain, lists] {
+        let out = clean_schema(&schema).unwrap();
+        let (input, output) = (schema.to_string().len(), out.to_string().len());
+        assert!(
+            output <= 32 * input + 1024 * 1024,
+            "{input} bytes cleaned to {output}"
+        );
+    }
+}
+
+#[test]
+fn definitions_used_several_times_are_inlined_everywhere() {
+    let out = clean_schema(&json!({
+        "type": "object",
+        "$defs": {"Addr": {"type": "object", "properties": {"city": {"type": "string"}}}},
+        "properties": {
+            "home": {"$ref": "#/$defs/Addr"},
+            "work": {"$ref": "#/$defs/Addr"},
+            "billing": {"$ref": "#/$defs/Addr"}
+        }
+    }))
+    .unwrap();
+    for p in ["home", "work", "billing"] {
+        assert_eq!(
+            out["properties"][p]["properties"]["city"]["type"], "string",
+            "{p}"
+        );
+    }
+}

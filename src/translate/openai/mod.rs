@@ -48,7 +48,9 @@ fn map_usage(u: &ChatUsage) -> Usage {
     let input = match u.prompt_cache_miss_tokens {
         // DeepSeek states the uncached part directly.
         Some(miss) => miss,
-        None => u.prompt_tokens.saturating_sub(cache_read + cache_write),
+        None => u
+            .prompt_tokens
+            .saturating_sub(cache_read.saturating_add(cache_write)),
     };
     Usage {
         input_tokens: input,
@@ -141,6 +143,23 @@ mod tests {
             (a.cache_read_input_tokens, a.cache_creation_input_tokens),
             (60, 10)
         );
+    }
+
+    #[test]
+    fn usage_with_absurd_cache_counts_does_not_overflow() {
+        // Found by tests/fuzz: cached plus written tokens overflowed.
+        let u = ChatUsage {
+            prompt_tokens: 5,
+            completion_tokens: 1,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(1),
+                cache_write_tokens: Some(u64::MAX),
+            }),
+            ..ChatUsage::default()
+        };
+        let a = map_usage(&u);
+        assert_eq!(a.input_tokens, 0);
+        assert_eq!(a.cache_creation_input_tokens, u64::MAX);
     }
 
     #[test]
