@@ -10,9 +10,9 @@ use std::sync::Mutex;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::http::{is_json, json_or_replayed, parse_upstream_json};
-use super::opening::{self, check_context, Answer, Whole};
-use super::stream::{translated_stream, TranslatedOpening};
+use super::http::{json_or_replayed, parse_upstream_json};
+use super::opening::{check_context, Answer};
+use super::stream::{open_translated, translated_stream};
 use super::{encode, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;
@@ -110,13 +110,13 @@ pub(crate) async fn open(
     response: reqwest::Response,
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
-    if is_json(&response) {
-        return Whole::read(upstream, response).await.map(Answer::Whole);
-    }
-    let check = TranslatedOpening::new(upstream, GeminiStreamTranslator::new(check_context()));
-    opening::open(upstream, response, deadline, check)
-        .await
-        .map(Answer::Stream)
+    open_translated(
+        upstream,
+        response,
+        deadline,
+        GeminiStreamTranslator::new(check_context()),
+    )
+    .await
 }
 
 /// A Gemini answer: SSE translated as it arrives, or JSON.

@@ -6,10 +6,10 @@
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::http::{is_json, json_or_replayed, parse_upstream_json};
-use super::opening::{self, check_context, Answer, Whole};
+use super::http::{json_or_replayed, parse_upstream_json};
+use super::opening::{check_context, Answer};
 use super::refused::{drop_param_in_body, rejected_param, OptionalParam, Refusals, CHAT_PARAMS};
-use super::stream::{translated_stream, TranslatedOpening};
+use super::stream::{open_translated, translated_stream};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;
@@ -213,13 +213,13 @@ pub(crate) async fn open(
     response: reqwest::Response,
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
-    if is_json(&response) {
-        return Whole::read(upstream, response).await.map(Answer::Whole);
-    }
-    let check = TranslatedOpening::new(upstream, OpenAiStreamTranslator::new(check_context()));
-    opening::open(upstream, response, deadline, check)
-        .await
-        .map(Answer::Stream)
+    open_translated(
+        upstream,
+        response,
+        deadline,
+        OpenAiStreamTranslator::new(check_context()),
+    )
+    .await
 }
 
 /// A Chat Completions answer: SSE translated as it arrives, or JSON.

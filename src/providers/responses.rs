@@ -8,12 +8,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use tokio::time::Instant;
 
-use super::http::{is_json, json_or_replayed, parse_upstream_json};
-use super::opening::{self, check_context, Answer, Whole};
+use super::http::{json_or_replayed, parse_upstream_json};
+use super::opening::{check_context, Answer};
 use super::refused::{
     drop_param_in_body, rejected_param, OptionalParam, Refusals, RESPONSES_PARAMS,
 };
-use super::stream::{translated_stream, TranslatedOpening};
+use super::stream::{open_translated, translated_stream};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;
@@ -177,13 +177,13 @@ pub(crate) async fn open(
     response: reqwest::Response,
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
-    if is_json(&response) {
-        return Whole::read(upstream, response).await.map(Answer::Whole);
-    }
-    let check = TranslatedOpening::new(upstream, ResponsesStreamTranslator::new(check_context()));
-    opening::open(upstream, response, deadline, check)
-        .await
-        .map(Answer::Stream)
+    open_translated(
+        upstream,
+        response,
+        deadline,
+        ResponsesStreamTranslator::new(check_context()),
+    )
+    .await
 }
 
 /// A Responses answer: SSE translated as it arrives, or JSON.

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use super::opening::{progress_of, Inspect, Opened, Progress};
+use super::opening::{progress_of, Answer, Inspect, Opened, Progress, Whole};
 use super::{ByteStream, Held, Respond};
 use crate::error::ErrorKind;
 use crate::observe::RequestRecord;
@@ -361,6 +361,23 @@ pub(crate) fn translated_stream<T: StreamTranslate>(
         r.record.take(),
     );
     sse_http_response(body)
+}
+
+/// A translated stream's opening, checked before it is committed through a
+/// throwaway `translator`; an answer that came as JSON is read whole.
+pub(crate) async fn open_translated<T: StreamTranslate>(
+    upstream: &str,
+    response: reqwest::Response,
+    deadline: tokio::time::Instant,
+    translator: T,
+) -> Result<Answer, crate::error::ApiError> {
+    if super::http::is_json(&response) {
+        return Whole::read(upstream, response).await.map(Answer::Whole);
+    }
+    let check = TranslatedOpening::new(upstream, translator);
+    super::opening::open(upstream, response, deadline, check)
+        .await
+        .map(Answer::Stream)
 }
 
 /// Watches a translated stream's opening through a throwaway translator
