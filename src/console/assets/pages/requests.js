@@ -72,7 +72,7 @@ export function render(main) {
   function rowOf(r, fresh) {
     const mapped = r.upstreamModel && r.upstreamModel !== r.model ? h("span", { class: "muted" }, " → " + r.upstreamModel) : null;
     const tr = h("tr", { class: "request-row clickable" + (fresh ? " fresh" : ""), "data-id": r.id },
-      h("td", {}, h("button", { type: "button", class: "link", "aria-label": "Details of request " + r.id, onclick: () => openDetail(r.id) }, clock(r.time))),
+      h("td", {}, h("button", { type: "button", class: "link", "aria-label": "Details of request " + r.id, onclick: () => openDetail(r.id, r) }, clock(r.time))),
       h("td", { class: "upstream" }, r.upstream || "–"),
       h("td", { class: "model cell" }, h("span", { class: "requested-model" }, r.model || "–"), mapped),
       h("td", {}, statusBadge(r.status)),
@@ -82,19 +82,25 @@ export function render(main) {
       cell(usd(r.costUsd), true));
     tr.addEventListener("click", (ev) => {
       if (ev.target.closest("button")) return;
-      openDetail(r.id);
+      openDetail(r.id, r);
     });
     return tr;
   }
 
-  async function openDetail(id) {
+  // `known` is the row as the list or the live tail has it: a request that
+  // just finished may not be written to the store yet (the writer batches),
+  // so its detail is drawn from that row until the store has it.
+  async function openDetail(id, known) {
     clear(detail).appendChild(h("p", { class: "muted" }, "Loading…"));
     let r;
     try {
       r = await get("requests/" + encodeURIComponent(id));
     } catch (e) {
-      clear(detail).appendChild(h("p", { class: "message error" }, "Cannot read the request: " + e.message));
-      return;
+      if (!known) {
+        clear(detail).appendChild(h("p", { class: "message error" }, "Cannot read the request: " + e.message));
+        return;
+      }
+      r = known;
     }
     const close = h("button", { type: "button", onclick: () => clear(detail) }, "Close");
     clear(detail).appendChild(h("section", { class: "panel", "aria-labelledby": "detail-title" },
