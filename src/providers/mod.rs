@@ -100,8 +100,8 @@ pub(crate) struct Outgoing {
 /// Provider-specific leftovers of preparing a request.
 #[derive(Debug)]
 enum Prepared {
-    OpenAi(openai::Prepared),
-    Responses(responses::Prepared),
+    OpenAi(refused::Dropped),
+    Responses(refused::Dropped),
     Gemini(gemini::Prepared),
     Claude,
     /// A client's Chat Completions body for an OpenAI-type upstream: its
@@ -164,9 +164,9 @@ impl Provider {
         match self {
             Provider::OpenAi(p) => match &req.chat_body {
                 Some(body) => p.pass_through(body, parsed.is_stream(), model),
-                None => p.prepare(up, parsed, req.raw_len, model),
+                None => refused::prepare(p, up, parsed, req.raw_len, model),
             },
-            Provider::Responses(p) => p.prepare(up, parsed, req.raw_len, model),
+            Provider::Responses(p) => refused::prepare(p, up, parsed, req.raw_len, model),
             Provider::Gemini(p) => p.prepare(up, parsed, req.raw_len, model),
             Provider::Claude(p) => p.prepare(parsed, &req.raw, req.headers, model),
         }
@@ -185,10 +185,13 @@ impl Provider {
     /// optional parameter this provider can leave out.
     pub(crate) fn refusal(&self, status: u16, body: &[u8]) -> Option<Refusal> {
         match self {
-            Provider::OpenAi(_) => openai::refusal(status, body).map(Refusal),
-            Provider::Responses(_) => responses::refusal(status, body).map(Refusal),
+            Provider::OpenAi(_) => refused::rejected_param(refused::CHAT_PARAMS, status, body),
+            Provider::Responses(_) => {
+                refused::rejected_param(refused::RESPONSES_PARAMS, status, body)
+            }
             Provider::Gemini(_) | Provider::Claude(_) => None,
         }
+        .map(Refusal)
     }
 
     /// `out` again without what `refusal` names, or `None` when there is
@@ -200,12 +203,13 @@ impl Provider {
         req: &ClientRequest<'_>,
         refusal: Refusal,
     ) -> Result<Option<Outgoing>, ApiError> {
+        let parsed = req.parsed.as_ref();
         match (self, &out.state) {
-            (Provider::OpenAi(p), Prepared::OpenAi(prep)) => {
-                p.without(up, out, prep, req.parsed.as_ref(), req.raw_len, refusal.0)
+            (Provider::OpenAi(p), Prepared::OpenAi(dropped)) => {
+                refused::without(p, up, out, dropped, parsed, req.raw_len, refusal.0)
             }
-            (Provider::Responses(p), Prepared::Responses(prep)) => {
-                p.without(up, out, prep, req.parsed.as_ref(), req.raw_len, refusal.0)
+            (Provider::Responses(p), Prepared::Responses(dropped)) => {
+                refused::without(p, up, out, dropped, parsed, req.raw_len, refusal.0)
             }
             _ => Ok(None),
         }
