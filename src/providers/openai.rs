@@ -73,7 +73,7 @@ impl OpenAi {
             headers: HeaderMap::new(),
             upstream_model: model.to_owned(),
             stream,
-            state: AnyPrepared::ChatPassThrough,
+            state: AnyPrepared::PassThrough,
         })
     }
 }

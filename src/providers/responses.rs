@@ -6,6 +6,7 @@
 
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::http::{json_or_replayed, parse_upstream_json};
@@ -17,6 +18,7 @@ use crate::config::Upstream;
 use crate::error::ApiError;
 use crate::protocol::anthropic::MessagesRequest;
 use crate::protocol::responses::{InputItem, ResponseObject, ResponsesRequest};
+use crate::translate::inbound::responses::pass_through_body;
 use crate::translate::responses::{
     from_responses_response, to_responses_request, ResponsesRequestOptions,
     ResponsesStreamTranslator,
@@ -37,6 +39,29 @@ impl Responses {
             url: endpoint_url(up, "/responses"),
             refused: Refusals::default(),
         }
+    }
+}
+
+impl Responses {
+    /// The client's own Responses `body` for this upstream
+    /// (docs/openai-inbound.md, "Pass-through"): the model mapped and the
+    /// gateway's own reasoning items turned back into the upstream's
+    /// ([`pass_through_body`]); nothing else changes.
+    pub(crate) fn pass_through(
+        &self,
+        body: &Bytes,
+        stream: bool,
+        model: &str,
+    ) -> Result<Outgoing, ApiError> {
+        let body = pass_through_body(body, model).map_err(ApiError::invalid_request)?;
+        Ok(Outgoing {
+            url: self.url.clone().map_err(ApiError::api)?,
+            body: Bytes::from(body),
+            headers: HeaderMap::new(),
+            upstream_model: model.to_owned(),
+            stream,
+            state: AnyPrepared::PassThrough,
+        })
     }
 }
 

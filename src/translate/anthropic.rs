@@ -14,8 +14,9 @@ use serde_json::Value;
 use super::is_synthetic_signature;
 use crate::protocol::anthropic::{Content, ContentBlock, Message, Tool};
 
-/// A JSON object as an ordered list of raw members.
-struct RawObject(Vec<(String, Box<RawValue>)>);
+/// A JSON object as an ordered list of raw members: rewriting one member
+/// leaves the others' bytes as they were.
+pub(crate) struct RawObject(pub(crate) Vec<(String, Box<RawValue>)>);
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -113,7 +114,8 @@ pub fn rewrite_body(body: &[u8], rewrite: Rewrite<'_>) -> Result<Option<Vec<u8>>
         .map_err(|e| e.to_string())
 }
 
-fn to_raw(v: &Value) -> Result<Box<RawValue>, String> {
+/// `v` as a raw JSON value.
+pub(crate) fn to_raw(v: &Value) -> Result<Box<RawValue>, String> {
     serde_json::value::to_raw_value(v).map_err(|e| e.to_string())
 }
 

@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
 
+use super::passthrough::Protocol;
 use super::relay::{reencode, Reencode};
 use super::{finish, is_event_stream, now_secs, read_answer, run, Inbound, Outcome};
 use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
 use crate::protocol::chat_in::ChatCompletionRequest;
+use crate::providers::NativeBody;
 use crate::server::extract::{AnthropicBody, RequestId};
 use crate::server::state::AppState;
 use crate::translate::inbound::anthropic_in::decode_message;
@@ -56,7 +58,7 @@ async fn handle(
     let inbound = Inbound {
         anthropic,
         raw_len: raw.len(),
-        chat_body: Some(raw),
+        native: Some(NativeBody::Chat(raw)),
     };
     drop(req);
     match run(state, headers, inbound, record, route, &mut held).await? {
@@ -64,7 +66,7 @@ async fn handle(
             super::passthrough::respond(
                 &state.settings,
                 *answered,
-                include_usage,
+                Protocol::Chat { include_usage },
                 record,
                 &mut held,
             )

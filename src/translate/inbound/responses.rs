@@ -10,6 +10,7 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::draft::{self, Draft, Settings, Turn};
@@ -17,6 +18,7 @@ use crate::error::ApiError;
 use crate::protocol::responses_in::{
     ContentPartIn, InputItem, MessageContentIn, ResponsesInput, ResponsesRequest,
 };
+use crate::translate::anthropic::{to_raw, RawObject};
 
 /// Marks `encrypted_content` this gateway wrote.
 const REASONING_PREFIX: &str = "claude-proxy.r1.";
@@ -49,6 +51,55 @@ pub(crate) fn decode_reasoning(content: &str) -> Option<(String, String)> {
         .ok()?;
     let c: Carried = serde_json::from_slice(&bytes).ok()?;
     Some((c.thinking, c.signature))
+}
+
+/// The client's Responses body for a Responses upstream, which gets it as
+/// it is (docs/openai-inbound.md, "Pass-through"): `model` becomes the
+/// mapped one, and a reasoning item this gateway wrote — it carries a
+/// thinking block that an earlier turn got through the translated path —
+/// becomes the upstream's own reasoning item again when the block came
+/// from a Responses upstream, and is left out otherwise (no Responses
+/// upstream could verify it). Every other member keeps its bytes.
+pub(crate) fn pass_through_body(body: &[u8], model: &str) -> Result<Vec<u8>, String> {
+    let mut obj: RawObject = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let prefix = REASONING_PREFIX.as_bytes();
+    let carries = body.windows(prefix.len()).any(|w| w == prefix);
+    for (key, value) in obj.0.iter_mut() {
+        match key.as_str() {
+            "model" => *value = to_raw(&Value::String(model.to_owned()))?,
+            "input" if carries => {
+                if let Ok(items) = serde_json::from_str::<Vec<Box<RawValue>>>(value.get()) {
+                    let items: Vec<Box<RawValue>> =
+                        items.into_iter().filter_map(upstream_item).collect();
+                    *value = serde_json::value::to_raw_value(&items).map_err(|e| e.to_string())?;
+                }
+            }
+            _ => {}
+        }
+    }
+    serde_json::to_vec(&obj).map_err(|e| e.to_string())
+}
+
+/// An input item as a Responses upstream can take it (see
+/// [`pass_through_body`]); `None` to leave it out.
+fn upstream_item(item: Box<RawValue>) -> Option<Box<RawValue>> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        encrypted_content: Option<String>,
+    }
+    let Ok(probe) = serde_json::from_str::<Probe>(item.get()) else {
+        return Some(item);
+    };
+    let carried = match (probe.kind.as_deref(), probe.encrypted_content.as_deref()) {
+        (Some("reasoning"), Some(content)) => decode_reasoning(content),
+        _ => None,
+    };
+    match carried {
+        None => Some(item),
+        Some((_, signature)) => crate::translate::responses::reasoning_item(&signature),
+    }
 }
 
 /// The Anthropic request body for `req`, or the 400 that names what this

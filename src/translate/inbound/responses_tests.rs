@@ -176,3 +176,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_pass_through_body_maps_the_model_and_restores_only_upstream_reasoning() {
+    use super::responses::pass_through_body;
+    use crate::translate::responses::reasoning_signature;
+    let original =
+        r#"{"type":"reasoning","id":"rs_up","summary":[],"encrypted_content":"gAAA-upstream"}"#;
+    let raw = serde_json::value::RawValue::from_string(original.to_owned()).unwrap();
+    let from_responses = encode_reasoning("summary", &reasoning_signature(&raw));
+    let from_claude = encode_reasoning("hmm", "claude-signature");
+    let body = format!(
+        r#"{{"model": "gpt-x", "text": {{ "format": {{"type":"text"}} }}, "input": [
+            {{"role": "user", "content": "hi"}},
+            {{"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "{from_responses}"}},
+            {{"type": "message", "role": "assistant", "content": [{{"type": "output_text", "text": "a"}}]}},
+            {{"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "{from_claude}"}},
+            {{"type": "reasoning", "id": "rs_3", "summary": [], "encrypted_content": "another-gateway"}},
+            {{"role": "user", "content": "more"}}]}}"#
+    );
+    let out = pass_through_body(body.as_bytes(), "upstream-model").unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(original), "byte for byte: {text}");
+    assert!(
+        text.contains(r#""text":{ "format": {"type":"text"} }"#),
+        "other members keep their bytes: {text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["model"], "upstream-model");
+    let ids: Vec<&str> = v["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(ids, ["-", "rs_up", "-", "rs_3", "-"]);
+    // Without a reasoning item of this gateway, only the model changes.
+    let plain = pass_through_body(br#"{"model":"a","input":"hi","store":false}"#, "b").unwrap();
+    assert_eq!(plain, br#"{"model":"b","input":"hi","store":false}"#);
+}
