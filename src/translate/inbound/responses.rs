@@ -135,20 +135,27 @@ pub(crate) fn to_anthropic(req: &ResponsesRequest) -> Result<Value, ApiError> {
     }
     let mut tools = Vec::new();
     for t in req.tools.iter().flatten() {
-        // Hosted tools (web search, file search, …), namespaces and custom
-        // tools have no equivalent in other providers and are left out,
-        // as /v1/messages leaves out Anthropic's server tools.
-        if t.get("type").and_then(Value::as_str) != Some("function") {
-            continue;
+        // Hosted tools (web search, file search, …) and custom (grammar)
+        // tools have no equivalent in other providers and are left out, as
+        // /v1/messages leaves out Anthropic's server tools. A namespace's
+        // functions become tools named `namespace__function`.
+        match t.get("type").and_then(Value::as_str) {
+            Some("function") => function_tool(&mut tools, None, t),
+            Some("namespace") => {
+                let ns = t.get("name").and_then(Value::as_str).unwrap_or_default();
+                for inner in t
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if inner.get("type").and_then(Value::as_str) == Some("function") {
+                        function_tool(&mut tools, Some(ns), inner);
+                    }
+                }
+            }
+            _ => {}
         }
-        let Some(name) = t.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        tools.push(draft::tool(
-            name,
-            t.get("description").and_then(Value::as_str),
-            t.get("parameters"),
-        ));
     }
     let format_instruction = req
         .text
@@ -174,6 +181,51 @@ pub(crate) fn to_anthropic(req: &ResponsesRequest) -> Result<Value, ApiError> {
     })
 }
 
+/// A function tool as an Anthropic tool; inside namespace `ns`, under its
+/// [`namespaced_name`].
+fn function_tool(tools: &mut Vec<Value>, ns: Option<&str>, t: &Value) {
+    let Some(name) = t.get("name").and_then(Value::as_str) else {
+        return;
+    };
+    let name = match ns {
+        Some(ns) => namespaced_name(ns, name),
+        None => name.to_owned(),
+    };
+    tools.push(draft::tool(
+        &name,
+        t.get("description").and_then(Value::as_str),
+        t.get("parameters"),
+    ));
+}
+
+/// Longest tool name every upstream takes (Anthropic, OpenAI and Gemini
+/// allow 64 characters of `[a-zA-Z0-9_-]`).
+const MAX_TOOL_NAME: usize = 64;
+
+/// The one name function `name` of namespace `ns` has for upstreams that
+/// know no namespaces: `ns__name`, with characters other than
+/// `[a-zA-Z0-9_-]` as `_`, and shortened to 64 characters with a hash of
+/// the whole when longer (so two long names stay apart). The answer's
+/// calls are mapped back through the request's namespaces
+/// (`responses_out::Echo`), so the client sees `namespace` and `name` again.
+pub(crate) fn namespaced_name(ns: &str, name: &str) -> String {
+    let full: String = format!("{ns}__{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if full.len() <= MAX_TOOL_NAME {
+        return full;
+    }
+    let hash = crate::translate::common::hash::fnv1a64(format!("{ns}\0{name}").as_bytes());
+    format!("{}_{:08x}", &full[..MAX_TOOL_NAME - 9], hash as u32)
+}
+
 fn input_item(d: &mut Draft, item: &InputItem, at: &str) -> Result<(), ApiError> {
     match item.kind.as_deref() {
         None | Some("message") => message(d, item, at),
@@ -184,7 +236,11 @@ fn input_item(d: &mut Draft, item: &InputItem, at: &str) -> Result<(), ApiError>
                     "{at}: a function_call needs call_id and name"
                 )));
             };
-            d.tool_use(call_id, name, item.arguments.as_deref().unwrap_or(""));
+            let name = match item.namespace.as_deref() {
+                Some(ns) => namespaced_name(ns, name),
+                None => name.to_owned(),
+            };
+            d.tool_use(call_id, &name, item.arguments.as_deref().unwrap_or(""));
             Ok(())
         }
         Some("function_call_output") => {
