@@ -22,6 +22,7 @@
 //! | [`health_check`] | `claude-proxy health`: the container health check |
 //! | [`error`] | the Anthropic-shaped error every client sees |
 //! | [`tokens`] | local input-token counting (o200k BPE) |
+//! | [`util`] | leaf helpers (ids, RFC 3339 timestamps, body truncation) any module may use |
 
 pub mod app;
 pub mod cli;
@@ -40,3 +41,4 @@ pub mod sse;
 pub mod store;
 pub mod tokens;
 pub mod translate;
+pub mod util;

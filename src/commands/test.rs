@@ -305,7 +305,7 @@ async fn exchange(
         .map_err(|e| ApiError::api(format!("internal error: probe request does not parse: {e}")))?;
     let upstream_model = up.config.model_mapping.resolve(&parsed.model).to_owned();
     let ctx = ResponseContext {
-        message_id: crate::server::util::message_id(),
+        message_id: crate::util::message_id(),
         model: parsed.model.clone(),
         stop_sequences: Vec::new(),
     };

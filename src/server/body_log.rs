@@ -13,8 +13,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::StreamExt;
 
+pub use crate::util::truncated;
 /// Largest part of a body that is logged.
-pub const LIMIT: usize = 4096;
+pub use crate::util::BODY_LIMIT as LIMIT;
 
 /// True for headers that carry credentials (their values are never logged).
 fn is_sensitive(name: &str) -> bool {
@@ -38,16 +39,6 @@ pub fn masked_headers(headers: &HeaderMap) -> String {
         let _ = write!(out, "{name}: {shown}");
     }
     out
-}
-
-/// The first [`LIMIT`] bytes as text, with a note when cut.
-pub fn truncated(body: &[u8], total: usize) -> String {
-    let head = &body[..body.len().min(LIMIT)];
-    let mut s = String::from_utf8_lossy(head).into_owned();
-    if total > head.len() {
-        let _ = write!(s, "… [truncated, {total} bytes in all]");
-    }
-    s
 }
 
 /// Logs the client's request.

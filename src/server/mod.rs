@@ -5,6 +5,7 @@
 
 mod admin;
 pub(crate) mod body_log;
+mod capture;
 mod count_tokens;
 mod extract;
 mod health;
@@ -16,7 +17,7 @@ mod openai;
 mod rate_limit;
 mod router;
 mod state;
-pub mod util;
+pub use crate::util;
 
 pub use listener::serve;
 pub use state::{watch_config_file, AppState};

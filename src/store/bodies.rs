@@ -19,9 +19,34 @@ use futures_util::StreamExt;
 
 use super::{Store, StoredBodies};
 use crate::config::mask_secret;
-use crate::routing::LiveState;
-use crate::server::body_log::{truncated, LIMIT};
-use crate::server::AppState;
+use crate::util::{truncated, BODY_LIMIT as LIMIT};
+
+/// What capturing a request's bodies needs from the server: the store they
+/// go to, and the secrets to mask in them. The server implements it (the
+/// store depends on no server type).
+pub(crate) trait CaptureSource {
+    /// The request store.
+    fn store(&self) -> &Store;
+    /// The secrets of the configuration in force when the capture starts.
+    fn secrets(&self) -> Box<dyn Secrets>;
+}
+
+impl<T: CaptureSource + ?Sized> CaptureSource for std::sync::Arc<T> {
+    fn store(&self) -> &Store {
+        (**self).store()
+    }
+
+    fn secrets(&self) -> Box<dyn Secrets> {
+        (**self).secrets()
+    }
+}
+
+/// Every secret a stored body must not show: the access and admin keys and
+/// every upstream key.
+pub(crate) trait Secrets: Send + Sync {
+    /// Calls `f` with each secret.
+    fn each(&self, f: &mut dyn FnMut(&[u8]));
+}
 
 /// Bytes kept of each body: more than is stored, so that a key cut by the
 /// limit is still recognised, and masked whole, before the cut.
@@ -54,15 +79,18 @@ pub(crate) struct BodyCapture {
     request: Arc<Mutex<Head>>,
     /// Where the secrets to redact come from, read when the bodies are
     /// stored.
-    live: Arc<LiveState>,
-    keys: [Vec<u8>; 2],
+    secrets: Box<dyn Secrets>,
 }
 
 impl BodyCapture {
     /// Starts capturing `req`'s body when `STORE_BODIES` is on (POST only:
     /// the other routes store no row).
-    pub(crate) fn start(state: &AppState, id: &str, req: &mut Request) -> Option<BodyCapture> {
-        if !state.store.bodies_enabled() || req.method() != Method::POST {
+    pub(crate) fn start(
+        state: &impl CaptureSource,
+        id: &str,
+        req: &mut Request,
+    ) -> Option<BodyCapture> {
+        if !state.store().bodies_enabled() || req.method() != Method::POST {
             return None;
         }
         let request = Arc::new(Mutex::new(Head::default()));
@@ -77,12 +105,11 @@ impl BodyCapture {
             chunk
         }));
         Some(BodyCapture {
-            store: state.store.clone(),
+            store: state.store().clone(),
             id: id.to_owned(),
             time_ms: super::time::now_ms(),
             request,
-            live: state.live.load_full(),
-            keys: [state.access_key.clone(), state.admin_key.clone()],
+            secrets: state.secrets(),
         })
     }
 
@@ -103,19 +130,15 @@ impl BodyCapture {
         Response::from_parts(parts, Body::from_stream(body))
     }
 
-    fn secrets(&self) -> Vec<&[u8]> {
-        let upstream = self
-            .live
-            .config
-            .upstreams
-            .iter()
-            .flat_map(|u| u.api_keys.iter().map(|k| k.expose().as_bytes()));
-        self.keys
-            .iter()
-            .map(Vec::as_slice)
-            .chain(upstream)
-            .filter(|s| s.len() >= MIN_SECRET)
-            .collect()
+    /// The secrets long enough to mask.
+    fn secrets(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.secrets.each(&mut |s| {
+            if s.len() >= MIN_SECRET {
+                out.push(s.to_vec());
+            }
+        });
+        out
     }
 }
 
@@ -130,7 +153,8 @@ impl Drop for Tail {
         let Some(c) = self.capture.take() else {
             return;
         };
-        let secrets = c.secrets();
+        let owned = c.secrets();
+        let secrets: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         let request = {
             let head = c.request.lock().unwrap_or_else(PoisonError::into_inner);
             redacted(&head, &secrets)

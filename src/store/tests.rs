@@ -124,23 +124,25 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     o.capacity = 2;
     // Nobody drains the queue yet.
     let (store, rx) = Store::unstarted(&o);
-    let before = crate::observe::metrics::handle().map(|h| h.render());
+    // A recorder of this thread's own: the count is this test's alone.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
     let started = Instant::now();
-    for i in 0..5 {
-        store.record(row(&format!("req_{i}"), time::now_ms()));
-    }
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..5 {
+            store.record(row(&format!("req_{i}"), time::now_ms()));
+        }
+    });
     assert!(started.elapsed() < Duration::from_millis(100));
     assert_eq!(store.dropped(), 3);
     assert_eq!(store.status_json()["dropped"], 3);
-    let metric = |text: Option<String>| -> f64 {
-        text.unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("claude_proxy_store_dropped_total{reason=\"queue_full\"}"))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0.0)
-    };
-    let after = crate::observe::metrics::handle().map(|h| h.render());
-    assert!(metric(after) >= metric(before) + 3.0);
+    let dropped: f64 = handle
+        .render()
+        .lines()
+        .find(|l| l.starts_with("claude_proxy_store_dropped_total{reason=\"queue_full\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0);
+    assert_eq!(dropped, 3.0);
     // The two that fit are written once a writer runs.
     store.start(o, rx);
     assert!(store.flush(WAIT));

@@ -18,7 +18,7 @@ pub(crate) fn ms_of(t: SystemTime) -> i64 {
 /// RFC 3339 UTC with milliseconds.
 pub(crate) fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    crate::server::util::rfc3339(t)
+    crate::util::rfc3339(t)
 }
 
 /// Serializes ms since the epoch as RFC 3339 (serde `serialize_with`).

@@ -1,5 +1,8 @@
-//! Small helpers for the server: ids and timestamps.
+//! Leaf helpers that depend on nothing else in the crate, so that any
+//! module may use them without a dependency cycle: random ids, RFC 3339
+//! timestamps, and the truncation of bodies for logs and the request store.
 
+use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
@@ -45,6 +48,21 @@ pub fn rfc3339(t: SystemTime) -> String {
         rem % 60,
         d.subsec_millis()
     )
+}
+
+/// Largest part of a body that is logged (`ENABLE_REQUEST_LOGS`,
+/// `ENABLE_RESPONSE_LOGS`) or stored (`STORE_BODIES`), in bytes.
+pub const BODY_LIMIT: usize = 4096;
+
+/// The first [`BODY_LIMIT`] bytes of `body` as text (invalid UTF-8
+/// replaced), with a note giving the `total` size when it was cut.
+pub fn truncated(body: &[u8], total: usize) -> String {
+    let head = &body[..body.len().min(BODY_LIMIT)];
+    let mut s = String::from_utf8_lossy(head).into_owned();
+    if total > head.len() {
+        let _ = write!(s, "… [truncated, {total} bytes in all]");
+    }
+    s
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
