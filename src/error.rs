@@ -2,7 +2,7 @@
 //! `{"type":"error","error":{"type":…,"message":…}}` with the matching status,
 //! or, on the OpenAI-compatible endpoints, the same error rendered in
 //! OpenAI's shape `{"error":{"message","type","param","code"}}`
-//! ([`ApiError::into_response_as`]).
+//! (`ApiError::into_response_as`).
 //!
 //! Every status/type decision is made here: [`ErrorKind::status`] for the
 //! status a kind is sent with, and one table, `UPSTREAM_KINDS`, for the kind
@@ -151,17 +151,24 @@ impl ErrorKind {
     }
 }
 
+/// The one error type every client sees: rendered in Anthropic's shape
+/// (`{"type":"error","error":{"type","message"}}`) on Anthropic endpoints and in OpenAI's on the
+/// OpenAI-compatible ones, with `status`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} ({}): {message}", kind.as_str(), status.as_u16())]
 pub struct ApiError {
+    /// The error's kind: Anthropic's `error.type`, and the default status.
     pub kind: ErrorKind,
+    /// The HTTP status the client gets (the kind's, unless overridden).
     pub status: StatusCode,
+    /// What went wrong, for the client; never holds a secret.
     pub message: String,
     /// Seconds, sent as `retry-after` on 429/529.
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// An error of `kind` with its usual status.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError {
             kind,
@@ -171,40 +178,44 @@ impl ApiError {
         }
     }
 
-    pub fn invalid_request(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidRequest, message)
     }
 
+    /// 401 `authentication_error`: a missing or wrong key.
     pub fn authentication(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Authentication, message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
 
+    /// 500 `api_error`: something unexpected (see `ApiError::with_status` for 502).
     pub fn api(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Api, message)
     }
 
+    /// 529 `overloaded_error`: no capacity now (admission, open circuits).
     pub fn overloaded(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Overloaded, message)
     }
 
+    /// 504 `timeout_error`: the upstream did not answer in time.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Timeout, message)
     }
 
     /// Overrides the status that `kind` implies (e.g. 502 for an
     /// unreachable upstream, which Anthropic's vocabulary calls `api_error`).
-    pub fn with_status(mut self, status: u16) -> Self {
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
         if let Ok(s) = StatusCode::from_u16(status) {
             self.status = s;
         }
         self
     }
 
-    pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {
+    pub(crate) fn with_retry_after(mut self, secs: Option<u64>) -> Self {
         self.retry_after = secs;
         self
     }
@@ -280,7 +291,7 @@ impl ApiError {
 /// The shape an error is sent in: Anthropic's everywhere, OpenAI's on the
 /// OpenAI-compatible endpoints (docs/openai-inbound.md, "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ErrorShape {
+pub(crate) enum ErrorShape {
     /// `{"type":"error","error":{"type","message"}}`.
     #[default]
     Anthropic,
@@ -294,7 +305,7 @@ impl ApiError {
     /// code `invalid_api_key`; a rate limit has code `rate_limit_exceeded`;
     /// failures on the gateway's or the upstream's side are `server_error`
     /// (<https://platform.openai.com/docs/guides/error-codes>).
-    pub fn openai_type_and_code(&self) -> (&'static str, Option<&'static str>) {
+    pub(crate) fn openai_type_and_code(&self) -> (&'static str, Option<&'static str>) {
         match self.kind {
             ErrorKind::InvalidRequest => ("invalid_request_error", None),
             ErrorKind::Authentication => ("invalid_request_error", Some("invalid_api_key")),
@@ -311,7 +322,7 @@ impl ApiError {
 
     /// The status an OpenAI client gets: the same, except that Anthropic's
     /// own 529 (overloaded) is OpenAI's 503.
-    pub fn openai_status(&self) -> StatusCode {
+    pub(crate) fn openai_status(&self) -> StatusCode {
         if self.status.as_u16() == 529 {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
@@ -321,7 +332,7 @@ impl ApiError {
 
     /// The JSON body OpenAI sends for this error:
     /// `{"error":{"message","type","param","code"}}`.
-    pub fn openai_body(&self) -> String {
+    pub(crate) fn openai_body(&self) -> String {
         #[derive(Serialize)]
         struct Body<'a> {
             error: Inner<'a>,
@@ -350,7 +361,7 @@ impl ApiError {
     }
 
     /// The response in `shape`.
-    pub fn into_response_as(self, shape: ErrorShape) -> Response {
+    pub(crate) fn into_response_as(self, shape: ErrorShape) -> Response {
         match shape {
             ErrorShape::Anthropic => self.into_response(),
             ErrorShape::OpenAi => {
@@ -403,7 +414,7 @@ impl IntoResponse for ApiError {
 /// `{"error":{"code","message","status","details"}}`, Anthropic, or
 /// `{"detail":…}` / `{"message":…}` from compatible servers.
 #[derive(Debug, Default)]
-pub struct UpstreamErrorDetail {
+pub(crate) struct UpstreamErrorDetail {
     pub message: Option<String>,
     /// OpenAI `type`/`code`, Gemini `status`, Anthropic `error.type`.
     pub codes: Vec<String>,
@@ -446,7 +457,7 @@ impl UpstreamErrorDetail {
     }
 
     /// Gemini reports a bad key as 400 `API_KEY_INVALID`.
-    pub fn is_invalid_key(&self) -> bool {
+    pub(crate) fn is_invalid_key(&self) -> bool {
         self.codes.iter().any(|c| c == "API_KEY_INVALID")
             || self
                 .message

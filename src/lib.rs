@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! claude-proxy: an Anthropic Messages API gateway.
 //!
 //! A request flows `server` (auth, limits) → `routing` (upstream and key) →
@@ -6,7 +7,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`], [`commands`] | command-line shape and the `config` subcommands |
+//! | [`cli`], `commands` | command-line shape and the `config` subcommands |
 //! | [`settings`] | environment / `.env` settings, validated once |
 //! | [`config`] | `config.json`: model, loading, validation |
 //! | [`protocol`] | wire types of each API (serde only) |
@@ -15,23 +16,23 @@
 //! | `providers` | one file per upstream protocol behind `enum Provider`: the only upstream HTTP |
 //! | [`server`] | routes, accept loop, middleware, extractors, handlers, admin API |
 //! | `console` | the web console's files, compiled in, served under `/ui` |
-//! | [`observe`] | the per-request record (log line) and Prometheus metrics |
+//! | `observe` | the per-request record (log line) and Prometheus metrics |
 //! | [`store`] | the SQLite request store: request log, live feed, usage rollups |
 //! | [`sse`] | SSE decoder (upstream) and encoder (client) |
 //! | [`app`] | process start-up and shutdown |
-//! | [`health_check`] | `claude-proxy health`: the container health check |
+//! | `health_check` | `claude-proxy health`: the container health check |
 //! | [`error`] | the Anthropic-shaped error every client sees |
 //! | [`tokens`] | local input-token counting (o200k BPE) |
-//! | [`util`] | leaf helpers (ids, RFC 3339 timestamps, body truncation) any module may use |
+//! | `util` | leaf helpers (ids, RFC 3339 timestamps, body truncation) any module may use |
 
 pub mod app;
 pub mod cli;
-pub mod commands;
+pub(crate) mod commands;
 pub mod config;
 pub(crate) mod console;
 pub mod error;
-pub mod health_check;
-pub mod observe;
+pub(crate) mod health_check;
+pub(crate) mod observe;
 pub mod protocol;
 pub(crate) mod providers;
 pub mod routing;
@@ -41,4 +42,4 @@ pub mod sse;
 pub mod store;
 pub mod tokens;
 pub mod translate;
-pub mod util;
+pub(crate) mod util;

@@ -49,47 +49,82 @@ Environment (also read from ./.env; the environment wins):
   STORE_RETENTION_DAYS     stored requests and usage older than this many days are pruned (default 30)
 ";
 
+/// `LOG_FORMAT`: how log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// `pretty` (the default, also `text`): human-readable lines.
     Pretty,
+    /// `json`: one JSON object per line.
     Json,
 }
 
+/// Every environment / `.env` setting, validated once at start-up (see the README's settings table
+/// for each variable).
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `HOST`: the address to listen on (default 127.0.0.1; `localhost` is 127.0.0.1).
     pub host: IpAddr,
+    /// `PORT` (default 3000).
     pub port: u16,
+    /// `NODE_ENV=development`: debug logs by default and `/admin/dev/info`.
     pub development: bool,
     /// `None` until start-up generates one (see [`Settings::ensure_access_key`]).
     pub proxy_access_key: Option<String>,
+    /// `ADMIN_ACCESS_KEY`: the key for `/admin/*`; `None` uses the access key.
     pub admin_access_key: Option<String>,
+    /// `CONFIG_PATH`: the `config.json` to load and watch (default `./config.json`).
     pub config_path: PathBuf,
+    /// `LOG_LEVEL`: `error`, `warn`, `info` (the default; `debug` in development) or `trace`.
     pub log_level: String,
+    /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `ENABLE_REQUEST_LOGS`: log each client request's headers (credentials redacted) and first 4
+    /// KB of body at debug level.
     pub enable_request_logs: bool,
+    /// `ENABLE_RESPONSE_LOGS`: log the first 4 KB of each response body at debug level.
     pub enable_response_logs: bool,
+    /// `REQUEST_TIMEOUT`: the whole upstream request (default 600 s).
     pub request_timeout: Duration,
+    /// `FIRST_BYTE_TIMEOUT`: until the upstream's response headers and a stream's first content
+    /// (default 120 s); then the next key is tried.
     pub first_byte_timeout: Duration,
+    /// `STREAM_IDLE_TIMEOUT`: longest silence of an upstream stream before it is ended with an
+    /// error (default 300 s).
     pub stream_idle_timeout: Duration,
+    /// `PING_INTERVAL`: silence after which a client stream gets a `ping` (default 10 s).
     pub ping_interval: Duration,
     /// After a shutdown signal: how long running requests (streams) may take
     /// before the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// `MAX_CONCURRENT_REQUESTS`: requests in flight at once; more are refused with 529 (default
+    /// 4096).
     pub max_concurrent_requests: usize,
+    /// `MAX_BODY_SIZE`: the request body limit in bytes (default 32 MiB); larger bodies get 413.
     pub max_body_size: usize,
     /// `MAX_CONNECTIONS`: open client connections at most.
     pub max_connections: usize,
     /// `HEADER_READ_TIMEOUT`: longest wait for a request's headers, also
     /// between requests on a kept-alive connection (slow-loris clients).
     pub header_read_timeout: Duration,
+    /// `LOAD_BALANCE_STRATEGY`: the key strategy when `config.json` gives none (default
+    /// round-robin).
     pub load_balance_strategy: LoadBalance,
+    /// `ENABLE_CORS` (default true).
     pub enable_cors: bool,
+    /// `CORS_ORIGIN`: `*` (the default) or comma-separated origins.
     pub cors_origin: String,
+    /// `ENABLE_RATE_LIMIT`: the per-client rate limit on `/v1/*` (default off).
     pub enable_rate_limit: bool,
+    /// `RATE_LIMIT_WINDOW`: the rate limit's window (default 60 s).
     pub rate_limit_window: Duration,
+    /// `RATE_LIMIT_MAX_REQUESTS`: requests per window and client (default 100; at least 1 when the
+    /// limit is on).
     pub rate_limit_max_requests: u32,
+    /// `HEALTH_CHECK_ENABLED` (default true).
     pub health_check_enabled: bool,
+    /// `HEALTH_CHECK_PATH`: where the health check answers (default `/health`).
     pub health_check_path: String,
+    /// `METRICS_PUBLIC`: serve `/metrics` without the access key (default false).
     pub metrics_public: bool,
     /// `CIRCUIT_FAILURES`, `CIRCUIT_OPEN_MS`, `CIRCUIT_MAX_OPEN_MS`: the
     /// circuit breaker limits of every upstream without its own
@@ -105,11 +140,15 @@ pub struct Settings {
     pub store_retention_days: u32,
 }
 
+/// A setting whose value cannot be used; the message names the variable and the accepted values.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {var}={value:?}: {reason}")]
 pub struct SettingsError {
+    /// The variable's name.
     pub var: &'static str,
+    /// The value as given.
     pub value: String,
+    /// What is accepted instead.
     pub reason: String,
 }
 

@@ -154,7 +154,7 @@ fn encode_event<T: Serialize>(name: &str, data: &T, buf: &mut BytesMut) {
 }
 
 /// The keep-alive Anthropic sends while a response is being generated.
-pub fn ping_bytes() -> Bytes {
+pub(crate) fn ping_bytes() -> Bytes {
     Bytes::from_static(b"event: ping\ndata: {\"type\": \"ping\"}\n\n")
 }
 

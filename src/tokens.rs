@@ -28,18 +28,18 @@ use crate::protocol::anthropic::{
 
 /// Framing of one conversation turn (role marker and separators), like the
 /// 3–4 tokens per message that OpenAI documents for its chat format.
-pub const PER_MESSAGE_TOKENS: u64 = 4;
+pub(crate) const PER_MESSAGE_TOKENS: u64 = 4;
 /// Framing of a non-empty system prompt (it is one more turn).
-pub const SYSTEM_TOKENS: u64 = 4;
+pub(crate) const SYSTEM_TOKENS: u64 = 4;
 /// Framing of a `tool_use` or `tool_result` block: its id and delimiters.
-pub const PER_TOOL_BLOCK_TOKENS: u64 = 8;
+pub(crate) const PER_TOOL_BLOCK_TOKENS: u64 = 8;
 /// Framing of one tool definition (delimiters around name, description and
 /// schema).
-pub const PER_TOOL_TOKENS: u64 = 8;
+pub(crate) const PER_TOOL_TOKENS: u64 = 8;
 /// The system prompt Anthropic adds when tools are present (346 tokens for
 /// `tool_choice` auto/none on Claude 4 models, per Anthropic's tool-use
 /// pricing table).
-pub const TOOLS_PREAMBLE_TOKENS: u64 = 346;
+pub(crate) const TOOLS_PREAMBLE_TOKENS: u64 = 346;
 /// An image whose size cannot be read cheaply (URL sources, unknown or
 /// corrupt headers): Anthropic's ceiling for an image it has resized to
 /// about 1.15 megapixels.

@@ -10,7 +10,7 @@ use rand::Rng;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// `prefix` followed by `n` random base62 characters.
-pub fn random_id(prefix: &str, n: usize) -> String {
+pub(crate) fn random_id(prefix: &str, n: usize) -> String {
     let mut rng = rand::rng();
     let mut s = String::with_capacity(prefix.len() + n);
     s.push_str(prefix);
@@ -31,12 +31,12 @@ pub fn request_id() -> String {
 }
 
 /// RFC 3339 UTC timestamp with milliseconds, e.g. `2026-11-26T05:44:40.123Z`.
-pub fn rfc3339_now() -> String {
+pub(crate) fn rfc3339_now() -> String {
     rfc3339(SystemTime::now())
 }
 
 /// `t` as an RFC 3339 UTC timestamp with milliseconds.
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);

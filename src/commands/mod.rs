@@ -395,7 +395,7 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
 
 /// Runs one `config` subcommand against the file at `path`: output on stdout,
 /// errors on stderr, exit code 1 on failure.
-pub fn run_config(args: ConfigArgs, path: &Path) -> ExitCode {
+pub(crate) fn run_config(args: ConfigArgs, path: &Path) -> ExitCode {
     if let Some(ConfigCommand::Test {
         upstream,
         deep,

@@ -49,13 +49,13 @@ pub fn label(raw: &RawConfig, i: usize) -> String {
     )
 }
 
-pub fn current_index(raw: &RawConfig) -> usize {
+pub(crate) fn current_index(raw: &RawConfig) -> usize {
     raw.current_upstream
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or(0)
 }
 
-pub fn unknown_type(s: &str) -> String {
+pub(crate) fn unknown_type(s: &str) -> String {
     let known: Vec<&str> = ServiceType::ALL.iter().map(|t| t.as_str()).collect();
     format!(
         "unknown service type {s:?} (expected one of: {})",

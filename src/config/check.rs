@@ -12,7 +12,7 @@ use super::{parse_raw, ConfigError, LoadBalance, RawConfig};
 
 /// Every problem in `text`, one line each; empty when the file is valid.
 /// `label` (the file name) prefixes locations given as line and column.
-pub fn diagnose(label: &str, text: &str) -> Vec<String> {
+pub(crate) fn diagnose(label: &str, text: &str) -> Vec<String> {
     if text.trim().is_empty() {
         return Vec::new();
     }

@@ -34,14 +34,19 @@ enum Token {
 /// Why a pattern is not a glob. Positions count characters from 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GlobError {
+    /// The pattern is empty (after trimming).
     #[error("must not be empty")]
     Empty,
+    /// A `[` class at this position has no closing `]`.
     #[error("`[` at character {0} is never closed by `]`")]
     UnclosedClass(usize),
+    /// A class at this position matches nothing (`[]`).
     #[error("`[]` at character {0} is an empty set")]
     EmptyClass(usize),
+    /// A class range whose start is after its end (`[z-a]`).
     #[error("range `{0}-{1}` runs backwards")]
     ReversedRange(char, char),
+    /// The pattern ends in an escape with nothing to escape.
     #[error("ends with a lone `\\`")]
     TrailingEscape,
 }

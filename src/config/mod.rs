@@ -28,26 +28,42 @@ pub use model::{
 pub use prices::{Price, Prices};
 pub use raw::RawConfig;
 
+/// Why a configuration could not be read, validated, written or watched.
+/// Every message names the file and, where there is one, the place in it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file exists but cannot be read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not JSON of the expected shape.
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
+        /// The file (as given; only labels the message).
         path: String,
+        /// 1-based line of the problem.
         line: usize,
+        /// 1-based column of the problem.
         column: usize,
+        /// What is wrong, prefixed with the field path when known
+        /// (`upstream[0].name: invalid type …`).
         message: String,
     },
+    /// The JSON parsed, but values are wrong: every problem found, each as
+    /// `field.path: what is wrong`.
     #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
+    /// Writing the file (or its temporary sibling, or the lock) failed.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: String,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
@@ -55,8 +71,14 @@ pub enum ConfigError {
     /// the message is meant for the user as is.
     #[error("{0}")]
     Rejected(String),
+    /// The file watcher could not be set up.
     #[error("cannot watch {path}: {message}")]
-    Watch { path: String, message: String },
+    Watch {
+        /// The file.
+        path: String,
+        /// What the watcher said.
+        message: String,
+    },
 }
 
 /// Parses the text of a config file. `path` only labels error messages.

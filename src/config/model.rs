@@ -15,16 +15,17 @@ pub use super::route::{
 };
 
 /// An upstream API key. `Debug`/`Display` print it masked, so a key can only
-/// reach a log line or a response through an explicit [`ApiKey::expose`].
+/// reach a log line or a response through an explicit `ApiKey::expose`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// A key as written in `config.json` (already trimmed by validation).
     pub fn new(key: impl Into<String>) -> Self {
         ApiKey(key.into())
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
@@ -80,7 +81,7 @@ pub enum ServiceType {
 
 impl ServiceType {
     /// Every service type, in the order help texts list them.
-    pub const ALL: [ServiceType; 5] = [
+    pub(crate) const ALL: [ServiceType; 5] = [
         ServiceType::OpenAi,
         ServiceType::OpenAiOld,
         ServiceType::Responses,
@@ -107,7 +108,7 @@ impl ServiceType {
     }
 
     /// Path segment added when `baseUrl` has no path of its own.
-    pub fn default_version_path(self) -> &'static str {
+    pub(crate) fn default_version_path(self) -> &'static str {
         match self {
             ServiceType::Gemini => "/v1beta",
             _ => "/v1",
@@ -121,21 +122,27 @@ impl fmt::Display for ServiceType {
     }
 }
 
+/// How the keys of one upstream take turns (`loadBalance`, or `LOAD_BALANCE_STRATEGY` as the
+/// default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum LoadBalance {
+    /// `round-robin` (the default): each request starts at the next key.
     #[default]
     RoundRobin,
+    /// `random`: each request starts at a random key.
     Random,
+    /// `failover`: always the first key, the next ones only when it fails or rests.
     Failover,
 }
 
 impl LoadBalance {
-    pub const ALL: [LoadBalance; 3] = [
+    pub(crate) const ALL: [LoadBalance; 3] = [
         LoadBalance::RoundRobin,
         LoadBalance::Random,
         LoadBalance::Failover,
     ];
 
+    /// The name as `config.json` writes it: `round-robin`, `random`, `failover`.
     pub fn as_str(self) -> &'static str {
         match self {
             LoadBalance::RoundRobin => "round-robin",
@@ -144,6 +151,7 @@ impl LoadBalance {
         }
     }
 
+    /// A strategy name, case-insensitive, with `_` for `-` accepted; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim();
         LoadBalance::ALL.into_iter().find(|t| {
@@ -170,20 +178,22 @@ pub struct ModelMapping {
 const FAMILIES: [&str; 3] = ["opus", "sonnet", "haiku"];
 
 impl ModelMapping {
+    /// A mapping from (requested model, upstream model) pairs in the file's order.
     pub fn new(entries: Vec<(String, String)>) -> Self {
         ModelMapping { entries }
     }
 
-    pub fn entries(&self) -> &[(String, String)] {
+    pub(crate) fn entries(&self) -> &[(String, String)] {
         &self.entries
     }
 
+    /// Whether the upstream has no `modelMapping` at all (every model passes through).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// The upstream model for the model a client asked for.
-    pub fn resolve<'a>(&'a self, requested: &'a str) -> &'a str {
+    pub(crate) fn resolve<'a>(&'a self, requested: &'a str) -> &'a str {
         if let Some((_, to)) = self.entries.iter().find(|(from, _)| from == requested) {
             return to;
         }
@@ -206,17 +216,25 @@ impl ModelMapping {
     }
 }
 
+/// One validated entry of `upstream`: where requests go, with which keys and protocol.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// Unique name (case-insensitively), as routes, logs and metrics name the upstream.
     pub name: String,
+    /// `baseUrl`: absolute http(s) with a host, no query; endpoint paths are appended to it.
     pub base_url: Url,
+    /// `apiKeys`, trimmed, blanks dropped; may be empty (then the upstream cannot serve).
     pub api_keys: Vec<ApiKey>,
+    /// `serviceType`: the protocol spoken to this upstream.
     pub service_type: ServiceType,
+    /// `insecureSkipVerify`: accept any TLS certificate from this upstream (default false).
     pub insecure_skip_verify: bool,
+    /// `modelMapping`: which upstream model serves a requested one.
     pub model_mapping: ModelMapping,
     /// Cap on `max_tokens` sent upstream (many models accept less than the
     /// 128,000 Claude Code asks for).
     pub max_tokens: Option<u64>,
+    /// `description`: free text for people (shown by `config show` and the console).
     pub description: Option<String>,
     /// Upstreams (by name) that take over when every key of this one
     /// failed, in order. Empty: no cross-upstream fallback.
@@ -227,7 +245,7 @@ pub struct Upstream {
     pub auth_header: AuthHeader,
     /// This upstream's own `circuitBreaker` values; `None` (or a missing
     /// field) takes the `CIRCUIT_*` settings, see
-    /// [`Upstream::circuit_breaker`].
+    /// `Upstream::circuit_breaker`.
     pub circuit_breaker: Option<CircuitBreakerConfig>,
 }
 
@@ -238,11 +256,14 @@ pub enum AuthHeader {
     /// (`sk-ant-oat…`).
     #[default]
     Auto,
+    /// `x-api-key: <key>`.
     XApiKey,
+    /// `Authorization: Bearer <key>`.
     Bearer,
 }
 
 impl AuthHeader {
+    /// `auto`, `x-api-key` (or `apikey`) or `bearer` (or `authorization`), case-insensitive.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Some(AuthHeader::Auto),
@@ -267,7 +288,10 @@ impl Upstream {
 
     /// The circuit breaker limits that apply to this upstream: its own
     /// `circuitBreaker` values over `defaults` (the `CIRCUIT_*` settings).
-    pub fn circuit_breaker(&self, defaults: &CircuitBreakerSettings) -> CircuitBreakerSettings {
+    pub(crate) fn circuit_breaker(
+        &self,
+        defaults: &CircuitBreakerSettings,
+    ) -> CircuitBreakerSettings {
         match &self.circuit_breaker {
             Some(own) => own.resolve(defaults),
             None => *defaults,
@@ -296,13 +320,16 @@ impl Upstream {
     }
 }
 
+/// The validated `config.json`: what the server reads for every request (one snapshot per request).
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The upstreams in file order.
     pub upstreams: Vec<Upstream>,
     /// `currentUpstream` as written (0 when absent). With a [`Router`], its
     /// `default` route decides instead (which is this upstream unless
     /// `router.default` is set).
     pub current_upstream: usize,
+    /// The key strategy of upstreams without their own `loadBalance`.
     pub load_balance: LoadBalance,
     /// The `router` object; `None` when the file has none, and then requests
     /// go to the current upstream and its `fallback` list exactly as without
@@ -314,6 +341,7 @@ pub struct Config {
 }
 
 impl Config {
+    /// The `currentUpstream`, or `None` without any upstream.
     pub fn current(&self) -> Option<&Upstream> {
         self.upstreams.get(self.current_upstream)
     }
@@ -360,8 +388,11 @@ impl Config {
 /// [`CircuitBreakerConfig::resolve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitBreakerSettings {
+    /// Consecutive failed attempts that open the circuit (at least 1).
     pub failures: u32,
+    /// How long the circuit stays open the first time.
     pub open: Duration,
+    /// The longest the open time grows to, doubling with each failed probe.
     pub max_open: Duration,
 }
 

@@ -26,7 +26,9 @@ use crate::protocol::anthropic::Usage;
 /// One model's price, US$ per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Price {
+    /// Uncached input tokens.
     pub input: f64,
+    /// Output tokens (thinking included).
     pub output: f64,
     /// Cache hits; the input price when not given.
     pub cache_read: f64,

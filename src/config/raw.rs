@@ -16,16 +16,21 @@ pub(crate) use super::raw_router::{compile_glob, header_pair, resolve_raw_target
 pub use super::raw_router::{RawRouter, RawRule, RawTargets};
 use super::ConfigError;
 
+/// The whole file as written: every field optional and unknown fields kept in `extra`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RawConfig {
+    /// `upstream`: the upstreams in file order.
     #[serde(default)]
     pub upstream: Vec<RawUpstream>,
+    /// `currentUpstream`: index of the default upstream; signed so that a negative value is a
+    /// validation error.
     #[serde(
         default,
         rename = "currentUpstream",
         skip_serializing_if = "Option::is_none"
     )]
     pub current_upstream: Option<i64>,
+    /// `loadBalance`: the default key strategy, as written (checked by validation).
     #[serde(
         default,
         rename = "loadBalance",
@@ -39,20 +44,28 @@ pub struct RawConfig {
     /// a JSON map so the user's order, which decides between globs, survives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prices: Option<Map<String, Value>>,
+    /// Keys this version does not know, written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// One entry of `upstream` as written; see [`super::model::Upstream`] for the meaning of each
+/// field.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RawUpstream {
+    /// `name`.
     #[serde(default)]
     pub name: String,
+    /// `baseUrl`.
     #[serde(default, rename = "baseUrl")]
     pub base_url: String,
+    /// `apiKeys`, untrimmed.
     #[serde(default, rename = "apiKeys")]
     pub api_keys: Vec<String>,
+    /// `serviceType`: `openai`, `openaiold`, `responses`, `gemini` or `claude`.
     #[serde(default, rename = "serviceType")]
     pub service_type: String,
+    /// `insecureSkipVerify` (absent: false).
     #[serde(
         default,
         rename = "insecureSkipVerify",
@@ -66,8 +79,10 @@ pub struct RawUpstream {
         skip_serializing_if = "Option::is_none"
     )]
     pub model_mapping: Option<Map<String, Value>>,
+    /// `maxTokens`: cap on the output-token limit sent upstream; 0 is a validation error.
     #[serde(default, rename = "maxTokens", skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
+    /// `description`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Names of upstreams that take over when every key of this one failed.
@@ -94,6 +109,7 @@ pub struct RawUpstream {
         skip_serializing_if = "Option::is_none"
     )]
     pub circuit_breaker: Option<RawCircuitBreaker>,
+    /// Keys this version does not know, written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -103,10 +119,13 @@ pub struct RawUpstream {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(expecting = "an object")]
 pub struct RawCircuitBreaker {
+    /// `failures`: consecutive failures that open the circuit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<i64>,
+    /// `openMs`: first open time, in milliseconds.
     #[serde(default, rename = "openMs", skip_serializing_if = "Option::is_none")]
     pub open_ms: Option<i64>,
+    /// `maxOpenMs`: longest open time, in milliseconds.
     #[serde(default, rename = "maxOpenMs", skip_serializing_if = "Option::is_none")]
     pub max_open_ms: Option<i64>,
     /// Unknown keys: kept so a rewrite does not lose them, and reported by
@@ -369,7 +388,7 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
 }
 
 /// Parses an upstream `baseUrl`: absolute http(s), with a host.
-pub fn parse_base_url(s: &str) -> Result<reqwest::Url, String> {
+pub(crate) fn parse_base_url(s: &str) -> Result<reqwest::Url, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("must not be empty".into());

@@ -16,13 +16,18 @@ use super::raw::{did_you_mean, positive, RawUpstream};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(expecting = "an object")]
 pub struct RawRouter {
-    /// The targets of each scenario (see [`Scenario`]); absent = none.
+    /// `default`: where requests no rule or other scenario took go
+    /// (absent: the `currentUpstream`). Each scenario's meaning: [`Scenario`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<RawTargets>,
+    /// `background`: Claude Code's small-model calls (the haiku family).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<RawTargets>,
+    /// `think`: requests with thinking enabled or adaptive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think: Option<RawTargets>,
+    /// `longContext`: requests estimated above `longContextThreshold` input
+    /// tokens.
     #[serde(
         default,
         rename = "longContext",
@@ -37,8 +42,10 @@ pub struct RawRouter {
         skip_serializing_if = "Option::is_none"
     )]
     pub long_context_threshold: Option<i64>,
+    /// `webSearch`: requests with a `web_search*` server tool.
     #[serde(default, rename = "webSearch", skip_serializing_if = "Option::is_none")]
     pub web_search: Option<RawTargets>,
+    /// `image`: requests whose last user turn holds an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<RawTargets>,
     /// Tried in order before the scenarios.
@@ -109,6 +116,8 @@ pub struct RawRule {
     /// Where a matching request goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<RawTargets>,
+    /// Unknown keys: kept so a rewrite does not lose them, and reported by
+    /// validation.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

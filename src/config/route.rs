@@ -22,7 +22,7 @@ pub enum Scenario {
     /// Requests with `thinking` enabled or adaptive.
     Think,
     /// Requests whose estimated input tokens exceed
-    /// [`Router::long_context_threshold`].
+    /// `Router::long_context_threshold`.
     LongContext,
     /// Requests with a server tool whose `type` starts with `web_search`.
     WebSearch,
@@ -33,7 +33,7 @@ pub enum Scenario {
 impl Scenario {
     /// Every scenario, in the order `config.json` and `config router show`
     /// list them.
-    pub const ALL: [Scenario; 6] = [
+    pub(crate) const ALL: [Scenario; 6] = [
         Scenario::Default,
         Scenario::Background,
         Scenario::Think,
@@ -45,7 +45,7 @@ impl Scenario {
     /// The order in which a request is checked against the scenarios (after
     /// the explicit route and the rules): the first that applies and has a
     /// target wins, [`Scenario::Default`] last.
-    pub const PRECEDENCE: [Scenario; 6] = [
+    pub(crate) const PRECEDENCE: [Scenario; 6] = [
         Scenario::LongContext,
         Scenario::Background,
         Scenario::Think,
@@ -173,15 +173,23 @@ impl RouteTarget {
 /// Why a target string does not name a configured upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
+    /// The target string is empty (after trimming).
     #[error("must not be empty (expected \"upstream\" or \"upstream,model\")")]
     Empty,
+    /// `,model` without an upstream name.
     #[error("the upstream name before the comma must not be empty")]
     EmptyUpstream,
+    /// `upstream,` without a model; holds the upstream name.
     #[error("the model after \"{0},\" must not be empty")]
     EmptyModel(String),
-    /// `known` lists the configured names, for the error a user sees.
+    /// No configured upstream has this name (compared case-insensitively).
     #[error("no upstream is named {name:?} ({})", known_names(.known))]
-    UnknownUpstream { name: String, known: Vec<String> },
+    UnknownUpstream {
+        /// The name as written.
+        name: String,
+        /// The configured names, for the error a user sees.
+        known: Vec<String>,
+    },
 }
 
 fn known_names(known: &[String]) -> String {
@@ -269,7 +277,7 @@ impl Router {
 
     /// `router.longContextThreshold`: a request whose estimated input tokens
     /// exceed it takes the `longContext` route. Always at least 1.
-    pub fn long_context_threshold(&self) -> u64 {
+    pub(crate) fn long_context_threshold(&self) -> u64 {
         self.long_context_threshold
     }
 
@@ -280,7 +288,7 @@ impl Router {
 
     /// The first rule matching a request for `model` whose headers `header`
     /// looks up (see [`Rule::matches`]), with its index.
-    pub fn matching_rule<'h>(
+    pub(crate) fn matching_rule<'h>(
         &self,
         model: &str,
         mut header: impl FnMut(&str) -> Option<&'h str>,

@@ -21,7 +21,7 @@ const NEW_FILE_MODE: u32 = 0o600;
 /// The sidecar lock file for `path` (`config.json` → `config.json.lock`).
 /// It is left in place: deleting a lock file lets two processes hold "the"
 /// lock on different inodes.
-pub fn lock_path(path: &Path) -> PathBuf {
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
@@ -31,7 +31,7 @@ pub fn lock_path(path: &Path) -> PathBuf {
 }
 
 /// The file's text, or `None` when it does not exist.
-pub fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
+pub(crate) fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
     match fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -43,7 +43,7 @@ pub fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
 }
 
 /// Parses the file as it is (no validation); a missing file is empty.
-pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
+pub(crate) fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
     match read_text(path)? {
         Some(text) => parse_raw(&path.display().to_string(), &text),
         None => Ok(RawConfig::default()),
@@ -51,7 +51,7 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
 }
 
 /// The file format: pretty JSON, 2-space indentation, trailing newline.
-pub fn to_json(raw: &RawConfig) -> Result<String, ConfigError> {
+pub(crate) fn to_json(raw: &RawConfig) -> Result<String, ConfigError> {
     let mut text =
         serde_json::to_string_pretty(raw).map_err(|e| ConfigError::Rejected(e.to_string()))?;
     text.push('\n');

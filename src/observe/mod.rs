@@ -23,7 +23,7 @@ const CLIENT_CLOSED: u16 = 499;
 
 /// Everything known about one request, filled in as it goes.
 #[derive(Debug)]
-pub struct RequestRecord {
+pub(crate) struct RequestRecord {
     /// `req_…` id, also sent to the client as the `request-id` header.
     pub request_id: String,
     /// Which endpoint served it (`messages`, `count_tokens`).

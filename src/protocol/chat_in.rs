@@ -14,7 +14,7 @@ use serde_json::Value;
 
 /// A `POST /v1/chat/completions` body.
 #[derive(Debug, Deserialize)]
-pub struct ChatCompletionRequest {
+pub(crate) struct ChatCompletionRequest {
     /// The model the client asked for.
     pub model: String,
     /// The conversation.
@@ -76,7 +76,7 @@ impl ChatCompletionRequest {
 /// A string or a list of strings (`stop`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum StringOrList {
+pub(crate) enum StringOrList {
     /// One string.
     One(String),
     /// Several.
@@ -85,7 +85,7 @@ pub enum StringOrList {
 
 /// `stream_options`.
 #[derive(Debug, Default, Deserialize)]
-pub struct StreamOptionsIn {
+pub(crate) struct StreamOptionsIn {
     /// Send a last chunk with the usage.
     #[serde(default)]
     pub include_usage: Option<bool>,
@@ -93,7 +93,7 @@ pub struct StreamOptionsIn {
 
 /// `response_format`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ResponseFormat {
+pub(crate) struct ResponseFormat {
     /// `text`, `json_object` or `json_schema`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -104,7 +104,7 @@ pub struct ResponseFormat {
 
 /// One message of the conversation (every role in one lenient shape).
 #[derive(Debug, Deserialize)]
-pub struct ChatInMessage {
+pub(crate) struct ChatInMessage {
     /// `system`, `developer`, `user`, `assistant`, `tool` (or the
     /// deprecated `function`).
     pub role: String,
@@ -126,7 +126,7 @@ pub struct ChatInMessage {
 /// Message content.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum ChatInContent {
+pub(crate) enum ChatInContent {
     /// Plain text.
     Text(String),
     /// Content parts.
@@ -135,7 +135,7 @@ pub enum ChatInContent {
 
 /// One content part (`text`, `image_url`, `file`, `input_audio`, `refusal`).
 #[derive(Debug, Deserialize)]
-pub struct ChatInPart {
+pub(crate) struct ChatInPart {
     /// The part's type.
     #[serde(rename = "type")]
     pub kind: String,
@@ -156,7 +156,7 @@ pub struct ChatInPart {
 /// `image_url`: an object with `url` (some clients send the URL alone).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum ImageUrlIn {
+pub(crate) enum ImageUrlIn {
     /// `{"url": …, "detail": …}`.
     Object {
         /// A `data:` or `http(s):` URL.
@@ -177,7 +177,7 @@ impl ImageUrlIn {
 
 /// `file` of a file part.
 #[derive(Debug, Deserialize)]
-pub struct FileIn {
+pub(crate) struct FileIn {
     /// The file as a `data:` URL (or bare base64).
     #[serde(default)]
     pub file_data: Option<String>,
@@ -191,12 +191,11 @@ pub struct FileIn {
 
 /// A tool call of an assistant message.
 #[derive(Debug, Deserialize)]
-pub struct ChatInToolCall {
-    /// Call id, named by the `tool` message that answers it.
+pub(crate) struct ChatInToolCall {
+    /// Call id, named by the `tool` message that answers it. (Its `type`,
+    /// `function` or `custom`, is not read: a call without `function` is
+    /// refused either way.)
     pub id: String,
-    /// `function` (or `custom`).
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
     /// What was called.
     #[serde(default)]
     pub function: Option<ChatInFunctionCall>,
@@ -204,7 +203,7 @@ pub struct ChatInToolCall {
 
 /// `function` of a tool call.
 #[derive(Debug, Deserialize)]
-pub struct ChatInFunctionCall {
+pub(crate) struct ChatInFunctionCall {
     /// Function name.
     pub name: String,
     /// JSON text of the arguments.
@@ -214,7 +213,7 @@ pub struct ChatInFunctionCall {
 
 /// A declared tool.
 #[derive(Debug, Deserialize)]
-pub struct ChatInTool {
+pub(crate) struct ChatInTool {
     /// `function` (or `custom`).
     #[serde(rename = "type")]
     pub kind: String,
@@ -225,7 +224,7 @@ pub struct ChatInTool {
 
 /// A function declaration (Chat Completions and Responses share its fields).
 #[derive(Debug, Deserialize)]
-pub struct FunctionDefinition {
+pub(crate) struct FunctionDefinition {
     /// Function name.
     pub name: String,
     /// What it does.
@@ -241,7 +240,7 @@ pub struct FunctionDefinition {
 
 /// A `chat.completion` object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatCompletion {
+pub(crate) struct ChatCompletion {
     /// `chatcmpl-…`.
     pub id: String,
     /// Always `chat.completion`.
@@ -260,7 +259,7 @@ pub struct ChatCompletion {
 
 /// One answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatChoice {
+pub(crate) struct ChatChoice {
     /// Always 0.
     pub index: u32,
     /// What the model said.
@@ -273,7 +272,7 @@ pub struct ChatChoice {
 
 /// The assistant message of an answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatOutMessage {
+pub(crate) struct ChatOutMessage {
     /// Always `assistant`.
     pub role: &'static str,
     /// The text; `null` when the answer only calls tools.
@@ -290,7 +289,7 @@ pub struct ChatOutMessage {
 
 /// A tool call of an answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatOutToolCall {
+pub(crate) struct ChatOutToolCall {
     /// Call id.
     pub id: String,
     /// Always `function`.
@@ -302,7 +301,7 @@ pub struct ChatOutToolCall {
 
 /// `function` of an answer's tool call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatOutFunction {
+pub(crate) struct ChatOutFunction {
     /// Function name.
     pub name: String,
     /// JSON text of the arguments.
@@ -311,7 +310,7 @@ pub struct ChatOutFunction {
 
 /// `usage`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ChatUsageOut {
+pub(crate) struct ChatUsageOut {
     /// Input tokens, cached ones included.
     pub prompt_tokens: u64,
     /// Output tokens, reasoning included.
@@ -324,14 +323,14 @@ pub struct ChatUsageOut {
 
 /// `prompt_tokens_details`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PromptDetailsOut {
+pub(crate) struct PromptDetailsOut {
     /// Input tokens read from the cache.
     pub cached_tokens: u64,
 }
 
 /// A `chat.completion.chunk` object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatChunk {
+pub(crate) struct ChatChunk {
     /// The completion's id, the same on every chunk.
     pub id: String,
     /// Always `chat.completion.chunk`.
@@ -351,7 +350,7 @@ pub struct ChatChunk {
 
 /// One choice's part of a chunk.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChunkChoiceOut {
+pub(crate) struct ChunkChoiceOut {
     /// Always 0.
     pub index: u32,
     /// What is new.
@@ -364,7 +363,7 @@ pub struct ChunkChoiceOut {
 
 /// New content of a chunk.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ChunkDeltaOut {
+pub(crate) struct ChunkDeltaOut {
     /// `assistant`, on the first chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
@@ -381,7 +380,7 @@ pub struct ChunkDeltaOut {
 
 /// A tool-call fragment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChunkToolCallOut {
+pub(crate) struct ChunkToolCallOut {
     /// Which call of the answer (0, 1, …).
     pub index: u32,
     /// Call id, on the first fragment.
@@ -396,7 +395,7 @@ pub struct ChunkToolCallOut {
 
 /// `function` of a fragment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChunkFunctionOut {
+pub(crate) struct ChunkFunctionOut {
     /// Function name, on the first fragment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

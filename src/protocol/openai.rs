@@ -343,7 +343,7 @@ pub struct PromptTokensDetails {
 
 /// One chunk of a streamed chat completion.
 #[derive(Debug, Default, Deserialize)]
-pub struct ChatChunk {
+pub(crate) struct ChatChunk {
     /// Deltas per choice (empty on a usage-only chunk).
     #[serde(default, deserialize_with = "null_as_empty")]
     pub choices: Vec<ChunkChoice>,
@@ -357,7 +357,7 @@ pub struct ChatChunk {
 
 /// One choice's part of a chunk.
 #[derive(Debug, Default, Deserialize)]
-pub struct ChunkChoice {
+pub(crate) struct ChunkChoice {
     /// Choice number; only choice 0 is translated (the proxy never asks for `n > 1`).
     #[serde(default)]
     pub index: Option<u32>,
@@ -374,7 +374,7 @@ pub struct ChunkChoice {
 
 /// New content of a chunk.
 #[derive(Debug, Default, Deserialize)]
-pub struct ChunkDelta {
+pub(crate) struct ChunkDelta {
     /// Text.
     #[serde(default)]
     pub content: Option<String>,
@@ -394,7 +394,7 @@ pub struct ChunkDelta {
 
 /// A fragment of a tool call.
 #[derive(Debug, Default, Deserialize)]
-pub struct ChunkToolCall {
+pub(crate) struct ChunkToolCall {
     /// Which call of the answer it belongs to.
     #[serde(default)]
     pub index: Option<u32>,
@@ -408,7 +408,7 @@ pub struct ChunkToolCall {
 
 /// `function` of a fragment.
 #[derive(Debug, Default, Deserialize)]
-pub struct ChunkFunction {
+pub(crate) struct ChunkFunction {
     /// Function name (usually on the first fragment only).
     #[serde(default)]
     pub name: Option<String>,

@@ -66,7 +66,7 @@ pub struct ResponsesRequest<'a> {
 
 /// `include` value that returns reasoning items with their encrypted
 /// content, so they can be sent back without server-side state.
-pub const INCLUDE_ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
+pub(crate) const INCLUDE_ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
 
 /// `reasoning`.
 #[derive(Debug, Clone, Serialize)]
@@ -365,7 +365,7 @@ pub struct TextPart {
 /// no `[DONE]`). Flat and lenient: each event type uses some of the fields,
 /// the rest stay `None`, and unknown types are ignored by the reader.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ResponsesEvent {
+pub(crate) struct ResponsesEvent {
     /// `response.output_text.delta`, `response.completed`, `error`, …
     #[serde(rename = "type", default)]
     pub kind: String,

@@ -365,7 +365,7 @@ pub struct OutputDetailsOut {
 /// One stream event, without its `sequence_number` (see [`Sequenced`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
-pub enum ResponsesEvent {
+pub(crate) enum ResponsesEvent {
     /// The response exists (`in_progress`, no output).
     #[serde(rename = "response.created")]
     Created {
@@ -573,7 +573,7 @@ impl ResponsesEvent {
 
 /// An event with its place in the stream, as it goes on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Sequenced<'a> {
+pub(crate) struct Sequenced<'a> {
     /// The event.
     #[serde(flatten)]
     pub event: &'a ResponsesEvent,

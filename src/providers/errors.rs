@@ -33,7 +33,7 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// The client-facing error for a transport failure (no HTTP answer).
-pub fn transport_error(upstream: &str, err: &reqwest::Error) -> ApiError {
+pub(crate) fn transport_error(upstream: &str, err: &reqwest::Error) -> ApiError {
     // reqwest's Display may include the URL, never a header; the URL holds no
     // key because keys only travel in headers.
     if err.is_timeout() {
@@ -64,7 +64,7 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 /// An error message with the key that was sent replaced by its masked form:
 /// some providers echo the key in their error text, and it must not travel
 /// on to the client or the logs.
-pub fn scrub_key(mut err: ApiError, key: &ApiKey) -> ApiError {
+pub(crate) fn scrub_key(mut err: ApiError, key: &ApiKey) -> ApiError {
     let secret = key.expose();
     if !secret.is_empty() && err.message.contains(secret) {
         err.message = err.message.replace(secret, &key.masked());

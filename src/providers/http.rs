@@ -184,7 +184,7 @@ pub(crate) fn json_or_replayed(msg: &MessagesResponse, stream: bool) -> Response
 /// HTTP clients, built once: one verifying certificates and one for
 /// upstreams with `insecureSkipVerify` (never shared with the others).
 #[derive(Debug, Clone)]
-pub struct HttpClients {
+pub(crate) struct HttpClients {
     secure: reqwest::Client,
     insecure: reqwest::Client,
 }

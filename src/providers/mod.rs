@@ -47,7 +47,7 @@ pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> +
 
 /// What is held for as long as the response lasts (a stream: until it ends):
 /// the concurrency permit and the in-flight gauge.
-pub type Held = Box<dyn Send + Sync>;
+pub(crate) type Held = Box<dyn Send + Sync>;
 
 /// One configured upstream's protocol, with what it prepared once.
 #[derive(Debug)]

@@ -23,7 +23,7 @@ use crate::protocol::anthropic::MessagesRequest;
 /// When an upstream names one in a 400, the proxy sends the request again
 /// without it and remembers that for the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OptionalParam {
+pub(crate) enum OptionalParam {
     /// `reasoning_effort` (Chat Completions), the whole `reasoning`
     /// (Responses).
     ReasoningEffort,

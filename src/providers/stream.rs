@@ -25,7 +25,7 @@ use crate::translate::openai::OpenAiStreamTranslator;
 use crate::translate::responses::ResponsesStreamTranslator;
 
 /// The interface every upstream stream translator offers.
-pub trait StreamTranslate: Send + 'static {
+pub(crate) trait StreamTranslate: Send + 'static {
     /// Called when the upstream answered 200.
     fn start(&mut self, out: &mut Vec<StreamEvent>);
     /// Emits `message_start` now if it has not been sent (before the first
@@ -96,7 +96,7 @@ const MAX_EMPTY_ROUNDS: usize = 3;
 
 /// Silence limits of a stream.
 #[derive(Debug, Clone, Copy)]
-pub struct StreamTimeouts {
+pub(crate) struct StreamTimeouts {
     /// Longest upstream silence before the stream is aborted with an error.
     pub idle: Duration,
     /// Client-side silence after which a `ping` is sent.
@@ -476,7 +476,7 @@ fn sse_body<T: StreamTranslate>(
 }
 
 /// Response head for an event stream: no buffering, no caching.
-pub fn sse_http_response(body: Body) -> Response {
+pub(crate) fn sse_http_response(body: Body) -> Response {
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -491,7 +491,9 @@ pub fn sse_http_response(body: Body) -> Response {
 
 /// Replays a complete message as a stream (for upstreams that answered a
 /// stream request with plain JSON).
-pub fn message_to_events(msg: &crate::protocol::anthropic::MessagesResponse) -> Vec<StreamEvent> {
+pub(crate) fn message_to_events(
+    msg: &crate::protocol::anthropic::MessagesResponse,
+) -> Vec<StreamEvent> {
     use crate::protocol::anthropic::{MessageDeltaBody, MessagesResponse, ResponseBlock};
     use crate::translate::BlockWriter;
     let mut out = Vec::new();

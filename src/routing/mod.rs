@@ -1,7 +1,7 @@
 //! Where a request goes: the per-request snapshot of upstreams ([`live`]),
 //! which upstreams a request may use and in what order ([`plan`]), the key
 //! order and cooldowns within one upstream ([`keys`]), and the failover
-//! loop over both ([`failover`]). Model mapping lives with the config
+//! loop over both (`failover`). Model mapping lives with the config
 //! (`config::ModelMapping`).
 
 pub mod circuit;

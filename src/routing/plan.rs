@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::protocol::anthropic::MessagesRequest;
 
 /// The header that names the upstream explicitly.
-pub const UPSTREAM_HEADER: &str = "x-claude-proxy-upstream";
+pub(crate) const UPSTREAM_HEADER: &str = "x-claude-proxy-upstream";
 
 /// One place the request may go.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ fn is_sensitive(name: &str) -> bool {
 }
 
 /// `name: value` pairs with credential-like values replaced by `[redacted]`.
-pub fn masked_headers(headers: &HeaderMap) -> String {
+pub(crate) fn masked_headers(headers: &HeaderMap) -> String {
     let mut out = String::new();
     for (name, value) in headers {
         if !out.is_empty() {
@@ -42,7 +42,7 @@ pub fn masked_headers(headers: &HeaderMap) -> String {
 }
 
 /// Logs the client's request.
-pub fn log_request(request_id: &str, headers: &HeaderMap, body: &[u8]) {
+pub(crate) fn log_request(request_id: &str, headers: &HeaderMap, body: &[u8]) {
     tracing::debug!(
         request_id,
         headers = %masked_headers(headers),
@@ -53,7 +53,7 @@ pub fn log_request(request_id: &str, headers: &HeaderMap, body: &[u8]) {
 
 /// Wraps the response body so that its first [`LIMIT`] bytes are logged
 /// when it ends (for a stream: when the stream ends or the client leaves).
-pub fn log_response(request_id: String, resp: Response) -> Response {
+pub(crate) fn log_response(request_id: String, resp: Response) -> Response {
     let (parts, body) = resp.into_parts();
     let mut capture = Capture {
         request_id,

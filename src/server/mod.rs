@@ -1,5 +1,5 @@
-//! The HTTP server: routes ([`router`]), the accept loop and shutdown
-//! ([`listener`]), middleware, request extractors, one handler file per
+//! The HTTP server: routes (`router`), the accept loop and shutdown
+//! (`listener`), middleware, request extractors, one handler file per
 //! endpoint (the OpenAI-compatible ones in `openai/`), admin endpoints, and
 //! the shared state.
 
@@ -17,7 +17,7 @@ mod openai;
 mod rate_limit;
 mod router;
 mod state;
-pub use crate::util;
+pub(crate) use crate::util;
 
 pub use listener::serve;
 pub use state::{watch_config_file, AppState};

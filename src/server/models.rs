@@ -33,7 +33,7 @@ use crate::error::{ApiError, ErrorShape};
 /// stands for in the list: the current Claude model of that family, as
 /// Claude Code asks for it. Any other name containing the word maps the same
 /// way; only these are listed, to keep the list short. Update on new releases.
-pub const FAMILY_MODELS: [FamilyModel; 3] = [
+pub(crate) const FAMILY_MODELS: [FamilyModel; 3] = [
     FamilyModel {
         family: "opus",
         id: "claude-opus-4-5",
@@ -66,7 +66,7 @@ const MAX_LIMIT: usize = 1000;
 static FIRST_LISTED: LazyLock<String> = LazyLock::new(|| rfc3339(SystemTime::now()));
 
 #[derive(Debug, Clone, Copy)]
-pub struct FamilyModel {
+pub(crate) struct FamilyModel {
     pub family: &'static str,
     pub id: &'static str,
     pub display_name: &'static str,
@@ -74,7 +74,7 @@ pub struct FamilyModel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ModelInfo {
+pub(crate) struct ModelInfo {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub id: String,
@@ -114,7 +114,7 @@ impl ModelInfo {
 /// upstream, or a mapping with no source names (empty, or only `"*"`),
 /// every name reaches the upstream, so the family models are listed as what
 /// Claude Code will ask for.
-pub fn available_models(upstream: Option<&Upstream>) -> Vec<ModelInfo> {
+pub(crate) fn available_models(upstream: Option<&Upstream>) -> Vec<ModelInfo> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     let mut push = |m: ModelInfo, out: &mut Vec<ModelInfo>| {
@@ -149,7 +149,7 @@ pub fn available_models(upstream: Option<&Upstream>) -> Vec<ModelInfo> {
 /// models the router names, so a client can pick an upstream explicitly
 /// (Claude Code: `/model deepseek,deepseek-chat`). With a single upstream
 /// there is nothing to choose, and nothing is added.
-pub fn explicit_models(config: &Config) -> Vec<ModelInfo> {
+pub(crate) fn explicit_models(config: &Config) -> Vec<ModelInfo> {
     let mut out = Vec::new();
     if config.upstreams.len() < 2 {
         return out;
@@ -200,7 +200,7 @@ pub struct ListQuery {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ModelPage<'a> {
+pub(crate) struct ModelPage<'a> {
     pub data: &'a [ModelInfo],
     pub has_more: bool,
     pub first_id: Option<&'a str>,
@@ -263,7 +263,7 @@ const OWNED_BY: &str = "claude-proxy";
 
 /// A model in OpenAI's shape.
 #[derive(Debug, Serialize)]
-pub struct OpenAiModel<'a> {
+pub(crate) struct OpenAiModel<'a> {
     pub id: &'a str,
     pub object: &'static str,
     /// Unix seconds of `created_at`.
@@ -284,7 +284,7 @@ impl<'a> OpenAiModel<'a> {
 
 /// `GET /v1/models` in OpenAI's shape.
 #[derive(Debug, Serialize)]
-pub struct OpenAiModelList<'a> {
+pub(crate) struct OpenAiModelList<'a> {
     pub object: &'static str,
     pub data: Vec<OpenAiModel<'a>>,
 }
@@ -318,7 +318,7 @@ fn wants_anthropic(headers: &HeaderMap) -> bool {
 }
 
 /// `GET /v1/models`.
-pub async fn list_models(
+pub(crate) async fn list_models(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -343,7 +343,7 @@ pub async fn list_models(
 }
 
 /// `GET /v1/models/{model_id}`: one entry of the list, or 404.
-pub async fn get_model(
+pub(crate) async fn get_model(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(model_id): Path<String>,

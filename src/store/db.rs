@@ -22,7 +22,7 @@ pub const FILE_NAME: &str = "claude-proxy.db";
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Rollup bucket lengths in seconds: minute, hour, day.
 pub(crate) const SPANS: [i64; 3] = [60, 3600, 86_400];
@@ -37,19 +37,29 @@ pub(crate) const DIM_CLIENT: i64 = 4;
 /// Why the database cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// SQLite refused an operation.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// `DATA_DIR` does not exist and cannot be created.
     #[error("cannot create DATA_DIR {}: {source}", dir.display())]
     CreateDir {
+        /// The directory.
         dir: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
+    /// The database was written by a newer version whose schema this one does not know.
     #[error(
         "the database has schema version {found}, newer than this claude-proxy knows ({known}): \
          run a newer claude-proxy, or point DATA_DIR elsewhere"
     )]
-    NewerSchema { found: u32, known: u32 },
+    NewerSchema {
+        /// The database's schema version.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
 }
 
 /// Creates `dir` (mode 0700: the log says who used which model when) and
@@ -132,7 +142,7 @@ fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
 
 /// Applies the migrations the database does not have yet, each in its own
 /// transaction with its version bump, so a crash leaves a whole version.
-pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     let found = user_version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(DbError::NewerSchema {
@@ -155,7 +165,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
 
 /// Stored requests (one scan of the smallest index; done once at open, the
 /// writer keeps the count after that).
-pub fn count_rows(conn: &Connection) -> rusqlite::Result<u64> {
+pub(crate) fn count_rows(conn: &Connection) -> rusqlite::Result<u64> {
     let n: i64 = conn.query_row("SELECT count(*) FROM requests", [], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
@@ -328,6 +338,7 @@ pub(crate) fn bucket_start(ms: i64, span: i64) -> i64 {
 /// What one pruning step removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {
+    /// Request rows deleted.
     pub requests: usize,
     /// More old rows are left (the step stopped at its chunk size).
     pub more: bool,
@@ -335,11 +346,11 @@ pub struct Pruned {
 
 /// Minute rollups are kept for a week at most: minute charts cover hours,
 /// and at low traffic a minute rollup row costs as much as a request row.
-pub const MINUTE_ROLLUP_RETENTION_MS: i64 = 7 * 86_400_000;
+pub(crate) const MINUTE_ROLLUP_RETENTION_MS: i64 = 7 * 86_400_000;
 
 /// Deletes up to `chunk` requests (and bodies) that arrived before
 /// `cutoff_ms`, and every rollup bucket that ended before it (minute
-/// buckets: before `now_ms` − [`MINUTE_ROLLUP_RETENTION_MS`] if that is
+/// buckets: before `now_ms` − `MINUTE_ROLLUP_RETENTION_MS` if that is
 /// later), in one short transaction, so new rows are never held up for long
 /// behind a big prune.
 pub fn prune(

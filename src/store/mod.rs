@@ -7,7 +7,7 @@
 //! a bounded queue — a full queue drops the row and counts it in
 //! `claude_proxy_store_dropped_total` — and broadcasts it to live
 //! subscribers ([`Store::subscribe`]; a lagging one skips rows). One writer
-//! thread ([`writer`]) commits the queue in batched transactions, keeps the
+//! thread (`writer`) commits the queue in batched transactions, keeps the
 //! usage rollups, prunes rows older than `STORE_RETENTION_DAYS`, and rides
 //! out a database it cannot use: [`Store::state`] says why, one error is
 //! logged, and it retries with a backoff while requests keep flowing.
@@ -77,6 +77,7 @@ pub struct StoreOptions {
     pub prune_every: Duration,
     /// First and longest wait before retrying an unusable database.
     pub retry_min: Duration,
+    /// The longest wait between retries (the wait doubles from `retry_min`).
     pub retry_max: Duration,
     /// How long the writer waits for a lock held by someone else.
     pub busy_timeout: Duration,
@@ -132,15 +133,20 @@ impl StoreState {
 /// Why a read of the store failed; each maps to a clear API error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `DATA_DIR=off`: nothing is stored, nothing can be read.
     #[error("the request store is off (DATA_DIR=off)")]
     Off,
+    /// The database could not be opened or written; holds why (the store retries in the
+    /// background).
     #[error("the request store is unavailable: {0}")]
     Unavailable(String),
+    /// Start-up has not opened the database yet.
     #[error("the request store is still opening; try again in a moment")]
     Opening,
     /// The `before` cursor names no stored row.
     #[error("before: no stored request has id {0:?} (it may have been pruned)")]
     UnknownCursor(String),
+    /// A query failed; holds SQLite's message.
     #[error("the request store cannot be read: {0}")]
     Read(String),
 }
@@ -465,7 +471,7 @@ impl Store {
     }
 
     /// Runs `f` on a read connection on the blocking pool (at most
-    /// [`READERS`] at once).
+    /// `READERS` at once).
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,

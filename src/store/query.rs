@@ -12,10 +12,10 @@ use super::hist;
 use super::row::{RequestDetail, RequestRow};
 
 /// Most rows one page of the request log may ask for.
-pub const MAX_LIMIT: usize = 500;
+pub(crate) const MAX_LIMIT: usize = 500;
 
 /// Most buckets one usage query may span (a week of minutes).
-pub const MAX_BUCKETS: i64 = 10_080;
+pub(crate) const MAX_BUCKETS: i64 = 10_080;
 
 /// `status=` of the request log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +29,15 @@ pub enum StatusFilter {
 /// The request log's parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
-    /// Rows per page, 1..=[`MAX_LIMIT`].
+    /// Rows per page, 1..=`MAX_LIMIT`.
     pub limit: usize,
     /// Only rows written before the row with this id.
     pub before: Option<String>,
+    /// Only rows of this upstream (exact name).
     pub upstream: Option<String>,
     /// The requested or the upstream model.
     pub model: Option<String>,
+    /// Only successes or only errors.
     pub status: Option<StatusFilter>,
     /// A substring (ASCII case-insensitive) of the id, a model or the error
     /// message.
@@ -47,7 +49,9 @@ pub struct ListQuery {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
+    /// The rows, newest first.
     pub data: Vec<RequestRow>,
+    /// More rows match beyond this page.
     pub has_more: bool,
     /// The `before` of the next page.
     pub next_before: Option<String>,
@@ -56,8 +60,10 @@ pub struct Page {
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// The `before` cursor names no stored row.
     #[error("no stored request has id {0:?} (it may have been pruned)")]
     UnknownCursor(String),
+    /// SQLite failed.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -116,7 +122,7 @@ fn like_pattern(text: &str) -> String {
 
 /// Requests one page may look at when no single index serves its filters
 /// (a `q` search, or several filters at once).
-pub const SCAN_WINDOW: i64 = 50_000;
+pub(crate) const SCAN_WINDOW: i64 = 50_000;
 
 /// One page of the request log, newest first.
 ///
@@ -124,7 +130,7 @@ pub const SCAN_WINDOW: i64 = 50_000;
 /// orders by `seq`, so the page reads about `limit` index entries however
 /// common or rare the value. A `q` search (a substring) or several filters
 /// at once look at rows one by one; such a page looks at most
-/// [`SCAN_WINDOW`] requests back from its cursor, and when it finds fewer
+/// `SCAN_WINDOW` requests back from its cursor, and when it finds fewer
 /// than `limit` there, `hasMore` is still true and `nextBefore` continues
 /// the search further back. Every page is bounded work.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<Page, QueryError> {
@@ -279,8 +285,11 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<RequestDetail
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
+    /// One-minute buckets.
     Minute,
+    /// One-hour buckets.
     Hour,
+    /// One-day buckets (UTC days).
     Day,
 }
 
@@ -311,11 +320,13 @@ impl Bucket {
 pub enum Group {
     /// One group, `"all"`.
     All,
+    /// The upstream that answered (or was tried last).
     Upstream,
     /// The upstream model (the requested one when none was chosen).
     Model,
     /// The masked key fingerprint.
     Key,
+    /// The client key's name.
     Client,
 }
 
@@ -346,15 +357,19 @@ impl Group {
 /// A usage aggregate's parameters. The range is widened to whole buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UsageQuery {
+    /// Start of the range, ms since the Unix epoch (inclusive).
     pub from_ms: i64,
+    /// End of the range, ms since the Unix epoch (exclusive).
     pub to_ms: i64,
+    /// The bucket length.
     pub bucket: Bucket,
+    /// What each bucket is split by.
     pub group: Group,
 }
 
 impl UsageQuery {
     /// `[from, to)` widened to whole buckets.
-    pub fn aligned(&self) -> (i64, i64) {
+    pub(crate) fn aligned(&self) -> (i64, i64) {
         let span = self.bucket.seconds() * 1000;
         let from = db::bucket_start(self.from_ms, span / 1000);
         let to_start = db::bucket_start(self.to_ms, span / 1000);
@@ -367,7 +382,7 @@ impl UsageQuery {
     }
 
     /// How many buckets the aligned range holds.
-    pub fn buckets(&self) -> i64 {
+    pub(crate) fn buckets(&self) -> i64 {
         let (from, to) = self.aligned();
         (to - from) / (self.bucket.seconds() * 1000)
     }
@@ -376,11 +391,14 @@ impl UsageQuery {
 /// A usage aggregate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsageReport {
+    /// The bucket length asked for.
     pub bucket: Bucket,
+    /// The grouping asked for.
     pub group: Group,
     /// The range covered: the asked one widened to whole buckets.
     #[serde(serialize_with = "super::time::serialize_ms")]
     pub from: i64,
+    /// End of the range covered (exclusive).
     #[serde(serialize_with = "super::time::serialize_ms")]
     pub to: i64,
     /// One per bucket and group that had requests, by bucket then group.
@@ -391,23 +409,35 @@ pub struct UsageReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageRow {
+    /// Start of the bucket; sent as RFC 3339 UTC.
     #[serde(serialize_with = "super::time::serialize_ms")]
     pub bucket_start: i64,
     /// The group's value: `"all"`, or an upstream, model, key fingerprint
     /// or client; `null` for requests that had none (e.g. refused before
     /// an upstream was chosen).
     pub group: Option<String>,
+    /// Requests that ended in the bucket.
     pub requests: u64,
+    /// Of those, the ones that failed (a status of 400 or more, or an error
+    /// mid-stream).
     pub errors: u64,
+    /// Input tokens, cached ones included.
     pub input_tokens: u64,
+    /// Output tokens, thinking included.
     pub output_tokens: u64,
+    /// Input tokens read from the upstream's prompt cache.
     pub cache_read_tokens: u64,
+    /// Input tokens written to the upstream's prompt cache.
     pub cache_write_tokens: u64,
     /// Over the requests with a price; `null` when none had one.
     pub cost_usd: Option<f64>,
+    /// Median latency (whole request), in ms; `null` without requests.
     pub latency_p50_ms: Option<f64>,
+    /// 95th percentile of the latency, in ms.
     pub latency_p95_ms: Option<f64>,
+    /// Median time to the upstream's response headers, in ms; `null` when none was reached.
     pub ttfb_p50_ms: Option<f64>,
+    /// 95th percentile of that time, in ms.
     pub ttfb_p95_ms: Option<f64>,
 }
 

@@ -22,7 +22,7 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 /// `(width, height)` in pixels, or `None` for an unknown format, a header
 /// beyond the decoded prefix, or data that is not valid base64.
-pub fn dimensions_from_base64(data: &str) -> Option<(u32, u32)> {
+pub(crate) fn dimensions_from_base64(data: &str) -> Option<(u32, u32)> {
     let data = data.trim_start();
     let prefix = if data.len() > PREFIX_CHARS {
         data.get(..PREFIX_CHARS)?
@@ -34,7 +34,7 @@ pub fn dimensions_from_base64(data: &str) -> Option<(u32, u32)> {
 }
 
 /// `(width, height)` from the start of an image file.
-pub fn dimensions(b: &[u8]) -> Option<(u32, u32)> {
+pub(crate) fn dimensions(b: &[u8]) -> Option<(u32, u32)> {
     if b.starts_with(b"\x89PNG\r\n\x1a\n") {
         // The IHDR chunk always comes first.
         if b.get(12..16)? != b"IHDR" {

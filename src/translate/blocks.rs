@@ -37,7 +37,7 @@ impl BlockWriter {
     }
 
     /// Number of `tool_use` blocks emitted so far.
-    pub fn tool_use_count(&self) -> u32 {
+    pub(crate) fn tool_use_count(&self) -> u32 {
         self.tool_uses
     }
 
@@ -85,7 +85,7 @@ impl BlockWriter {
 
     /// Sets the signature of the open thinking block, opening an empty one
     /// when none is open (Gemini puts signatures on non-thought parts).
-    pub fn thinking_signature(&mut self, out: &mut Vec<StreamEvent>, signature: String) {
+    pub(crate) fn thinking_signature(&mut self, out: &mut Vec<StreamEvent>, signature: String) {
         self.open_thinking(out);
         if let Some(Open::Thinking { signature: s, .. }) = &mut self.open {
             *s = signature;

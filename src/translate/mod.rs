@@ -63,20 +63,20 @@ pub fn synthetic_signature(provider: &str, payload: &str) -> String {
 }
 
 /// Splits a synthetic signature into `(provider, payload)`.
-pub fn parse_synthetic_signature(sig: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_synthetic_signature(sig: &str) -> Option<(&str, &str)> {
     sig.strip_prefix(SYNTHETIC_SIGNATURE_PREFIX)?
         .split_once('.')
 }
 
 /// True for a signature the proxy made up.
-pub fn is_synthetic_signature(sig: &str) -> bool {
+pub(crate) fn is_synthetic_signature(sig: &str) -> bool {
     sig.starts_with(SYNTHETIC_SIGNATURE_PREFIX)
 }
 
 /// Makes an upstream tool-call id acceptable to Anthropic clients
 /// (`^[a-zA-Z0-9_-]+$`), deterministically so the client echoes back the same
 /// string the proxy then forwards as `tool_call_id`.
-pub fn sanitize_tool_id(id: &str) -> Option<String> {
+pub(crate) fn sanitize_tool_id(id: &str) -> Option<String> {
     if id.is_empty() {
         return None;
     }

@@ -9,10 +9,10 @@ use serde_json::{Map, Value};
 
 /// Key under which arguments that cannot be repaired are handed to the client,
 /// so the model sees its own output when the tool's schema check fails.
-pub const RAW_ARGUMENTS_KEY: &str = "_raw_arguments";
+pub(crate) const RAW_ARGUMENTS_KEY: &str = "_raw_arguments";
 
 /// Returns `raw` as the compact text of a JSON object.
-pub fn normalize_tool_arguments(raw: &str) -> String {
+pub(crate) fn normalize_tool_arguments(raw: &str) -> String {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return "{}".to_owned();

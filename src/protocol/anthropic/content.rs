@@ -154,7 +154,7 @@ pub enum ContentBlock {
 
 impl ContentBlock {
     /// The text this block contributes when flattened to plain text.
-    pub fn as_text(&self) -> Option<&str> {
+    pub(crate) fn as_text(&self) -> Option<&str> {
         match self {
             ContentBlock::Text { text } => Some(text),
             ContentBlock::Other { text, .. } => text.as_deref(),

@@ -156,7 +156,7 @@ pub enum ToolChoice {
 
 impl ToolChoice {
     /// True when the client allows at most one tool call per answer.
-    pub fn disable_parallel(&self) -> bool {
+    pub(crate) fn disable_parallel(&self) -> bool {
         match self {
             ToolChoice::Auto {
                 disable_parallel_tool_use,

@@ -30,13 +30,13 @@ use crate::translate::parse_synthetic_signature;
 
 /// Model turn interposed between function responses and the user text that
 /// came with them, to keep roles alternating.
-pub const CONTINUE_PLACEHOLDER: &str = "(continuing)";
+pub(crate) const CONTINUE_PLACEHOLDER: &str = "(continuing)";
 /// Ids the proxy (or Anthropic) made up; Gemini never saw them, so they are
 /// not echoed as `functionCall.id`.
 const CLIENT_ID_PREFIX: &str = "toolu_";
 
 /// `parts` of `systemInstruction` contributed by `role:"system"` turns.
-pub fn system_turn_parts(messages: &[Message]) -> impl Iterator<Item = Part<'_>> {
+pub(crate) fn system_turn_parts(messages: &[Message]) -> impl Iterator<Item = Part<'_>> {
     messages
         .iter()
         .filter(|m| m.role == Role::System)
@@ -51,7 +51,7 @@ pub fn system_turn_parts(messages: &[Message]) -> impl Iterator<Item = Part<'_>>
 
 /// The conversation as Gemini `contents`. `gemini3` enables the
 /// missing-signature sentinel on function calls of the current turn.
-pub fn to_contents(messages: &[Message], gemini3: bool) -> Vec<Content<'_>> {
+pub(crate) fn to_contents(messages: &[Message], gemini3: bool) -> Vec<Content<'_>> {
     let turns: Vec<&Message> = messages.iter().filter(|m| m.role != Role::System).collect();
     let mut b = Builder::default();
     for group in turns.chunk_by(|x, y| x.role == y.role) {

@@ -40,7 +40,7 @@ pub use schema::clean_schema;
 pub use stream::GeminiStreamTranslator;
 
 /// Provider tag inside synthetic thinking signatures.
-pub const SIGNATURE_PROVIDER: &str = "gemini";
+pub(crate) const SIGNATURE_PROVIDER: &str = "gemini";
 
 /// What Gemini 3 accepts in place of a lost thought signature
 /// (<https://ai.google.dev/gemini-api/docs/thought-signatures>).
@@ -104,7 +104,7 @@ impl ToolNameMap {
 }
 
 /// Gemini 3 models use `thinkingLevel` and validate thought signatures.
-pub fn is_gemini3(model: &str) -> bool {
+pub(crate) fn is_gemini3(model: &str) -> bool {
     model.to_ascii_lowercase().contains("gemini-3")
 }
 

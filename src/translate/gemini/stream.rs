@@ -65,7 +65,7 @@ impl GeminiStreamTranslator {
 
     /// Reverse map for tool names the request had to sanitize
     /// ([`ToolNameMap::from_request`]).
-    pub fn with_tool_names(mut self, names: ToolNameMap) -> Self {
+    pub(crate) fn with_tool_names(mut self, names: ToolNameMap) -> Self {
         self.names = names;
         self
     }
