@@ -12,6 +12,7 @@ pub mod check;
 pub mod keys;
 pub mod mapping;
 pub mod router;
+mod select;
 pub mod show;
 pub(crate) mod test;
 pub mod upstreams;

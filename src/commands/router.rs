@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::upstreams::{current_index, label};
+use super::select::{current_index, label};
 use crate::config::model::split_target;
 use crate::config::raw::{compile_glob, header_pair, resolve_raw_target, RawRouter, RawRule};
 use crate::config::raw::{RawTargets, RawUpstream};

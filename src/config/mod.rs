@@ -9,11 +9,13 @@
 //! of router rules and of [`prices`] (the request store's cost estimates).
 
 pub mod check;
+mod field;
 pub mod glob;
 pub mod model;
 pub mod prices;
 pub mod raw;
 mod raw_router;
+mod raw_upstream;
 mod route;
 pub mod store;
 pub mod watch;

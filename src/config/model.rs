@@ -275,6 +275,16 @@ impl AuthHeader {
 }
 
 impl Upstream {
+    /// The model to send to this upstream (the one `target` names) for a
+    /// request that asked for `requested`: the target's own model, else this
+    /// upstream's `modelMapping` of `requested`.
+    pub fn model_for<'a>(&'a self, target: &'a RouteTarget, requested: &'a str) -> &'a str {
+        match target.model() {
+            Some(model) => model,
+            None => self.model_mapping.resolve(requested),
+        }
+    }
+
     /// `baseUrl` joined with `path`, adding the protocol's version segment
     /// (`/v1`, `/v1beta`) when `baseUrl` has no path of its own.
     pub fn endpoint(&self, path: &str) -> String {

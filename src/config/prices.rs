@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::field::{compile_glob, did_you_mean};
 use super::glob::Glob;
-use super::raw::{compile_glob, did_you_mean};
 use crate::protocol::anthropic::Usage;
 
 /// One model's price, US$ per million tokens.

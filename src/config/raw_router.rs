@@ -7,10 +7,10 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::glob::Glob;
+use super::field::{compile_glob, did_you_mean, positive};
 use super::model::DEFAULT_LONG_CONTEXT_THRESHOLD;
 use super::model::{resolve_target, RouteTarget, Router, Rule, Scenario, TargetError};
-use super::raw::{did_you_mean, positive, RawUpstream};
+use super::raw_upstream::RawUpstream;
 
 /// The `router` object as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -304,15 +304,6 @@ impl RawRule {
         };
         (problems.len() == before).then(|| Rule::new(model, headers, to))
     }
-}
-
-/// A rule's model glob, trimmed; the error text names the pattern.
-pub(crate) fn compile_glob(pattern: &str) -> Result<Glob, String> {
-    let trimmed = pattern.trim();
-    Glob::new(trimmed).map_err(|e| match trimmed {
-        "" => format!("the glob {e}"),
-        _ => format!("bad glob {pattern:?}: {e}"),
-    })
 }
 
 /// A rule's header entry: the lower-case name and the exact value, or why it

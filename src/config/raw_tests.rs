@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::super::field::edit_distance;
 use super::super::glob::Glob;
 use super::super::model::Scenario;
 use super::super::{parse_raw, CircuitBreakerSettings, Route, TargetError};
@@ -345,15 +346,12 @@ fn parse_target_resolves_against_the_config() {
     let t = cfg.parse_target("local,a,b").unwrap();
     assert_eq!(t.model(), Some("a,b"));
     let t = cfg.parse_target("anthropic").unwrap();
-    assert_eq!(t.upstream_model(&cfg.upstreams[1], "claude-x"), "claude-x");
+    assert_eq!(cfg.upstreams[1].model_for(&t, "claude-x"), "claude-x");
     let t = cfg.parse_target("deepseek").unwrap();
-    assert_eq!(
-        t.upstream_model(&cfg.upstreams[0], "claude-x"),
-        "deepseek-chat"
-    );
+    assert_eq!(cfg.upstreams[0].model_for(&t, "claude-x"), "deepseek-chat");
     let t = cfg.parse_target("deepseek,deepseek-reasoner").unwrap();
     assert_eq!(
-        t.upstream_model(&cfg.upstreams[0], "claude-x"),
+        cfg.upstreams[0].model_for(&t, "claude-x"),
         "deepseek-reasoner"
     );
     let err = cfg.parse_target("openai,gpt-4o").unwrap_err();

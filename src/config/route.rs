@@ -1,13 +1,10 @@
 //! The validated `router` object: scenarios, routes, targets and rules
-//! (re-exported from [`super::model`], where the rest of the validated
+//! (re-exported from `config::model`, where the rest of the validated
 //! configuration lives).
 
 use std::fmt;
 
 use super::glob::Glob;
-#[cfg(doc)]
-use super::model::Config;
-use super::model::Upstream;
 
 /// A scenario of the router: a kind of request that can go somewhere else
 /// than the `default` route. The names are the keys in `config.json`'s
@@ -148,7 +145,7 @@ impl RouteTarget {
         }
     }
 
-    /// The upstream's index in [`Config::upstreams`].
+    /// The upstream's index in `Config::upstreams`.
     pub fn upstream(&self) -> usize {
         self.upstream
     }
@@ -157,16 +154,6 @@ impl RouteTarget {
     /// given; `None` for a bare upstream name, whose `modelMapping` picks.
     pub fn model(&self) -> Option<&str> {
         self.model.as_deref()
-    }
-
-    /// The model to send to `upstream` (the one this target names) for a
-    /// request that asked for `requested`: the target's own model, else the
-    /// upstream's `modelMapping` of `requested`.
-    pub fn upstream_model<'a>(&'a self, upstream: &'a Upstream, requested: &'a str) -> &'a str {
-        match &self.model {
-            Some(model) => model,
-            None => upstream.model_mapping.resolve(requested),
-        }
     }
 }
 

@@ -4,9 +4,6 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -15,7 +12,6 @@ use serde::de::DeserializeOwned;
 use super::Outgoing;
 use crate::config::ApiKey;
 use crate::error::ApiError;
-use crate::protocol::anthropic::MessagesResponse;
 
 /// Largest upstream body the proxy reads into memory (error bodies and
 /// non-streaming responses).
@@ -168,17 +164,6 @@ pub(crate) fn parse_upstream_json<T: DeserializeOwned>(
         ))
         .with_status(502)
     })
-}
-
-/// The message as JSON, or — when the client asked for a stream and the
-/// upstream answered plain JSON anyway — replayed as SSE events.
-pub(crate) fn json_or_replayed(msg: &MessagesResponse, stream: bool) -> Response {
-    if !stream {
-        return Json(msg).into_response();
-    }
-    let mut buf = bytes::BytesMut::new();
-    crate::sse::encode_events(&super::stream::message_to_events(msg), &mut buf);
-    super::stream::sse_http_response(Body::from(buf.freeze()))
 }
 
 /// HTTP clients, built once: one verifying certificates and one for

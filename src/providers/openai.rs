@@ -6,10 +6,10 @@
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::http::{json_or_replayed, parse_upstream_json};
+use super::http::parse_upstream_json;
 use super::opening::{check_context, Answer};
 use super::refused::{Dropped, OptionalParam, ParamNames, Refusals, Retranslate, CHAT_PARAMS};
-use super::stream::{open_translated, translated_stream};
+use super::stream::{json_or_replayed, open_translated, translated_stream};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;

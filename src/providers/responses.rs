@@ -9,10 +9,10 @@ use axum::response::Response;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::http::{json_or_replayed, parse_upstream_json};
+use super::http::parse_upstream_json;
 use super::opening::{check_context, Answer};
 use super::refused::{Dropped, OptionalParam, ParamNames, Refusals, Retranslate, RESPONSES_PARAMS};
-use super::stream::{open_translated, translated_stream};
+use super::stream::{json_or_replayed, open_translated, translated_stream};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;

@@ -531,6 +531,20 @@ pub(crate) fn message_to_events(
     out
 }
 
+/// The message as JSON, or — when the client asked for a stream and the
+/// upstream answered plain JSON anyway — replayed as SSE events.
+pub(crate) fn json_or_replayed(
+    msg: &crate::protocol::anthropic::MessagesResponse,
+    stream: bool,
+) -> Response {
+    if !stream {
+        return axum::response::IntoResponse::into_response(axum::Json(msg));
+    }
+    let mut buf = bytes::BytesMut::new();
+    crate::sse::encode_events(&message_to_events(msg), &mut buf);
+    sse_http_response(Body::from(buf.freeze()))
+}
+
 #[cfg(test)]
 #[path = "stream_tests.rs"]
 mod tests;

@@ -16,6 +16,7 @@ mod models;
 mod openai;
 mod rate_limit;
 mod router;
+mod session;
 mod state;
 pub(crate) use crate::util;
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::admin::ConsoleAuth;
 use super::rate_limit::RateLimiter;
+use super::session::ConsoleAuth;
 use crate::config::{self, Config, ConfigError};
 use crate::error::ApiError;
 use crate::observe::metrics::InflightGuard;

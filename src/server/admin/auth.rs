@@ -22,9 +22,9 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::session::{ConsoleAuth, Session, COOKIE, SESSION_TTL};
 use crate::error::{ApiError, ErrorKind};
 use crate::server::extract::{credentials, is_authorized, parse_json};
+use crate::server::session::{ConsoleAuth, Session, COOKIE, SESSION_TTL};
 use crate::server::state::AppState;
 use crate::server::util::rfc3339;
 

@@ -5,12 +5,11 @@
 //!
 //! | file | routes |
 //! |---|---|
-//! | [`auth`], [`session`] | `login`, `logout`, `session`; who may call the rest |
+//! | [`auth`] (sessions: `server/session.rs`) | `login`, `logout`, `session`; who may call the rest |
 //! | [`status`] | `GET status` |
 //! | [`upstreams`] | every change of `config.json`, and `upstreams/{name}/test` |
 
 mod auth;
-mod session;
 mod status;
 mod upstreams;
 
@@ -27,8 +26,6 @@ use axum::{middleware, Json, Router};
 use super::state::AppState;
 use crate::error::ApiError;
 use crate::routing::LiveState;
-
-pub(crate) use session::ConsoleAuth;
 
 /// Every admin route, each behind its authentication.
 pub(crate) fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
