@@ -22,9 +22,12 @@
 //! | [`health_check`] | `claude-proxy health`: the container health check |
 //! | [`error`] | the Anthropic-shaped error every client sees |
 //! | [`tokens`] | local input-token counting (o200k BPE) |
+//! | `time` | wall-clock ms, RFC 3339, the UTC calendar budgets reset on |
+//! | [`clients`] | named client keys: lookup by digest, limits and budgets |
 
 pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub(crate) mod console;
@@ -38,5 +41,6 @@ pub mod server;
 pub mod settings;
 pub mod sse;
 pub mod store;
+pub(crate) mod time;
 pub mod tokens;
 pub mod translate;

@@ -9,6 +9,7 @@
 //! No key is ever printed unmasked, not even in error messages.
 
 pub mod check;
+pub mod clients;
 pub mod keys;
 pub mod mapping;
 pub mod router;
@@ -170,6 +171,19 @@ Examples:
         after_help = "Exits 0 when the file is valid (or missing), 1 otherwise.\n\nExample:\n  claude-proxy config check"
     )]
     Check,
+    /// Named client keys with their own models, upstreams, limits and
+    /// budgets (keys are printed once, on standard output).
+    #[command(after_help = "\
+Examples:
+  KEY=$(claude-proxy config client add alice --upstreams deepseek --monthly-cost 50)
+  claude-proxy config client list
+  claude-proxy config client update alice --rpm 60 --tpm 400000
+  claude-proxy config client rotate alice
+  claude-proxy config client disable alice")]
+    Client {
+        #[command(subcommand)]
+        action: clients::ClientAction,
+    },
 }
 
 const ROUTER_HELP: &str = "\
@@ -411,6 +425,9 @@ pub fn run_config(args: ConfigArgs, path: &Path) -> ExitCode {
             },
         );
     }
+    if let Some(ConfigCommand::Client { action }) = args.command {
+        return run_client(action, path);
+    }
     match execute(
         args.command.unwrap_or(ConfigCommand::Show { json: false }),
         path,
@@ -445,6 +462,7 @@ fn execute(command: ConfigCommand, path: &Path) -> Result<String, String> {
         ConfigCommand::Check => check::run(path),
         // Handled by `run_config` (it has its own exit code).
         ConfigCommand::Test { upstream, .. } => Err(format!("cannot test {upstream:?} here")),
+        ConfigCommand::Client { .. } => Err("client commands have their own runner".to_owned()),
         ConfigCommand::Add(a) => write(path, |raw| upstreams::add(raw, &a)),
         ConfigCommand::Remove { upstream } => write(path, |raw| upstreams::remove(raw, &upstream)),
         ConfigCommand::Use { upstream } => write(path, |raw| upstreams::select(raw, &upstream)),
@@ -484,6 +502,70 @@ fn execute(command: ConfigCommand, path: &Path) -> Result<String, String> {
                 RuleAction::List => Ok(router::rule_list(&read(path)?)),
             },
         },
+    }
+}
+
+/// What a `config client` command says: a new key goes alone to stdout
+/// (so `$(…)` captures it) with its message on stderr; a listing is the
+/// command's output (stdout); a confirmation is a message (stderr).
+enum ClientOutput {
+    Key { key: String, message: String },
+    Listing(String),
+    Message(String),
+}
+
+fn run_client(action: clients::ClientAction, path: &Path) -> ExitCode {
+    use clients::ClientAction as A;
+    use ClientOutput as O;
+    let created = crate::time::rfc3339(crate::time::now_ms());
+    let message = |r: Result<String, String>| r.map(O::Message);
+    let outcome = match action {
+        A::List => read(path).map(|raw| O::Listing(clients::list(&raw))),
+        A::Add { name, limits } => write_with(path, |raw| {
+            let key = clients::add(raw, &name, &limits, &created)?;
+            let message = format!(
+                "client {:?} added; its key is on standard output and is shown only now\n",
+                name.trim()
+            );
+            Ok(O::Key { key, message })
+        }),
+        A::Rotate { name } => write_with(path, |raw| {
+            let key = clients::rotate(raw, &name)?;
+            let message = format!(
+                "client {:?} has a new key, on standard output and shown only now; the old key no longer works\n",
+                name.trim()
+            );
+            Ok(O::Key { key, message })
+        }),
+        A::Update { name, limits } => {
+            write_with(path, |raw| message(clients::update(raw, &name, &limits)))
+        }
+        A::Disable { name } => {
+            write_with(path, |raw| message(clients::set_disabled(raw, &name, true)))
+        }
+        A::Enable { name } => write_with(path, |raw| {
+            message(clients::set_disabled(raw, &name, false))
+        }),
+        A::Remove { name } => write_with(path, |raw| message(clients::remove(raw, &name))),
+    };
+    match outcome {
+        Ok(O::Key { key, message }) => {
+            eprint!("{message}");
+            println!("{key}");
+            ExitCode::SUCCESS
+        }
+        Ok(O::Listing(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(O::Message(text)) => {
+            eprint!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -545,6 +627,14 @@ fn write(
     path: &Path,
     edit: impl FnOnce(&mut RawConfig) -> Result<String, String>,
 ) -> Result<String, String> {
+    write_with(path, edit)
+}
+
+/// [`write`] for edits that return more than a message.
+fn write_with<T>(
+    path: &Path,
+    edit: impl FnOnce(&mut RawConfig) -> Result<T, String>,
+) -> Result<T, String> {
     store::update(path, edit).map_err(|e| match e {
         ConfigError::Syntax { .. } | ConfigError::Invalid(_) => format!(
             "{}\n{} was not changed; fix it by hand (`claude-proxy config check` lists every problem)",

@@ -7,6 +7,7 @@
 //! of router rules and of [`prices`] (the request store's cost estimates).
 
 pub mod check;
+pub mod clients;
 pub mod glob;
 pub mod model;
 pub mod prices;
@@ -16,6 +17,7 @@ pub mod watch;
 
 use std::path::Path;
 
+pub use clients::{Client, KeyDigest, Limits, RawClient};
 pub use model::{
     mask_secret, ApiKey, AuthHeader, CircuitBreakerConfig, CircuitBreakerSettings, Config,
     LoadBalance, ModelMapping, Route, RouteTarget, Router, Rule, Scenario, ServiceType,

@@ -308,6 +308,8 @@ pub struct Config {
     /// The `prices` object (empty when absent): cost estimates of the
     /// request store.
     pub prices: super::prices::Prices,
+    /// The `clients` section: named client keys (empty when absent).
+    pub clients: Vec<super::clients::Client>,
 }
 
 impl Config {

@@ -36,6 +36,7 @@ use super::extract::parse_json;
 use super::messages::{choose_route, ROUTE_HEADER};
 use super::state::AppState;
 use super::util::message_id;
+use crate::clients::Caller;
 use crate::config::ServiceType;
 use crate::error::{ApiError, ErrorShape};
 use crate::observe::RequestRecord;
@@ -82,6 +83,7 @@ pub(super) fn now_secs() -> u64 {
 pub(super) async fn run(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    caller: &Caller,
     inbound: Inbound,
     record: &mut Option<RequestRecord>,
     route: &mut Option<&'static str>,
@@ -93,7 +95,7 @@ pub(super) async fn run(
         rec.model_requested = req.model.clone();
     }
     let live = state.live.load_full();
-    let (req, plan) = choose_route(&live, req, headers).await?;
+    let (req, plan) = choose_route(&live, req, headers, caller).await?;
     *route = Some(plan.route.as_str());
     if let Some(rec) = record.as_mut() {
         rec.route = plan.route.as_str();
