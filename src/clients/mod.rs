@@ -108,11 +108,13 @@ impl Caller {
         self.client().map(|c| c.config.name.as_str())
     }
 
-    /// A 403 unless the caller may ask for `model`.
+    /// A 403 unless the caller may ask for `model` (of an explicit
+    /// `upstream,model`, the model part).
     pub fn check_model(&self, model: &str) -> Result<(), ApiError> {
         let Some(c) = self.client() else {
             return Ok(());
         };
+        let model = model.split_once(',').map_or(model, |(_, m)| m.trim());
         if c.config.allows_model(model) {
             return Ok(());
         }
