@@ -315,7 +315,7 @@ async fn exchange(
         parsed: Some(parsed),
         raw,
         headers: &headers,
-        chat_body: None,
+        native: None,
     };
     // Beyond the upstream's own timeouts: the whole probe, answer read.
     let limit = net.settings.request_timeout + Duration::from_secs(5);

@@ -1,6 +1,8 @@
 //! `config.json`: the upstream list, keys, model mapping and balancing.
 //!
-//! [`raw`] is the file's shape, [`model`] the validated form the server uses;
+//! [`raw`] is the file's shape (its `router` object in `raw_router.rs`),
+//! [`model`] the validated form the server uses (routes, targets and rules in
+//! `route.rs`, re-exported from [`model`]);
 //! [`load`] reads a file and reports problems with line/column or field path;
 //! [`check`] lists every problem of a file, [`store`] writes it atomically
 //! under a lock, [`watch`] notices when it changes; [`glob`] is the matcher
@@ -12,6 +14,8 @@ pub mod glob;
 pub mod model;
 pub mod prices;
 pub mod raw;
+mod raw_router;
+mod route;
 pub mod store;
 pub mod watch;
 

@@ -129,6 +129,10 @@ pub struct InputItem {
     /// A function call's name.
     #[serde(default)]
     pub name: Option<String>,
+    /// A function call's namespace: the `namespace` tool that groups the
+    /// function (Codex groups some of its tools so).
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// A function call's JSON argument text.
     #[serde(default)]
     pub arguments: Option<String>,
@@ -293,8 +297,11 @@ pub enum OutputItem {
         id: String,
         /// The id the `function_call_output` names.
         call_id: String,
-        /// Function name.
+        /// Function name (inside its namespace, when it has one).
         name: String,
+        /// The `namespace` tool the function belongs to, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
         /// JSON text of the arguments.
         arguments: String,
         /// `in_progress` or `completed`.

@@ -1,7 +1,7 @@
 //! Anthropic itself (`serviceType` `claude`): a transparent pass-through to
 //! `POST {baseUrl}/messages`. The body goes out as the client sent it except
-//! the mapped `model` and thinking blocks this proxy signed for another
-//! upstream; `anthropic-version` and `anthropic-beta` are forwarded; the
+//! the mapped `model`, `max_tokens` above the upstream's `maxTokens`, and
+//! thinking blocks this proxy signed for another upstream; `anthropic-version` and `anthropic-beta` are forwarded; the
 //! answer comes back byte for byte. Anthropic's reference:
 //! <https://docs.anthropic.com/en/api/messages>.
 //!
@@ -42,6 +42,8 @@ pub(crate) struct Claude {
     messages: Result<reqwest::Url, String>,
     count_tokens: Result<reqwest::Url, String>,
     auth_header: AuthHeader,
+    /// The upstream's `maxTokens`.
+    max_tokens: Option<u64>,
 }
 
 impl Claude {
@@ -50,6 +52,7 @@ impl Claude {
             messages: endpoint_url(up, "/messages"),
             count_tokens: endpoint_url(up, "/messages/count_tokens"),
             auth_header: up.auth_header,
+            max_tokens: up.max_tokens,
         }
     }
 
@@ -77,7 +80,16 @@ impl Claude {
     ) -> Result<Outgoing, ApiError> {
         Ok(Outgoing {
             url: self.messages.clone().map_err(ApiError::api)?,
-            body: forwarded_body(raw, &req.model, model, &req.messages, req.tools.as_deref())?,
+            body: forwarded_body(
+                raw,
+                Forward {
+                    requested: &req.model,
+                    model,
+                    messages: &req.messages,
+                    tools: req.tools.as_deref(),
+                    cap: self.max_tokens.filter(|cap| req.max_tokens > *cap),
+                },
+            )?,
             headers: anthropic_headers(client_headers),
             upstream_model: model.to_owned(),
             stream: req.is_stream(),
@@ -95,7 +107,16 @@ impl Claude {
     ) -> Result<Outgoing, ApiError> {
         Ok(Outgoing {
             url: self.count_tokens.clone().map_err(ApiError::api)?,
-            body: forwarded_body(raw, &req.model, model, &req.messages, req.tools.as_deref())?,
+            body: forwarded_body(
+                raw,
+                Forward {
+                    requested: &req.model,
+                    model,
+                    messages: &req.messages,
+                    tools: req.tools.as_deref(),
+                    cap: None,
+                },
+            )?,
             headers: anthropic_headers(client_headers),
             upstream_model: model.to_owned(),
             stream: false,
@@ -104,19 +125,28 @@ impl Claude {
     }
 }
 
-/// The client's body with `model` mapped, proxy-signed thinking removed and
-/// OpenAI-form tools in Anthropic's form; nothing else is re-encoded.
-fn forwarded_body(
-    raw: &Bytes,
-    requested: &str,
-    model: &str,
-    messages: &[Message],
-    tools: Option<&[Tool]>,
-) -> Result<Bytes, ApiError> {
+/// What [`forwarded_body`] needs to know about the request.
+struct Forward<'a> {
+    /// The model the client asked for.
+    requested: &'a str,
+    /// The model the upstream gets.
+    model: &'a str,
+    messages: &'a [Message],
+    tools: Option<&'a [Tool]>,
+    /// The upstream's `maxTokens`, when the request asks for more.
+    cap: Option<u64>,
+}
+
+/// The client's body with `model` mapped, `max_tokens` capped by the
+/// upstream's `maxTokens` (a thinking budget with it), proxy-signed thinking
+/// removed and OpenAI-form tools in Anthropic's form; nothing else is
+/// re-encoded.
+fn forwarded_body(raw: &Bytes, f: Forward<'_>) -> Result<Bytes, ApiError> {
     let rewrite = Rewrite {
-        model: (model != requested).then_some(model),
-        strip_synthetic: has_synthetic_thinking(messages),
-        convert_tools: has_openai_tools(tools),
+        model: (f.model != f.requested).then_some(f.model),
+        strip_synthetic: has_synthetic_thinking(f.messages),
+        convert_tools: has_openai_tools(f.tools),
+        max_tokens: f.cap,
     };
     Ok(rewrite_body(raw, rewrite)
         .map_err(ApiError::invalid_request)?

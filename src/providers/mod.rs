@@ -73,11 +73,21 @@ pub(crate) struct ClientRequest<'a> {
     pub raw_len: usize,
     /// The client's headers (a pass-through forwards `anthropic-*`).
     pub headers: &'a HeaderMap,
-    /// The client's own Chat Completions body, when it came in as one
-    /// (`POST /v1/chat/completions`): an OpenAI-type upstream is sent it as
-    /// it is, with only the model mapped (docs/openai-inbound.md,
-    /// "Pass-through"). `None` for Anthropic requests.
-    pub chat_body: Option<Bytes>,
+    /// The client's own body in an OpenAI protocol, when it came in as one
+    /// (`POST /v1/chat/completions`, `POST /v1/responses`): an upstream of
+    /// that protocol is sent it as it is, with only the model mapped
+    /// (docs/openai-inbound.md, "Pass-through"). `None` for Anthropic
+    /// requests.
+    pub native: Option<NativeBody>,
+}
+
+/// A client's request body in an upstream protocol other than Anthropic's.
+#[derive(Debug, Clone)]
+pub(crate) enum NativeBody {
+    /// A Chat Completions body, for `openai` / `openaiold` upstreams.
+    Chat(Bytes),
+    /// A Responses body, for `responses` upstreams.
+    Responses(Bytes),
 }
 
 /// A request ready to be sent to one upstream.
@@ -100,20 +110,20 @@ pub(crate) struct Outgoing {
 /// Provider-specific leftovers of preparing a request.
 #[derive(Debug)]
 enum Prepared {
-    OpenAi(openai::Prepared),
-    Responses(responses::Prepared),
+    OpenAi(refused::Dropped),
+    Responses(refused::Dropped),
     Gemini(gemini::Prepared),
     Claude,
-    /// A client's Chat Completions body for an OpenAI-type upstream: its
-    /// answer is the client's as it is, read by the endpoint's handler.
-    ChatPassThrough,
+    /// A client's own body for an upstream of its protocol ([`NativeBody`]):
+    /// its answer is the client's as it is, read by the endpoint's handler.
+    PassThrough,
 }
 
 impl Outgoing {
-    /// True for a Chat Completions pass-through, whose answer is already in
-    /// the client's protocol.
-    pub(crate) fn is_chat_pass_through(&self) -> bool {
-        matches!(self.state, Prepared::ChatPassThrough)
+    /// True for a pass-through of the client's own body, whose answer is
+    /// already in the client's protocol.
+    pub(crate) fn is_pass_through(&self) -> bool {
+        matches!(self.state, Prepared::PassThrough)
     }
 }
 
@@ -145,6 +155,17 @@ impl Provider {
         }
     }
 
+    /// True when this provider sends a client's `body` as it is (the
+    /// upstream speaks the body's protocol), so it must be kept until the
+    /// upstream answered.
+    pub(crate) fn passes_through(&self, body: &NativeBody) -> bool {
+        matches!(
+            (self, body),
+            (Provider::OpenAi(_), NativeBody::Chat(_))
+                | (Provider::Responses(_), NativeBody::Responses(_))
+        )
+    }
+
     /// True when requests go out as the client's own bytes, so the raw body
     /// must be kept until the upstream answered.
     pub(crate) fn forwards_client_body(&self) -> bool {
@@ -162,11 +183,16 @@ impl Provider {
             ApiError::api("internal error: the request was released before it was translated")
         })?;
         match self {
-            Provider::OpenAi(p) => match &req.chat_body {
-                Some(body) => p.pass_through(body, parsed.is_stream(), model),
-                None => p.prepare(up, parsed, req.raw_len, model),
+            Provider::OpenAi(p) => match &req.native {
+                Some(NativeBody::Chat(body)) => p.pass_through(body, parsed.is_stream(), model),
+                _ => refused::prepare(p, up, parsed, req.raw_len, model),
             },
-            Provider::Responses(p) => p.prepare(up, parsed, req.raw_len, model),
+            Provider::Responses(p) => match &req.native {
+                Some(NativeBody::Responses(body)) => {
+                    p.pass_through(body, parsed.is_stream(), model)
+                }
+                _ => refused::prepare(p, up, parsed, req.raw_len, model),
+            },
             Provider::Gemini(p) => p.prepare(up, parsed, req.raw_len, model),
             Provider::Claude(p) => p.prepare(parsed, &req.raw, req.headers, model),
         }
@@ -185,10 +211,13 @@ impl Provider {
     /// optional parameter this provider can leave out.
     pub(crate) fn refusal(&self, status: u16, body: &[u8]) -> Option<Refusal> {
         match self {
-            Provider::OpenAi(_) => openai::refusal(status, body).map(Refusal),
-            Provider::Responses(_) => responses::refusal(status, body).map(Refusal),
+            Provider::OpenAi(_) => refused::rejected_param(refused::CHAT_PARAMS, status, body),
+            Provider::Responses(_) => {
+                refused::rejected_param(refused::RESPONSES_PARAMS, status, body)
+            }
             Provider::Gemini(_) | Provider::Claude(_) => None,
         }
+        .map(Refusal)
     }
 
     /// `out` again without what `refusal` names, or `None` when there is
@@ -200,12 +229,13 @@ impl Provider {
         req: &ClientRequest<'_>,
         refusal: Refusal,
     ) -> Result<Option<Outgoing>, ApiError> {
+        let parsed = req.parsed.as_ref();
         match (self, &out.state) {
-            (Provider::OpenAi(p), Prepared::OpenAi(prep)) => {
-                p.without(up, out, prep, req.parsed.as_ref(), req.raw_len, refusal.0)
+            (Provider::OpenAi(p), Prepared::OpenAi(dropped)) => {
+                refused::without(p, up, out, dropped, parsed, req.raw_len, refusal.0)
             }
-            (Provider::Responses(p), Prepared::Responses(prep)) => {
-                p.without(up, out, prep, req.parsed.as_ref(), req.raw_len, refusal.0)
+            (Provider::Responses(p), Prepared::Responses(dropped)) => {
+                refused::without(p, up, out, dropped, parsed, req.raw_len, refusal.0)
             }
             _ => Ok(None),
         }
@@ -252,8 +282,8 @@ impl Provider {
             Prepared::Responses(_) => responses::respond(out.stream, answer, r).await,
             Prepared::Gemini(prep) => gemini::respond(prep, out.stream, answer, r).await,
             Prepared::Claude => claude::respond(out.stream, answer, r).await,
-            Prepared::ChatPassThrough => Err(ApiError::api(
-                "internal error: a Chat Completions pass-through is answered by its handler",
+            Prepared::PassThrough => Err(ApiError::api(
+                "internal error: a pass-through is answered by its endpoint's handler",
             )),
         }
     }

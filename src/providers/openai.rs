@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::http::{json_or_replayed, parse_upstream_json};
 use super::opening::{check_context, Answer};
-use super::refused::{drop_param_in_body, rejected_param, OptionalParam, Refusals, CHAT_PARAMS};
+use super::refused::{Dropped, OptionalParam, ParamNames, Refusals, Retranslate, CHAT_PARAMS};
 use super::stream::{open_translated, translated_stream};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
@@ -22,9 +22,6 @@ use crate::translate::openai::{
 };
 use tokio::time::Instant;
 
-/// How many refused optional parameters one request may drop.
-const MAX_DROPPED_PARAMS: usize = 4;
-
 /// One Chat Completions upstream.
 #[derive(Debug)]
 pub(crate) struct OpenAi {
@@ -33,13 +30,6 @@ pub(crate) struct OpenAi {
     /// Parameters the upstream's models refused: later requests leave them
     /// out at once instead of paying a 400.
     refused: Refusals,
-}
-
-/// What a prepared Chat Completions request remembers.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    /// Parameters this request already goes without.
-    dropped: Vec<OptionalParam>,
 }
 
 impl OpenAi {
@@ -58,45 +48,6 @@ impl OpenAi {
 
     fn url(&self) -> Result<reqwest::Url, ApiError> {
         self.url.clone().map_err(ApiError::api)
-    }
-
-    pub(crate) fn prepare(
-        &self,
-        up: &Upstream,
-        req: &MessagesRequest,
-        raw_len: usize,
-        model: &str,
-    ) -> Result<Outgoing, ApiError> {
-        let dropped = self.refused.for_model(model);
-        self.prepare_without(up, req, raw_len, model, dropped)
-    }
-
-    fn prepare_without(
-        &self,
-        up: &Upstream,
-        req: &MessagesRequest,
-        raw_len: usize,
-        model: &str,
-        dropped: Vec<OptionalParam>,
-    ) -> Result<Outgoing, ApiError> {
-        let opts = OpenAiRequestOptions {
-            model,
-            max_tokens_field: self.max_tokens_field,
-            max_tokens_cap: up.max_tokens,
-            stream: req.is_stream(),
-        };
-        let mut chat = to_openai_request(req, &opts);
-        for p in &dropped {
-            drop_param(&mut chat, *p);
-        }
-        Ok(Outgoing {
-            url: self.url()?,
-            body: encode(&chat, raw_len)?,
-            headers: HeaderMap::new(),
-            upstream_model: model.to_owned(),
-            stream: req.is_stream(),
-            state: AnyPrepared::OpenAi(Prepared { dropped }),
-        })
     }
 
     /// The client's own Chat Completions `body` with only `model` mapped
@@ -122,60 +73,49 @@ impl OpenAi {
             headers: HeaderMap::new(),
             upstream_model: model.to_owned(),
             stream,
-            state: AnyPrepared::ChatPassThrough,
+            state: AnyPrepared::PassThrough,
         })
-    }
-
-    /// `out` again without `param`: translated anew when the parsed request
-    /// is still there, else patched in the encoded body. `None` when the
-    /// parameter was already left out, too many were, or the body would not
-    /// change.
-    pub(crate) fn without(
-        &self,
-        up: &Upstream,
-        out: &Outgoing,
-        prep: &Prepared,
-        parsed: Option<&MessagesRequest>,
-        raw_len: usize,
-        param: OptionalParam,
-    ) -> Result<Option<Outgoing>, ApiError> {
-        if prep.dropped.contains(&param) || prep.dropped.len() >= MAX_DROPPED_PARAMS {
-            return Ok(None);
-        }
-        let mut dropped = prep.dropped.clone();
-        dropped.push(param);
-        let next = match parsed {
-            Some(req) => {
-                let next = self.prepare_without(up, req, raw_len, &out.upstream_model, dropped)?;
-                (next.body != out.body).then_some(next)
-            }
-            None => drop_param_in_body(CHAT_PARAMS, &out.body, param)
-                .map_err(|e| ApiError::api(format!("cannot re-encode the upstream request: {e}")))?
-                .map(|body| Outgoing {
-                    url: out.url.clone(),
-                    body,
-                    headers: out.headers.clone(),
-                    upstream_model: out.upstream_model.clone(),
-                    stream: out.stream,
-                    state: AnyPrepared::OpenAi(Prepared { dropped }),
-                }),
-        };
-        if next.is_some() {
-            tracing::info!(
-                upstream = %up.name,
-                model = %out.upstream_model,
-                ?param,
-                "upstream model refuses a parameter; sending again without it"
-            );
-            self.refused.remember(&out.upstream_model, param);
-        }
-        Ok(next)
     }
 }
 
-/// The optional parameter a refused request names, if any.
-pub(crate) fn refusal(status: u16, body: &[u8]) -> Option<OptionalParam> {
-    rejected_param(CHAT_PARAMS, status, body)
+impl Retranslate for OpenAi {
+    const NAMES: ParamNames = CHAT_PARAMS;
+
+    fn refusals(&self) -> &Refusals {
+        &self.refused
+    }
+
+    fn translate(
+        &self,
+        up: &Upstream,
+        req: &MessagesRequest,
+        raw_len: usize,
+        model: &str,
+        dropped: Dropped,
+    ) -> Result<Outgoing, ApiError> {
+        let opts = OpenAiRequestOptions {
+            model,
+            max_tokens_field: self.max_tokens_field,
+            max_tokens_cap: up.max_tokens,
+            stream: req.is_stream(),
+        };
+        let mut chat = to_openai_request(req, &opts);
+        for p in &dropped.0 {
+            drop_param(&mut chat, *p);
+        }
+        Ok(Outgoing {
+            url: self.url()?,
+            body: encode(&chat, raw_len)?,
+            headers: HeaderMap::new(),
+            upstream_model: model.to_owned(),
+            stream: req.is_stream(),
+            state: Self::prepared(dropped),
+        })
+    }
+
+    fn prepared(dropped: Dropped) -> AnyPrepared {
+        AnyPrepared::OpenAi(dropped)
+    }
 }
 
 /// Leaves out a parameter the upstream model refused.
@@ -247,6 +187,7 @@ pub(crate) async fn respond(
 mod tests {
     use super::*;
     use crate::providers::encode;
+    use crate::providers::refused::drop_param_in_body;
     use crate::translate::openai::to_openai_request;
 
     /// A Chat Completions request with every optional parameter set.

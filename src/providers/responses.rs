@@ -6,26 +6,23 @@
 
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::http::{json_or_replayed, parse_upstream_json};
 use super::opening::{check_context, Answer};
-use super::refused::{
-    drop_param_in_body, rejected_param, OptionalParam, Refusals, RESPONSES_PARAMS,
-};
+use super::refused::{Dropped, OptionalParam, ParamNames, Refusals, Retranslate, RESPONSES_PARAMS};
 use super::stream::{open_translated, translated_stream};
 use super::{encode, endpoint_url, Outgoing, Prepared as AnyPrepared, Respond};
 use crate::config::Upstream;
 use crate::error::ApiError;
 use crate::protocol::anthropic::MessagesRequest;
 use crate::protocol::responses::{InputItem, ResponseObject, ResponsesRequest};
+use crate::translate::inbound::responses::pass_through_body;
 use crate::translate::responses::{
     from_responses_response, to_responses_request, ResponsesRequestOptions,
     ResponsesStreamTranslator,
 };
-
-/// How many refused optional parameters one request may drop.
-const MAX_DROPPED_PARAMS: usize = 4;
 
 /// One Responses API upstream.
 #[derive(Debug)]
@@ -36,13 +33,6 @@ pub(crate) struct Responses {
     refused: Refusals,
 }
 
-/// What a prepared Responses request remembers.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    /// Parameters this request already goes without.
-    dropped: Vec<OptionalParam>,
-}
-
 impl Responses {
     pub(crate) fn new(up: &Upstream) -> Self {
         Responses {
@@ -50,25 +40,45 @@ impl Responses {
             refused: Refusals::default(),
         }
     }
+}
 
-    pub(crate) fn prepare(
+impl Responses {
+    /// The client's own Responses `body` for this upstream
+    /// (docs/openai-inbound.md, "Pass-through"): the model mapped and the
+    /// gateway's own reasoning items turned back into the upstream's
+    /// ([`pass_through_body`]); nothing else changes.
+    pub(crate) fn pass_through(
         &self,
-        up: &Upstream,
-        req: &MessagesRequest,
-        raw_len: usize,
+        body: &Bytes,
+        stream: bool,
         model: &str,
     ) -> Result<Outgoing, ApiError> {
-        let dropped = self.refused.for_model(model);
-        self.prepare_without(up, req, raw_len, model, dropped)
+        let body = pass_through_body(body, model).map_err(ApiError::invalid_request)?;
+        Ok(Outgoing {
+            url: self.url.clone().map_err(ApiError::api)?,
+            body: Bytes::from(body),
+            headers: HeaderMap::new(),
+            upstream_model: model.to_owned(),
+            stream,
+            state: AnyPrepared::PassThrough,
+        })
+    }
+}
+
+impl Retranslate for Responses {
+    const NAMES: ParamNames = RESPONSES_PARAMS;
+
+    fn refusals(&self) -> &Refusals {
+        &self.refused
     }
 
-    fn prepare_without(
+    fn translate(
         &self,
         up: &Upstream,
         req: &MessagesRequest,
         raw_len: usize,
         model: &str,
-        dropped: Vec<OptionalParam>,
+        dropped: Dropped,
     ) -> Result<Outgoing, ApiError> {
         let opts = ResponsesRequestOptions {
             model,
@@ -76,7 +86,7 @@ impl Responses {
             stream: req.is_stream(),
         };
         let mut body = to_responses_request(req, &opts);
-        for p in &dropped {
+        for p in &dropped.0 {
             drop_param(&mut body, *p);
         }
         Ok(Outgoing {
@@ -85,60 +95,13 @@ impl Responses {
             headers: HeaderMap::new(),
             upstream_model: model.to_owned(),
             stream: req.is_stream(),
-            state: AnyPrepared::Responses(Prepared { dropped }),
+            state: Self::prepared(dropped),
         })
     }
 
-    /// `out` again without `param`: translated anew when the parsed request
-    /// is still there, else patched in the encoded body. `None` when the
-    /// parameter was already left out, too many were, or the body would not
-    /// change.
-    pub(crate) fn without(
-        &self,
-        up: &Upstream,
-        out: &Outgoing,
-        prep: &Prepared,
-        parsed: Option<&MessagesRequest>,
-        raw_len: usize,
-        param: OptionalParam,
-    ) -> Result<Option<Outgoing>, ApiError> {
-        if prep.dropped.contains(&param) || prep.dropped.len() >= MAX_DROPPED_PARAMS {
-            return Ok(None);
-        }
-        let mut dropped = prep.dropped.clone();
-        dropped.push(param);
-        let next = match parsed {
-            Some(req) => {
-                let next = self.prepare_without(up, req, raw_len, &out.upstream_model, dropped)?;
-                (next.body != out.body).then_some(next)
-            }
-            None => drop_param_in_body(RESPONSES_PARAMS, &out.body, param)
-                .map_err(|e| ApiError::api(format!("cannot re-encode the upstream request: {e}")))?
-                .map(|body| Outgoing {
-                    url: out.url.clone(),
-                    body,
-                    headers: out.headers.clone(),
-                    upstream_model: out.upstream_model.clone(),
-                    stream: out.stream,
-                    state: AnyPrepared::Responses(Prepared { dropped }),
-                }),
-        };
-        if next.is_some() {
-            tracing::info!(
-                upstream = %up.name,
-                model = %out.upstream_model,
-                ?param,
-                "upstream refuses a parameter; sending again without it"
-            );
-            self.refused.remember(&out.upstream_model, param);
-        }
-        Ok(next)
+    fn prepared(dropped: Dropped) -> AnyPrepared {
+        AnyPrepared::Responses(dropped)
     }
-}
-
-/// The optional parameter a refused request names, if any.
-pub(crate) fn refusal(status: u16, body: &[u8]) -> Option<OptionalParam> {
-    rejected_param(RESPONSES_PARAMS, status, body)
 }
 
 /// Leaves out a parameter the upstream refused.
@@ -213,6 +176,7 @@ mod tests {
     use super::*;
     use crate::protocol::responses::Reasoning;
     use crate::providers::encode;
+    use crate::providers::refused::drop_param_in_body;
 
     /// A Responses request with every optional parameter set and a
     /// reasoning item in its input.

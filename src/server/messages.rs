@@ -108,7 +108,7 @@ async fn handle(
         raw,
         raw_len,
         headers,
-        chat_body: None,
+        native: None,
     };
     let answered = dispatch(state.net(), &live, plan, &mut client, record).await?;
     // The client's request is not needed to read the answer.

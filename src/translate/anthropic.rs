@@ -14,8 +14,9 @@ use serde_json::Value;
 use super::is_synthetic_signature;
 use crate::protocol::anthropic::{Content, ContentBlock, Message, Tool};
 
-/// A JSON object as an ordered list of raw members.
-struct RawObject(Vec<(String, Box<RawValue>)>);
+/// A JSON object as an ordered list of raw members: rewriting one member
+/// leaves the others' bytes as they were.
+pub(crate) struct RawObject(pub(crate) Vec<(String, Box<RawValue>)>);
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -72,7 +73,15 @@ pub struct Rewrite<'a> {
     pub strip_synthetic: bool,
     /// Turn OpenAI-form tools into Anthropic's (see [`has_openai_tools`]).
     pub convert_tools: bool,
+    /// The upstream's `maxTokens`: a larger `max_tokens` becomes this, and a thinking budget that no longer fits below it is
+    /// lowered to one less, or left out when that is under Anthropic's
+    /// minimum of 1024 (`budget_tokens` must be at least 1024 and below
+    /// `max_tokens`: <https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking>).
+    pub max_tokens: Option<u64>,
 }
+
+/// Anthropic's smallest `thinking.budget_tokens`.
+const MIN_THINKING_BUDGET: u64 = 1024;
 
 /// The body to send to an Anthropic upstream. Returns `None` when the
 /// client's bytes can go out exactly as they are.
@@ -81,11 +90,13 @@ pub fn rewrite_body(body: &[u8], rewrite: Rewrite<'_>) -> Result<Option<Vec<u8>>
         model,
         strip_synthetic,
         convert_tools,
+        max_tokens,
     } = rewrite;
-    if model.is_none() && !strip_synthetic && !convert_tools {
+    if model.is_none() && !strip_synthetic && !convert_tools && max_tokens.is_none() {
         return Ok(None);
     }
     let mut obj: RawObject = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let mut drop_thinking = false;
     for (key, value) in obj.0.iter_mut() {
         match key.as_str() {
             "model" => {
@@ -99,6 +110,29 @@ pub fn rewrite_body(body: &[u8], rewrite: Rewrite<'_>) -> Result<Option<Vec<u8>>
                 strip_synthetic_thinking(&mut messages);
                 *value = to_raw(&messages)?;
             }
+            "max_tokens" => {
+                let asked: Option<u64> = serde_json::from_str(value.get()).ok();
+                if let (Some(cap), Some(asked)) = (max_tokens, asked) {
+                    if asked > cap {
+                        *value = to_raw(&Value::from(cap))?;
+                    }
+                }
+            }
+            "thinking" => {
+                if let Some(cap) = max_tokens {
+                    let mut thinking: Value =
+                        serde_json::from_str(value.get()).map_err(|e| e.to_string())?;
+                    let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
+                    match budget {
+                        Some(b) if b >= cap && cap > MIN_THINKING_BUDGET => {
+                            thinking["budget_tokens"] = Value::from(cap - 1);
+                            *value = to_raw(&thinking)?;
+                        }
+                        Some(b) if b >= cap => drop_thinking = true,
+                        _ => {}
+                    }
+                }
+            }
             "tools" if convert_tools => {
                 let mut tools: Value =
                     serde_json::from_str(value.get()).map_err(|e| e.to_string())?;
@@ -108,12 +142,16 @@ pub fn rewrite_body(body: &[u8], rewrite: Rewrite<'_>) -> Result<Option<Vec<u8>>
             _ => {}
         }
     }
+    if drop_thinking {
+        obj.0.retain(|(key, _)| key != "thinking");
+    }
     serde_json::to_vec(&obj)
         .map(Some)
         .map_err(|e| e.to_string())
 }
 
-fn to_raw(v: &Value) -> Result<Box<RawValue>, String> {
+/// `v` as a raw JSON value.
+pub(crate) fn to_raw(v: &Value) -> Result<Box<RawValue>, String> {
     serde_json::value::to_raw_value(v).map_err(|e| e.to_string())
 }
 
@@ -172,6 +210,36 @@ mod tests {
         assert_eq!(
             rewrite_body(b"{\"model\":\"x\"}", Rewrite::default()).unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn max_tokens_is_capped_and_a_thinking_budget_with_it() {
+        let cap = |body: &str, cap: u64| -> String {
+            let rewrite = Rewrite {
+                max_tokens: Some(cap),
+                ..Rewrite::default()
+            };
+            String::from_utf8(rewrite_body(body.as_bytes(), rewrite).unwrap().unwrap()).unwrap()
+        };
+        let body =
+            r#"{"max_tokens":32000,"thinking":{"type":"enabled","budget_tokens":16384},"x":1}"#;
+        assert_eq!(
+            cap(body, 4096),
+            r#"{"max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":4095},"x":1}"#
+        );
+        // A budget that fits stays; a smaller request is not raised.
+        assert_eq!(
+            cap(body, 20000),
+            r#"{"max_tokens":20000,"thinking":{"type":"enabled","budget_tokens":16384},"x":1}"#
+        );
+        assert_eq!(cap(r#"{"max_tokens":100}"#, 4096), r#"{"max_tokens":100}"#);
+        // Below Anthropic's smallest budget, thinking is left out.
+        assert_eq!(cap(body, 1000), r#"{"max_tokens":1000,"x":1}"#);
+        let adaptive = r#"{"max_tokens":32000,"thinking":{"type":"adaptive"}}"#;
+        assert_eq!(
+            cap(adaptive, 1000),
+            r#"{"max_tokens":1000,"thinking":{"type":"adaptive"}}"#
         );
     }
 

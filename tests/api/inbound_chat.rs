@@ -329,3 +329,31 @@ async fn a_stream_answered_with_json_is_replayed_as_a_stream() {
     assert_eq!(d[0]["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(d[1]["usage"]["prompt_tokens"], 29);
 }
+
+#[tokio::test]
+async fn a_claude_upstreams_max_tokens_caps_what_it_is_sent() {
+    let mock = mock_for("claude", hello_script).await;
+    let up = upstream("up", "claude", &mock.url(), &["sk-ant-1"]).with("maxTokens", 4096);
+    let app = spawn_app(config_with(vec![up]), &[]).await;
+    // An OpenAI client: 20000 tokens with a thinking budget of 16384.
+    let body = json!({"model": "gpt-x", "reasoning_effort": "high", "max_completion_tokens": 20000,
+        "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        post(&app, "/v1/chat/completions", &body).await.status(),
+        200
+    );
+    let sent = &mock.requests()[0].body;
+    assert_eq!(sent["max_tokens"], 4096, "{sent}");
+    assert_eq!(
+        sent["thinking"],
+        json!({"type": "enabled", "budget_tokens": 4095})
+    );
+    // An Anthropic client is capped the same way; a smaller request stays.
+    for (asked, expected) in [(128_000, 4096), (1000, 1000)] {
+        let body = json!({"model": "claude-x", "max_tokens": asked,
+            "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(app.messages(&body).await.status(), 200);
+        let sent = mock.requests().last().unwrap().body.clone();
+        assert_eq!(sent["max_tokens"], expected, "{sent}");
+    }
+}

@@ -213,3 +213,79 @@ async fn state_on_the_server_is_a_clear_400() {
     }
     assert_eq!(mock.count(), 0);
 }
+
+/// A call of Codex's `multi_agent_v1` namespace, or text once its output
+/// came back.
+fn namespace_script(rec: &Recorded) -> Script {
+    if rec.body.to_string().contains("agent-7 started") {
+        Script::text(&["The agent runs"])
+    } else {
+        Script::tools(vec![ToolCall::new(
+            Some("call_ns1".into()),
+            "multi_agent_v1__spawn_agent",
+            json!({"task": "tests"}),
+        )])
+    }
+}
+
+#[tokio::test]
+async fn namespace_tools_reach_every_upstream_and_their_calls_come_back_namespaced() {
+    // The shape Codex CLI sends (a `namespace` tool grouping functions).
+    let namespace = json!({"type": "namespace", "name": "multi_agent_v1",
+        "description": "Tools for spawning and managing sub-agents.",
+        "tools": [{"type": "function", "name": "spawn_agent", "description": "Spawn a sub-agent",
+            "strict": false, "parameters": {"type": "object",
+                "properties": {"task": {"type": "string"}}, "required": ["task"]}}]});
+    for (kind, key) in KINDS {
+        for stream in [false, true] {
+            let mock = mock_for(kind, namespace_script).await;
+            let app = app_for(kind, key, &mock).await;
+            let user = json!({"role": "user", "content": "spawn one"});
+            let body = json!({"model": "gpt-x", "input": [user], "stream": stream,
+                "tools": [namespace]});
+            let resp = post(&app, "/v1/responses", &body).await;
+            assert_eq!(resp.status(), 200, "{kind}");
+            let r = if stream {
+                let events = responses_events(&resp.bytes().await.unwrap());
+                let added = events
+                    .iter()
+                    .find(|e| e["type"] == "response.output_item.added")
+                    .unwrap();
+                assert_eq!(added["item"]["namespace"], "multi_agent_v1", "{kind}");
+                events.last().unwrap()["response"].clone()
+            } else {
+                resp.json().await.unwrap()
+            };
+            let call = r["output"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["type"] == "function_call")
+                .unwrap_or_else(|| panic!("{kind}: {r}"))
+                .clone();
+            assert_eq!(
+                (call["namespace"].as_str(), call["name"].as_str()),
+                (Some("multi_agent_v1"), Some("spawn_agent")),
+                "{kind}: {call}"
+            );
+            let sent = mock.requests()[0].body.to_string();
+            assert!(
+                sent.contains("multi_agent_v1__spawn_agent"),
+                "{kind}: {sent}"
+            );
+            let mut input = vec![user.clone()];
+            input.extend(r["output"].as_array().unwrap().iter().cloned());
+            input.push(
+                json!({"type": "function_call_output", "call_id": call["call_id"],
+                "output": "agent-7 started"}),
+            );
+            let second = json!({"model": "gpt-x", "input": input, "tools": [namespace]});
+            let r2: Value = post(&app, "/v1/responses", &second)
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(text_of(&r2), "The agent runs", "{kind}: {r2}");
+        }
+    }
+}

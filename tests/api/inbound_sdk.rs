@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::common::process::run_bounded;
 use crate::common::*;
-use crate::common::{mock_anthropic, mock_gemini, mock_openai};
-use crate::sdk::{answer_claude, answer_gemini, answer_openai, sdk_python};
+use crate::common::{mock_anthropic, mock_gemini, mock_openai, mock_responses};
+use crate::sdk::{answer_claude, answer_gemini, answer_openai, answer_responses, sdk_python};
 
 /// One run of the SDK script.
 const SUITE_LIMIT: Duration = Duration::from_secs(300);
@@ -57,6 +57,14 @@ async fn openai_sdk_against_openai_upstream() {
 async fn openai_sdk_against_openaiold_upstream() {
     let mock = spawn_mock(mock_openai::validate, answer_openai).await;
     openai_sdk_suite(mock, "openaiold", "sk-1").await;
+}
+
+/// `responses.create` reaches this upstream as the client's own body (the
+/// pass-through); `chat.completions.create` through the translation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_against_responses_upstream() {
+    let mock = spawn_mock(mock_responses::validate, answer_responses).await;
+    openai_sdk_suite(mock, "responses", "sk-1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

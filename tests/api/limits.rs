@@ -87,6 +87,38 @@ async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// What the official SDKs send from a browser (their platform and retry
+/// headers), to the OpenAI-compatible endpoints too.
+#[tokio::test]
+async fn cors_preflight_allows_the_official_sdks_headers() {
+    let (_mock, app) = app_with(&[("CORS_ORIGIN", "https://app.example")]).await;
+    let requested = "authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,\
+        x-stainless-package-version,x-stainless-runtime,x-stainless-runtime-version,\
+        x-stainless-retry-count,x-stainless-timeout";
+    for path in ["/v1/responses", "/v1/chat/completions", "/v1/messages"] {
+        let resp = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", requested)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        let allowed = resp.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        for name in requested.split(',') {
+            assert!(
+                allowed.split(',').any(|a| a.trim() == name),
+                "{path}: {name} not in {allowed}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn cors_preflight_allows_the_configured_origin_only() {
     let (_mock, app) = app_with(&[("CORS_ORIGIN", "https://app.example, https://b.example")]).await;

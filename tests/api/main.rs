@@ -17,6 +17,7 @@ mod inbound_chat;
 mod inbound_codex;
 mod inbound_common;
 mod inbound_errors;
+mod inbound_passthrough;
 mod inbound_responses;
 mod inbound_sdk;
 mod limits;

@@ -133,7 +133,7 @@ pub(crate) fn answer_openai(rec: &Recorded) -> Reply {
 }
 
 /// The same script for a Responses upstream.
-fn answer_responses(rec: &Recorded) -> Reply {
+pub(crate) fn answer_responses(rec: &Recorded) -> Reply {
     let body = &rec.body;
     let input = body["input"].as_array().cloned().unwrap_or_default();
     let seen = Seen {

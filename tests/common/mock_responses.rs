@@ -1,7 +1,8 @@
 //! A strict mock of OpenAI's Responses API (`POST /v1/responses`,
 //! <https://platform.openai.com/docs/api-reference/responses/create>): it
 //! validates requests the way api.openai.com does — unknown top-level
-//! parameters, item and part shapes, every `function_call_output` paired
+//! parameters, `input` as a string or items, item and part shapes, function
+//! tools and the hosted `web_search`, every `function_call_output` paired
 //! with a `function_call` of the input (and every call answered), a
 //! reasoning item followed by the output it led to — plus what a stateless
 //! client owes it: `store: false` whenever encrypted reasoning is asked
@@ -205,6 +206,16 @@ fn validate_tools(b: &Value) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     for (i, t) in tools.iter().enumerate() {
         let at = format!("tools[{i}]");
+        if t["type"] == "web_search" {
+            // A hosted tool: only a client's own body (the pass-through)
+            // carries one; the translated path offers function tools only.
+            check_keys(
+                t,
+                &["type", "search_context_size", "user_location", "filters"],
+                &at,
+            )?;
+            continue;
+        }
         check_keys(
             t,
             &["type", "name", "description", "parameters", "strict"],
@@ -248,9 +259,17 @@ fn validate_tools(b: &Value) -> Result<Vec<String>, String> {
 }
 
 fn validate_input(rec: &Recorded, encrypted: bool) -> Result<(), String> {
+    // A string is one user message, as the API documents.
+    if let Some(text) = rec.body["input"].as_str() {
+        return if text.is_empty() {
+            Err("input: must not be empty".into())
+        } else {
+            Ok(())
+        };
+    }
     let input = rec.body["input"]
         .as_array()
-        .ok_or("input: expected an array of items")?;
+        .ok_or("input: expected a string or an array of items")?;
     if input.is_empty() {
         return Err("input: must not be empty".into());
     }

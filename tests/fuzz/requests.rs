@@ -544,10 +544,12 @@ fn exercise_rewrite<T: serde::de::DeserializeOwned>(
         if model.is_none() && !strip && !convert {
             continue;
         }
+        let cap = strip.then_some(2000);
         let rewrite = Rewrite {
             model,
             strip_synthetic: strip,
             convert_tools: convert,
+            max_tokens: cap,
         };
         let Some((v, out)) = check_rewritten(body, rewrite)? else {
             continue;
@@ -555,6 +557,13 @@ fn exercise_rewrite<T: serde::de::DeserializeOwned>(
         if let Some(m) = model {
             if v["model"] != m {
                 return Err(format!("rewrite kept model {}", v["model"]));
+            }
+        }
+        if let (Some(cap), Some(budget)) = (cap, v["thinking"]["budget_tokens"].as_u64()) {
+            if budget >= cap {
+                return Err(format!(
+                    "a thinking budget of {budget} with max_tokens {cap}"
+                ));
             }
         }
         let again: T = serde_json::from_slice(&out)
@@ -618,6 +627,7 @@ fn exercise(body: &[u8]) -> Result<(), TestCaseError> {
         model: Some("m"),
         strip_synthetic: true,
         convert_tools: true,
+        max_tokens: Some(1000),
     };
     check(check_rewritten(body, rewrite).map(drop))
 }

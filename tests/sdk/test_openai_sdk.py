@@ -3,7 +3,7 @@ gateway's OpenAI-compatible endpoints (/v1/chat/completions, /v1/responses,
 /v1/models).
 
 Run by tests/api/inbound_sdk.rs against the real proxy in front of a mock
-upstream of one type (openai, openaiold, gemini, claude). The mock answers
+upstream of one type (openai, openaiold, responses, gemini, claude). The mock answers
 by model name, as for tests/sdk/test_sdk.py:
   text      -> "Hello from the mock"
   tools     -> a get_weather tool call, or text once the tool result is in

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
 
+use super::passthrough::Protocol;
 use super::relay::{reencode, Reencode};
 use super::{finish, is_event_stream, now_secs, read_answer, run, Inbound, Outcome};
 use crate::clients::Caller;
@@ -15,6 +16,7 @@ use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
 use crate::protocol::chat_in::ChatCompletionRequest;
+use crate::providers::NativeBody;
 use crate::server::extract::{AnthropicBody, RequestId};
 use crate::server::state::AppState;
 use crate::translate::inbound::anthropic_in::decode_message;
@@ -59,7 +61,7 @@ async fn handle(
     let inbound = Inbound {
         anthropic,
         raw_len: raw.len(),
-        chat_body: Some(raw),
+        native: Some(NativeBody::Chat(raw)),
     };
     drop(req);
     match run(state, headers, caller, inbound, record, route, &mut held).await? {
@@ -67,7 +69,7 @@ async fn handle(
             super::passthrough::respond(
                 &state.settings,
                 *answered,
-                include_usage,
+                Protocol::Chat { include_usage },
                 record,
                 &mut held,
             )

@@ -11,15 +11,19 @@
 //! endpoint's name. The Anthropic answer is then translated back, a stream
 //! event by event ([`relay`]).
 //!
-//! The one shortcut: a Chat Completions request whose route reaches an
-//! OpenAI-type upstream sends that upstream the client's own body with only
-//! the model mapped (the provider's endpoint and auth, the same failover
-//! loop), and the upstream's answer goes back as it came ([`passthrough`]).
+//! The one shortcut: a request whose route reaches an upstream of the
+//! client's own protocol (Chat Completions: `openai`, `openaiold`;
+//! Responses: `responses`) sends that upstream the client's own body with
+//! only the model mapped (the provider's endpoint and auth, the same
+//! failover loop), and the upstream's answer goes back as it came
+//! ([`passthrough`]; whole answers to a stream request are replayed as a
+//! stream by [`replay`]).
 //! Every error is rendered in OpenAI's shape.
 
 mod chat;
 mod passthrough;
 mod relay;
+mod replay;
 mod responses;
 
 use std::sync::Arc;
@@ -37,11 +41,10 @@ use super::messages::{choose_route, ROUTE_HEADER};
 use super::state::AppState;
 use super::util::message_id;
 use crate::clients::Caller;
-use crate::config::ServiceType;
 use crate::error::{ApiError, ErrorShape};
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::MessagesRequest;
-use crate::providers::{ClientRequest, Held, Respond};
+use crate::providers::{ClientRequest, Held, NativeBody, Respond};
 use crate::routing::failover::{dispatch, no_upstream, Answered};
 use crate::translate::ResponseContext;
 
@@ -52,15 +55,15 @@ const MAX_ANSWER: usize = 64 * 1024 * 1024;
 pub(super) struct Inbound {
     /// The Anthropic request JSON (a Claude upstream gets these bytes).
     pub anthropic: Bytes,
-    /// The client's Chat Completions body, for an OpenAI-type upstream.
-    pub chat_body: Option<Bytes>,
+    /// The client's own body, for an upstream of its protocol.
+    pub native: Option<NativeBody>,
     /// Length of the client's body.
     pub raw_len: usize,
 }
 
 /// What the pipeline produced.
 pub(super) enum Outcome {
-    /// The upstream answered the client's own Chat Completions body.
+    /// The upstream answered the client's own body.
     PassThrough(Box<Answered>),
     /// An Anthropic answer (JSON, or an SSE body) to translate back.
     Anthropic {
@@ -104,11 +107,11 @@ pub(super) async fn run(
     if targets.is_empty() {
         return Err(no_upstream());
     }
-    let reaches =
-        |f: fn(&ServiceType) -> bool| targets.iter().any(|t| f(&t.upstream.config.service_type));
-    let chat_body = inbound
-        .chat_body
-        .filter(|_| reaches(|s| matches!(s, ServiceType::OpenAi | ServiceType::OpenAiOld)));
+    let native = inbound.native.filter(|n| {
+        targets
+            .iter()
+            .any(|t| t.upstream.provider.passes_through(n))
+    });
     let raw = if targets
         .iter()
         .any(|t| t.upstream.provider.forwards_client_body())
@@ -127,11 +130,11 @@ pub(super) async fn run(
         raw,
         raw_len: inbound.raw_len,
         headers,
-        chat_body,
+        native,
     };
     let answered = dispatch(state.net(), &live, targets, &mut client, record).await?;
     drop(client);
-    if answered.outgoing.is_chat_pass_through() {
+    if answered.outgoing.is_pass_through() {
         return Ok(Outcome::PassThrough(Box::new(answered)));
     }
     let message_id = ctx.message_id.clone();

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
 
+use super::passthrough::Protocol;
 use super::relay::{reencode, Reencode};
 use super::{finish, is_event_stream, now_secs, read_answer, run, Inbound, Outcome};
 use crate::clients::Caller;
@@ -15,6 +16,7 @@ use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
 use crate::protocol::responses_in::ResponsesRequest;
+use crate::providers::NativeBody;
 use crate::server::extract::{AnthropicBody, RequestId};
 use crate::server::state::AppState;
 use crate::translate::inbound::anthropic_in::decode_message;
@@ -55,13 +57,20 @@ async fn handle(
     let inbound = Inbound {
         anthropic,
         raw_len: raw.len(),
-        chat_body: None,
+        native: Some(NativeBody::Responses(raw)),
     };
-    drop((req, raw));
+    drop(req);
     match run(state, headers, caller, inbound, record, route, &mut held).await? {
-        Outcome::PassThrough(_) => Err(ApiError::api(
-            "internal error: a Responses request was passed through",
-        )),
+        Outcome::PassThrough(answered) => {
+            super::passthrough::respond(
+                &state.settings,
+                *answered,
+                Protocol::Responses,
+                record,
+                &mut held,
+            )
+            .await
+        }
         Outcome::Anthropic {
             response,
             message_id,

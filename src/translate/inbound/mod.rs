@@ -29,9 +29,11 @@
 //! property tests check that any Anthropic event sequence accumulates to the
 //! non-stream translation of the same message.
 //!
-//! One exception to the round trip: a Chat Completions request routed to an
-//! OpenAI-type upstream is passed through (model mapped, key swapped) by the
-//! handler; see `server/openai`.
+//! One exception to the round trip: a request routed to an upstream of its
+//! own protocol (Chat Completions to `openai` / `openaiold`, Responses to
+//! `responses`) is passed through (model mapped, key swapped; see
+//! `server/openai`), the Responses body through
+//! [`responses::pass_through_body`].
 //!
 //! Everything here is pure: ids and timestamps come in through the
 //! contexts.

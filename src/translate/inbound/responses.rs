@@ -10,6 +10,7 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::draft::{self, Draft, Settings, Turn};
@@ -17,6 +18,7 @@ use crate::error::ApiError;
 use crate::protocol::responses_in::{
     ContentPartIn, InputItem, MessageContentIn, ResponsesInput, ResponsesRequest,
 };
+use crate::translate::anthropic::{to_raw, RawObject};
 
 /// Marks `encrypted_content` this gateway wrote.
 const REASONING_PREFIX: &str = "claude-proxy.r1.";
@@ -49,6 +51,55 @@ pub(crate) fn decode_reasoning(content: &str) -> Option<(String, String)> {
         .ok()?;
     let c: Carried = serde_json::from_slice(&bytes).ok()?;
     Some((c.thinking, c.signature))
+}
+
+/// The client's Responses body for a Responses upstream, which gets it as
+/// it is (docs/openai-inbound.md, "Pass-through"): `model` becomes the
+/// mapped one, and a reasoning item this gateway wrote — it carries a
+/// thinking block that an earlier turn got through the translated path —
+/// becomes the upstream's own reasoning item again when the block came
+/// from a Responses upstream, and is left out otherwise (no Responses
+/// upstream could verify it). Every other member keeps its bytes.
+pub(crate) fn pass_through_body(body: &[u8], model: &str) -> Result<Vec<u8>, String> {
+    let mut obj: RawObject = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let prefix = REASONING_PREFIX.as_bytes();
+    let carries = body.windows(prefix.len()).any(|w| w == prefix);
+    for (key, value) in obj.0.iter_mut() {
+        match key.as_str() {
+            "model" => *value = to_raw(&Value::String(model.to_owned()))?,
+            "input" if carries => {
+                if let Ok(items) = serde_json::from_str::<Vec<Box<RawValue>>>(value.get()) {
+                    let items: Vec<Box<RawValue>> =
+                        items.into_iter().filter_map(upstream_item).collect();
+                    *value = serde_json::value::to_raw_value(&items).map_err(|e| e.to_string())?;
+                }
+            }
+            _ => {}
+        }
+    }
+    serde_json::to_vec(&obj).map_err(|e| e.to_string())
+}
+
+/// An input item as a Responses upstream can take it (see
+/// [`pass_through_body`]); `None` to leave it out.
+fn upstream_item(item: Box<RawValue>) -> Option<Box<RawValue>> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        encrypted_content: Option<String>,
+    }
+    let Ok(probe) = serde_json::from_str::<Probe>(item.get()) else {
+        return Some(item);
+    };
+    let carried = match (probe.kind.as_deref(), probe.encrypted_content.as_deref()) {
+        (Some("reasoning"), Some(content)) => decode_reasoning(content),
+        _ => None,
+    };
+    match carried {
+        None => Some(item),
+        Some((_, signature)) => crate::translate::responses::reasoning_item(&signature),
+    }
 }
 
 /// The Anthropic request body for `req`, or the 400 that names what this
@@ -84,20 +135,27 @@ pub(crate) fn to_anthropic(req: &ResponsesRequest) -> Result<Value, ApiError> {
     }
     let mut tools = Vec::new();
     for t in req.tools.iter().flatten() {
-        // Hosted tools (web search, file search, …), namespaces and custom
-        // tools have no equivalent in other providers and are left out,
-        // as /v1/messages leaves out Anthropic's server tools.
-        if t.get("type").and_then(Value::as_str) != Some("function") {
-            continue;
+        // Hosted tools (web search, file search, …) and custom (grammar)
+        // tools have no equivalent in other providers and are left out, as
+        // /v1/messages leaves out Anthropic's server tools. A namespace's
+        // functions become tools named `namespace__function`.
+        match t.get("type").and_then(Value::as_str) {
+            Some("function") => function_tool(&mut tools, None, t),
+            Some("namespace") => {
+                let ns = t.get("name").and_then(Value::as_str).unwrap_or_default();
+                for inner in t
+                    .get("tools")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if inner.get("type").and_then(Value::as_str) == Some("function") {
+                        function_tool(&mut tools, Some(ns), inner);
+                    }
+                }
+            }
+            _ => {}
         }
-        let Some(name) = t.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        tools.push(draft::tool(
-            name,
-            t.get("description").and_then(Value::as_str),
-            t.get("parameters"),
-        ));
     }
     let format_instruction = req
         .text
@@ -123,6 +181,51 @@ pub(crate) fn to_anthropic(req: &ResponsesRequest) -> Result<Value, ApiError> {
     })
 }
 
+/// A function tool as an Anthropic tool; inside namespace `ns`, under its
+/// [`namespaced_name`].
+fn function_tool(tools: &mut Vec<Value>, ns: Option<&str>, t: &Value) {
+    let Some(name) = t.get("name").and_then(Value::as_str) else {
+        return;
+    };
+    let name = match ns {
+        Some(ns) => namespaced_name(ns, name),
+        None => name.to_owned(),
+    };
+    tools.push(draft::tool(
+        &name,
+        t.get("description").and_then(Value::as_str),
+        t.get("parameters"),
+    ));
+}
+
+/// Longest tool name every upstream takes (Anthropic, OpenAI and Gemini
+/// allow 64 characters of `[a-zA-Z0-9_-]`).
+const MAX_TOOL_NAME: usize = 64;
+
+/// The one name function `name` of namespace `ns` has for upstreams that
+/// know no namespaces: `ns__name`, with characters other than
+/// `[a-zA-Z0-9_-]` as `_`, and shortened to 64 characters with a hash of
+/// the whole when longer (so two long names stay apart). The answer's
+/// calls are mapped back through the request's namespaces
+/// (`responses_out::Echo`), so the client sees `namespace` and `name` again.
+pub(crate) fn namespaced_name(ns: &str, name: &str) -> String {
+    let full: String = format!("{ns}__{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if full.len() <= MAX_TOOL_NAME {
+        return full;
+    }
+    let hash = crate::translate::common::hash::fnv1a64(format!("{ns}\0{name}").as_bytes());
+    format!("{}_{:08x}", &full[..MAX_TOOL_NAME - 9], hash as u32)
+}
+
 fn input_item(d: &mut Draft, item: &InputItem, at: &str) -> Result<(), ApiError> {
     match item.kind.as_deref() {
         None | Some("message") => message(d, item, at),
@@ -133,7 +236,11 @@ fn input_item(d: &mut Draft, item: &InputItem, at: &str) -> Result<(), ApiError>
                     "{at}: a function_call needs call_id and name"
                 )));
             };
-            d.tool_use(call_id, name, item.arguments.as_deref().unwrap_or(""));
+            let name = match item.namespace.as_deref() {
+                Some(ns) => namespaced_name(ns, name),
+                None => name.to_owned(),
+            };
+            d.tool_use(call_id, &name, item.arguments.as_deref().unwrap_or(""));
             Ok(())
         }
         Some("function_call_output") => {

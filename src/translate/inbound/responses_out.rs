@@ -13,7 +13,7 @@
 use bytes::{BufMut, BytesMut};
 use serde_json::{json, Value};
 
-use super::responses::encode_reasoning;
+use super::responses::{encode_reasoning, namespaced_name};
 use super::OutContext;
 use crate::error::ErrorKind;
 use crate::protocol::anthropic::{
@@ -40,6 +40,9 @@ pub(crate) struct Echo {
     pub top_p: Option<f64>,
     pub user: Option<String>,
     pub metadata: Value,
+    /// The functions of the request's `namespace` tools: (the name
+    /// upstreams know them by, namespace, name).
+    pub namespaced: Vec<(String, String, String)>,
 }
 
 impl Echo {
@@ -61,8 +64,38 @@ impl Echo {
             top_p: req.top_p,
             user: req.user.clone(),
             metadata: req.metadata.clone().unwrap_or_else(|| json!({})),
+            namespaced: namespaced_functions(req.tools.as_deref().unwrap_or_default()),
         }
     }
+
+    /// A called tool's namespace and name in the client's terms: the
+    /// function of a namespace under its own name, anything else as it is.
+    fn call_name(&self, tool: &str) -> (Option<String>, String) {
+        self.namespaced
+            .iter()
+            .find(|(upstream, _, _)| upstream == tool)
+            .map_or((None, tool.to_owned()), |(_, ns, name)| {
+                (Some(ns.clone()), name.clone())
+            })
+    }
+}
+
+/// Every function inside a `namespace` tool of `tools`, with the name the
+/// request translation gave it.
+fn namespaced_functions(tools: &[Value]) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for t in tools.iter().filter(|t| t["type"] == "namespace") {
+        let ns = t["name"].as_str().unwrap_or_default();
+        for inner in t["tools"].as_array().into_iter().flatten() {
+            if let Some(name) = inner["name"]
+                .as_str()
+                .filter(|_| inner["type"] == "function")
+            {
+                out.push((namespaced_name(ns, name), ns.to_owned(), name.to_owned()));
+            }
+        }
+    }
+    out
 }
 
 fn item_id(prefix: &str, ctx: &OutContext, index: u32) -> String {
@@ -86,7 +119,7 @@ fn summary(text: String) -> SummaryOut {
 }
 
 /// The output item block `index` of an answer becomes.
-fn item(block: &ResponseBlock, index: u32, ctx: &OutContext) -> OutputItem {
+fn item(block: &ResponseBlock, index: u32, ctx: &OutContext, echo: &Echo) -> OutputItem {
     match block {
         ResponseBlock::Thinking {
             thinking,
@@ -107,13 +140,17 @@ fn item(block: &ResponseBlock, index: u32, ctx: &OutContext) -> OutputItem {
             role: "assistant",
             content: vec![text_part(text.clone())],
         },
-        ResponseBlock::ToolUse { id, name, input } => OutputItem::FunctionCall {
-            id: item_id("fc", ctx, index),
-            call_id: id.clone(),
-            name: name.clone(),
-            arguments: input.to_string(),
-            status: "completed",
-        },
+        ResponseBlock::ToolUse { id, name, input } => {
+            let (namespace, name) = echo.call_name(name);
+            OutputItem::FunctionCall {
+                id: item_id("fc", ctx, index),
+                call_id: id.clone(),
+                name,
+                namespace,
+                arguments: input.to_string(),
+                status: "completed",
+            }
+        }
     }
 }
 
@@ -157,7 +194,7 @@ pub(crate) fn response(msg: &MessagesResponse, ctx: &OutContext, echo: &Echo) ->
         .content
         .iter()
         .enumerate()
-        .map(|(i, b)| item(b, i as u32, ctx))
+        .map(|(i, b)| item(b, i as u32, ctx, echo))
         .collect();
     let incomplete = match msg.stop_reason {
         Some(StopReason::MaxTokens | StopReason::ModelContextWindowExceeded) => {
@@ -326,12 +363,16 @@ impl ResponsesStream {
                     name: name.clone(),
                     args: String::new(),
                 },
-                OutputItem::FunctionCall {
-                    id: item_id("fc", &self.ctx, index),
-                    call_id: id.clone(),
-                    name: name.clone(),
-                    arguments: String::new(),
-                    status: "in_progress",
+                {
+                    let (namespace, name) = self.echo.call_name(name);
+                    OutputItem::FunctionCall {
+                        id: item_id("fc", &self.ctx, index),
+                        call_id: id.clone(),
+                        name,
+                        namespace,
+                        arguments: String::new(),
+                        status: "in_progress",
+                    }
                 },
             ),
         };
@@ -469,7 +510,7 @@ impl ResponsesStream {
         };
         out.push(ResponsesEvent::OutputItemDone {
             output_index: index,
-            item: item(&block, index, &self.ctx),
+            item: item(&block, index, &self.ctx, &self.echo),
         });
         self.msg.content.push(block);
     }
@@ -486,7 +527,7 @@ impl ResponsesStream {
             .content
             .iter()
             .enumerate()
-            .map(|(i, b)| item(b, i as u32, &self.ctx))
+            .map(|(i, b)| item(b, i as u32, &self.ctx, &self.echo))
             .collect();
         let mut r = object(&self.ctx, &self.echo, "failed", output);
         r.error = Some(ResponseErrorOut {

@@ -176,3 +176,101 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_pass_through_body_maps_the_model_and_restores_only_upstream_reasoning() {
+    use super::responses::pass_through_body;
+    use crate::translate::responses::reasoning_signature;
+    let original =
+        r#"{"type":"reasoning","id":"rs_up","summary":[],"encrypted_content":"gAAA-upstream"}"#;
+    let raw = serde_json::value::RawValue::from_string(original.to_owned()).unwrap();
+    let from_responses = encode_reasoning("summary", &reasoning_signature(&raw));
+    let from_claude = encode_reasoning("hmm", "claude-signature");
+    let body = format!(
+        r#"{{"model": "gpt-x", "text": {{ "format": {{"type":"text"}} }}, "input": [
+            {{"role": "user", "content": "hi"}},
+            {{"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "{from_responses}"}},
+            {{"type": "message", "role": "assistant", "content": [{{"type": "output_text", "text": "a"}}]}},
+            {{"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "{from_claude}"}},
+            {{"type": "reasoning", "id": "rs_3", "summary": [], "encrypted_content": "another-gateway"}},
+            {{"role": "user", "content": "more"}}]}}"#
+    );
+    let out = pass_through_body(body.as_bytes(), "upstream-model").unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(original), "byte for byte: {text}");
+    assert!(
+        text.contains(r#""text":{ "format": {"type":"text"} }"#),
+        "other members keep their bytes: {text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["model"], "upstream-model");
+    let ids: Vec<&str> = v["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(ids, ["-", "rs_up", "-", "rs_3", "-"]);
+    // Without a reasoning item of this gateway, only the model changes.
+    let plain = pass_through_body(br#"{"model":"a","input":"hi","store":false}"#, "b").unwrap();
+    assert_eq!(plain, br#"{"model":"b","input":"hi","store":false}"#);
+}
+
+#[test]
+fn namespace_functions_become_tools_and_their_calls_come_back_namespaced() {
+    use super::responses::namespaced_name;
+    let req = request(json!({
+        "model": "m",
+        "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "multi_agent_v1", "description": "sub-agents",
+             "tools": [{"type": "function", "name": "spawn_agent", "description": "spawn",
+                        "strict": false, "parameters": {"type": "object", "properties": {}}}]},
+            {"type": "custom", "name": "apply_patch", "format": {"type": "grammar"}}
+        ],
+        "input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "call_id": "c1", "namespace": "multi_agent_v1",
+             "name": "spawn_agent", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"}
+        ]
+    }));
+    let out = to_anthropic(&req).unwrap();
+    let names: Vec<&str> = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["exec_command", "multi_agent_v1__spawn_agent"]);
+    assert_eq!(
+        out["messages"][1]["content"][0]["name"],
+        "multi_agent_v1__spawn_agent"
+    );
+    check_anthropic(&out);
+
+    let echo = Echo::of(&req);
+    let ctx = OutContext::new("msg_1", 1, "m");
+    let msg: crate::protocol::anthropic::MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "content": [
+            {"type": "tool_use", "id": "t1", "name": "multi_agent_v1__spawn_agent", "input": {}},
+            {"type": "tool_use", "id": "t2", "name": "exec_command", "input": {"cmd": "ls"}}],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0}}))
+    .unwrap();
+    let r = serde_json::to_value(response(&msg, &ctx, &echo)).unwrap();
+    assert_eq!(
+        (&r["output"][0]["namespace"], &r["output"][0]["name"]),
+        (&json!("multi_agent_v1"), &json!("spawn_agent"))
+    );
+    assert!(r["output"][1].get("namespace").is_none(), "{r}");
+    assert_eq!(r["output"][1]["name"], "exec_command");
+
+    // Names stay within 64 characters of [a-zA-Z0-9_-], and apart.
+    let long = "n".repeat(60);
+    let (a, b) = (namespaced_name(&long, "one"), namespaced_name(&long, "two"));
+    assert!(a.len() <= 64 && b.len() <= 64 && a != b, "{a} {b}");
+    assert_eq!(namespaced_name("mcp.server", "f"), "mcp_server__f");
+}
