@@ -575,6 +575,50 @@ fn a_search_looks_a_bounded_window_back_and_continues_below_it() {
 }
 
 #[test]
+fn the_request_log_filters_by_client_within_a_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_ok(opts(dir.path()));
+    let now = time::now_ms();
+    for i in 0..60 {
+        let mut r = row(&format!("req_{i:03}"), now + i);
+        r.client = match i % 3 {
+            0 => Some("ci".into()),
+            1 => Some("alice".into()),
+            _ => None,
+        };
+        store.record(r);
+    }
+    assert!(store.flush(WAIT));
+    let by = |client: &str| ListQuery {
+        limit: 500,
+        client: Some(client.into()),
+        ..Default::default()
+    };
+    let page = list(&store, by("ci"));
+    assert_eq!(page.data.len(), 20);
+    assert!(page.data.iter().all(|r| r.client.as_deref() == Some("ci")));
+    assert_eq!(page.data[0].id, "req_057");
+    assert_eq!(list(&store, by("nobody")).data.len(), 0);
+    // With another filter too.
+    let both = ListQuery {
+        upstream: Some("openai".into()),
+        ..by("alice")
+    };
+    assert_eq!(list(&store, both).data.len(), 20);
+    // No index serves it: a page looks a bounded window back, then goes on.
+    let q = ListQuery {
+        limit: 10,
+        ..by("ci")
+    };
+    let page = store
+        .read_blocking(move |c| Ok(query::list_within(c, &q, 9)?))
+        .unwrap();
+    assert_eq!(ids(&page), ["req_057", "req_054", "req_051"]);
+    assert!(page.has_more);
+    assert_eq!(page.next_before.as_deref(), Some("req_051"));
+}
+
+#[test]
 fn the_request_log_never_sorts_or_scans_for_its_filters() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_ok(opts(dir.path()));
