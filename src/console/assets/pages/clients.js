@@ -247,7 +247,9 @@ export function render(main) {
       return r;
     } catch (e) {
       (box || status).set(e.message, "error");
-      draw();
+      // The list may have changed meanwhile (a 404: removed elsewhere).
+      lastSeen = null;
+      await refresh();
       return null;
     }
   }
@@ -349,6 +351,11 @@ export function render(main) {
   function openEdit(name) {
     const c = last.find((x) => x.name === name);
     if (!c) return;
+    if (armed) {
+      armed = null;
+      status.set("");
+      draw();
+    }
     const box = messageBox();
     const f = limitFields("edit-", c);
     editArea.dataset.name = name;
