@@ -655,6 +655,17 @@ async fn a_client_made_on_the_clients_page_calls_the_proxy_and_its_usage_shows()
     let minute = b.text_containing(&format!("{row} td.num"), "1 req").await;
     assert!(minute.contains("17 tok"), "{minute}");
     b.screenshot_as("clients-usage").await;
+    // At a phone's width the table scrolls inside its panel; the page does not.
+    b.set_window_size(390, 844).await.unwrap();
+    b.wait_for(row).await;
+    b.screenshot_as("clients-phone").await;
+    assert_eq!(
+        b.js("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        json!(true),
+        "no sideways scroll of the page"
+    );
+    b.set_window_size(1280, 1000).await.unwrap();
 
     // Editing the limits: an emptied field removes the limit; a models
     // glob with markup is shown as text.
