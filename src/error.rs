@@ -165,6 +165,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, sent as `retry-after` on 429/529.
     pub retry_after: Option<u64>,
+    /// `x-should-retry: false` whatever the kind implies (a spent budget:
+    /// retrying before it resets cannot help).
+    pub final_answer: bool,
 }
 
 impl ApiError {
@@ -175,6 +178,7 @@ impl ApiError {
             status: kind.status(),
             message: message.into(),
             retry_after: None,
+            final_answer: false,
         }
     }
 
@@ -217,6 +221,13 @@ impl ApiError {
 
     pub(crate) fn with_retry_after(mut self, secs: Option<u64>) -> Self {
         self.retry_after = secs;
+        self
+    }
+
+    /// Tells clients not to retry (`x-should-retry: false`) whatever the
+    /// kind: the answer will not change soon.
+    pub fn not_retryable(mut self) -> Self {
+        self.final_answer = true;
         self
     }
 
@@ -390,10 +401,11 @@ impl ApiError {
             }
         }
         // The SDKs honour x-should-retry before their own status rules.
-        let retry = matches!(
-            self.kind,
-            ErrorKind::RateLimit | ErrorKind::Overloaded | ErrorKind::Api | ErrorKind::Timeout
-        );
+        let retry = !self.final_answer
+            && matches!(
+                self.kind,
+                ErrorKind::RateLimit | ErrorKind::Overloaded | ErrorKind::Api | ErrorKind::Timeout
+            );
         resp.headers_mut().insert(
             "x-should-retry",
             HeaderValue::from_static(if retry { "true" } else { "false" }),

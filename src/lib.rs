@@ -7,7 +7,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`cli`], `commands` | command-line shape and the `config` subcommands |
+//! | [`cli`], [`commands`] | command-line shape and the `config` subcommands |
 //! | [`settings`] | environment / `.env` settings, validated once |
 //! | [`config`] | `config.json`: model, loading, validation |
 //! | [`protocol`] | wire types of each API (serde only) |
@@ -23,11 +23,14 @@
 //! | `health_check` | `claude-proxy health`: the container health check |
 //! | [`error`] | the Anthropic-shaped error every client sees |
 //! | [`tokens`] | local input-token counting (o200k BPE) |
-//! | `util` | leaf helpers (ids, RFC 3339 timestamps, body truncation) any module may use |
+//! | `time` | wall-clock ms, RFC 3339, the UTC calendar budgets reset on (a leaf) |
+//! | `util` | ids, RFC 3339 of a `SystemTime`, body truncation: helpers any module may use |
+//! | [`clients`] | named client keys: lookup by digest, limits and budgets |
 
 pub mod app;
 pub mod cli;
-pub(crate) mod commands;
+pub mod clients;
+pub mod commands;
 pub mod config;
 pub(crate) mod console;
 pub mod error;
@@ -40,6 +43,7 @@ pub mod server;
 pub mod settings;
 pub mod sse;
 pub mod store;
+pub(crate) mod time;
 pub mod tokens;
 pub mod translate;
 pub(crate) mod util;

@@ -1,9 +1,10 @@
-//! Leaf helpers that depend on nothing else in the crate, so that any
-//! module may use them without a dependency cycle: random ids, RFC 3339
-//! timestamps, and the truncation of bodies for logs and the request store.
+//! Helpers any module may use without a dependency cycle (they depend on
+//! nothing in the crate but the leaf [`crate::time`]): random ids, RFC 3339
+//! timestamps of a `SystemTime`, and the truncation of bodies for logs and
+//! the request store.
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use rand::Rng;
 
@@ -37,17 +38,7 @@ pub(crate) fn rfc3339_now() -> String {
 
 /// `t` as an RFC 3339 UTC timestamp with milliseconds.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    crate::time::rfc3339_of(t)
 }
 
 /// Largest part of a body that is logged (`ENABLE_REQUEST_LOGS`,
@@ -65,24 +56,10 @@ pub fn truncated(body: &[u8], total: usize) -> String {
     s
 }
 
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn timestamps() {

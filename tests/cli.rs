@@ -1109,3 +1109,101 @@ fn router_help_has_examples() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("CIRCUIT_OPEN_MS"), "{text}");
 }
+
+#[test]
+fn client_keys_are_printed_once_and_stored_as_digests() {
+    let e = env();
+    with_two(&e);
+    let out = run(
+        &e.path,
+        &[
+            "client",
+            "add",
+            "bob",
+            "--upstreams",
+            "groq",
+            "--monthly-cost",
+            "50",
+            "--models",
+            "claude-haiku-*",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    // stdout is the key alone, so KEY=$(claude-proxy config client add bob) works.
+    let key = String::from_utf8(out.stdout).unwrap();
+    let key = key.strip_suffix('\n').unwrap();
+    assert!(key.starts_with("cp-") && key.len() == 46, "{key:?}");
+    assert!(!key.contains(char::is_whitespace));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("client \"bob\" added"), "{stderr}");
+    let text = fs::read_to_string(&e.path).unwrap();
+    assert!(!text.contains(key), "the key itself is never written");
+    let digest = claude_proxy::config::KeyDigest::of(key.as_bytes()).to_key_hash();
+    let c = &json(&e.path)["clients"][0];
+    assert_eq!(c["keyHash"], digest.as_str());
+    assert_eq!(c["upstreams"], serde_json::json!(["groq"]));
+    assert_eq!(c["monthlyCostUsd"], 50.0);
+
+    // The listing names and limits, never a whole digest or the key.
+    let list = ok(&e.path, &["client", "list"]);
+    assert!(list.contains("bob  key sha256:"), "{list}");
+    assert!(list.contains("upstreams: groq"), "{list}");
+    assert!(list.contains("monthly cost US$50.00"), "{list}");
+    assert!(
+        !list.contains(&digest[7..30]) && !list.contains(key),
+        "{list}"
+    );
+
+    // Rotate: a new key on stdout, a new digest in the file.
+    let rotated = ok(&e.path, &["client", "rotate", "bob"]);
+    let new_key = rotated.trim_end();
+    assert_ne!(new_key, key);
+    assert_eq!(
+        json(&e.path)["clients"][0]["keyHash"],
+        claude_proxy::config::KeyDigest::of(new_key.as_bytes())
+            .to_key_hash()
+            .as_str()
+    );
+    // Updates, refusals with their field, disable, remove.
+    assert_eq!(
+        ok(
+            &e.path,
+            &[
+                "client",
+                "update",
+                "bob",
+                "--rpm",
+                "60",
+                "--monthly-cost",
+                "none"
+            ]
+        ),
+        ""
+    );
+    let c = &json(&e.path)["clients"][0];
+    assert_eq!(
+        (c["rpm"].as_i64(), c.get("monthlyCostUsd")),
+        (Some(60), None)
+    );
+    let err = fails(
+        &e.path,
+        &["client", "update", "bob", "--upstreams", "nope"],
+        1,
+    );
+    assert!(
+        err.contains("upstreams: no upstream is named \"nope\""),
+        "{err}"
+    );
+    let err = fails(&e.path, &["client", "add", "bob"], 1);
+    assert!(err.contains("exists already"), "{err}");
+    let err = fails(&e.path, &["client", "add", "x", "--expires", "someday"], 1);
+    assert!(
+        err.contains("expires: \"someday\" is not an RFC 3339 date"),
+        "{err}"
+    );
+    ok(&e.path, &["client", "disable", "bob"]);
+    assert_eq!(json(&e.path)["clients"][0]["disabled"], true);
+    ok(&e.path, &["client", "enable", "bob"]);
+    ok(&e.path, &["client", "remove", "bob"]);
+    assert!(json(&e.path).get("clients").is_none());
+}

@@ -87,6 +87,15 @@ pub fn table(raw: &RawConfig, path: &Path) -> String {
         out.push('\n');
         out.push_str(&router::show(raw));
     }
+    if !raw.clients.is_empty() {
+        let names: Vec<&str> = raw.clients.iter().map(|c| c.name.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "\nClients:       {} ({}; `config client list` shows their limits)",
+            names.len(),
+            names.join(", ")
+        );
+    }
     out
 }
 
@@ -144,6 +153,12 @@ pub fn json(raw: &RawConfig) -> Result<String, String> {
     let mut masked = raw.clone();
     for u in &mut masked.upstream {
         u.api_keys = u.api_keys.iter().map(|k| mask_secret(k)).collect();
+    }
+    // Key digests are shown short, as everywhere else.
+    for c in &mut masked.clients {
+        if let Ok(d) = crate::config::KeyDigest::parse(&c.key_hash) {
+            c.key_hash = d.short();
+        }
     }
     store::to_json(&masked).map_err(|e| e.to_string())
 }

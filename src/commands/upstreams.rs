@@ -3,20 +3,13 @@
 
 use serde_json::Map;
 
+pub(crate) use super::args::unknown_type;
 use super::router::{references, rename_references, still_referenced};
 pub(crate) use super::select::current_index;
 pub use super::select::{find, label};
 use super::{AddArgs, UpdateArgs};
 use crate::config::raw::{parse_base_url, RawCircuitBreaker, RawUpstream};
 use crate::config::{LoadBalance, RawConfig, ServiceType};
-
-pub(crate) fn unknown_type(s: &str) -> String {
-    let known: Vec<&str> = ServiceType::ALL.iter().map(|t| t.as_str()).collect();
-    format!(
-        "unknown service type {s:?} (expected one of: {})",
-        known.join(", ")
-    )
-}
 
 /// The trimmed `name` when it can name a new upstream (or upstream
 /// `except` renamed): non-empty, no comma, not taken (case-insensitively).

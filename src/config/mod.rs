@@ -9,6 +9,8 @@
 //! of router rules and of [`prices`] (the request store's cost estimates).
 
 pub mod check;
+mod circuit;
+pub mod clients;
 mod field;
 pub mod glob;
 pub mod model;
@@ -22,6 +24,7 @@ pub mod watch;
 
 use std::path::Path;
 
+pub use clients::{Client, KeyDigest, Limits, RawClient};
 pub use model::{
     mask_secret, ApiKey, AuthHeader, CircuitBreakerConfig, CircuitBreakerSettings, Config,
     LoadBalance, ModelMapping, Route, RouteTarget, Router, Rule, Scenario, ServiceType,

@@ -1,4 +1,6 @@
 use super::super::glob::Glob;
+use std::time::Duration;
+
 use super::*;
 
 fn mapping(pairs: &[(&str, &str)]) -> ModelMapping {

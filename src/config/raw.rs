@@ -41,6 +41,9 @@ pub struct RawConfig {
     /// a JSON map so the user's order, which decides between globs, survives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prices: Option<Map<String, Value>>,
+    /// Named client keys with their limits (see [`super::clients`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<super::clients::RawClient>,
     /// Keys this version does not know, written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -193,6 +196,7 @@ impl RawConfig {
             .as_ref()
             .map(|p| Prices::validate(p, &mut problems))
             .unwrap_or_default();
+        let clients = super::clients::validate(&self.clients, &self.upstream, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
@@ -202,6 +206,7 @@ impl RawConfig {
             load_balance,
             router,
             prices,
+            clients,
         })
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::circuit::CircuitBreakerConfig;
 use super::field::{did_you_mean, positive};
-use super::model::CircuitBreakerConfig;
 
 /// One entry of `upstream` as written; see [`super::model::Upstream`] for the meaning of each
 /// field.

@@ -136,6 +136,9 @@ mod tests {
 
     #[test]
     fn every_file_is_compiled_in_and_the_page_loads_only_its_own() {
+        for page in ["overview", "upstreams", "clients", "requests", "usage"] {
+            assert!(find(&format!("pages/{page}.js")).is_some(), "{page}");
+        }
         let index = find("index.html").unwrap();
         let html = std::str::from_utf8(index.raw).unwrap();
         assert!(

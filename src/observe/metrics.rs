@@ -63,6 +63,8 @@ pub struct RequestMetrics<'a> {
     pub route: &'static str,
     /// Upstream name, `-` when none was chosen.
     pub upstream: &'a str,
+    /// Client key name, `-` for the all-access key.
+    pub client: &'a str,
     /// Status the client got.
     pub status: u16,
     /// Arrival to end of response.
@@ -79,7 +81,8 @@ pub struct RequestMetrics<'a> {
 pub fn record_request(r: &RequestMetrics<'_>) {
     let upstream = r.upstream.to_owned();
     let endpoint = r.endpoint;
-    metrics::counter!("claude_proxy_requests_total", "upstream" => upstream.clone(), "status" => r.status.to_string(), "endpoint" => endpoint, "route" => r.route).increment(1);
+    let client = r.client.to_owned();
+    metrics::counter!("claude_proxy_requests_total", "upstream" => upstream.clone(), "status" => r.status.to_string(), "endpoint" => endpoint, "route" => r.route, "client" => client.clone()).increment(1);
     metrics::histogram!("claude_proxy_request_duration_seconds", "upstream" => upstream.clone(), "endpoint" => endpoint, "route" => r.route)
         .record(r.latency.as_secs_f64());
     if let Some(t) = r.ttfb {
@@ -87,9 +90,9 @@ pub fn record_request(r: &RequestMetrics<'_>) {
             .record(t.as_secs_f64());
     }
     if let Some(u) = r.usage {
-        metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "input")
+        metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "input", "client" => client.clone())
             .increment(u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens);
-        metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "output")
+        metrics::counter!("claude_proxy_tokens_total", "upstream" => upstream.clone(), "kind" => "output", "client" => client)
             .increment(u.output_tokens);
     }
     if r.attempts > 1 {

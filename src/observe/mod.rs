@@ -12,7 +12,9 @@ pub mod metrics;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::Prices;
+use std::sync::Arc;
+
+use crate::clients::{Caller, Meter};
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::anthropic::Usage;
 use crate::store::{RequestRow, StoreSink};
@@ -60,8 +62,11 @@ pub(crate) struct RequestRecord {
     /// Its Anthropic `error.type`, when the error came as an [`ApiError`]
     /// (a stream's error says it in front: `overloaded_error: …`).
     pub error_type: Option<&'static str>,
-    /// The client key's name (client keys come later; `None` until then).
+    /// The client key's name (`None` for the all-access key).
     pub client: Option<String>,
+    /// The client's counters: the request's tokens and cost are charged
+    /// to them when it ends.
+    meter: Option<Arc<Meter>>,
     /// The client went away before the response ended.
     pub client_gone: bool,
     /// Where the finished row goes (none in unit tests).
@@ -90,9 +95,20 @@ impl RequestRecord {
             error: None,
             error_type: None,
             client: None,
+            meter: None,
             client_gone: false,
             store: None,
         }
+    }
+
+    /// The request came from `caller`: its name goes on the log line, the
+    /// metrics and the stored row, and its tokens and cost to its meter.
+    pub fn for_caller(mut self, caller: &Caller) -> Self {
+        if let Some(c) = caller.client() {
+            self.client = Some(c.config.name.clone());
+            self.meter = Some(c.meter.clone());
+        }
+        self
     }
 
     /// Also hands the finished row to the request store.
@@ -133,6 +149,7 @@ impl RequestRecord {
                     endpoint = self.endpoint,
                     route = self.route,
                     upstream = fields.0,
+                    client = self.client.as_deref().unwrap_or("-"),
                     key = fields.1,
                     model = %self.model_requested,
                     upstream_model = fields.2,
@@ -159,29 +176,34 @@ impl RequestRecord {
             endpoint: self.endpoint,
             route: self.route,
             upstream: fields.0,
+            client: self.client.as_deref().unwrap_or("-"),
             status: self.status,
             latency,
             ttfb: self.ttfb,
             usage: self.usage.as_ref(),
             attempts: self.attempts,
         });
-        if let Some(sink) = self.store.take() {
+        let sink = self.store.take();
+        let cost = match (self.model_upstream.as_deref(), self.usage.as_ref(), &sink) {
+            (Some(model), Some(usage), Some(sink)) => sink.prices.cost(model, usage),
+            _ => None,
+        };
+        if let (Some(meter), Some(usage)) = (self.meter.take(), self.usage.as_ref()) {
+            meter.charge(total_tokens(usage), cost, crate::time::now_ms());
+        }
+        if let Some(sink) = sink {
             if sink.store.wants_rows() {
-                let row = self.row(latency, &sink.prices);
+                let row = self.row(latency, cost);
                 sink.store.record(row);
             }
         }
     }
 
     /// The store's row (called once, while dropping: the strings are moved).
-    fn row(&mut self, latency: Duration, prices: &Prices) -> RequestRow {
+    fn row(&mut self, latency: Duration, cost: Option<f64>) -> RequestRow {
         let ms = |d: Duration| (d.as_secs_f64() * 1_000_000.0).round() / 1000.0;
         let (error_type, error_message) = split_error(self.error_type, self.error.take());
         let usage = self.usage.as_ref();
-        let cost = match (self.model_upstream.as_deref(), usage) {
-            (Some(model), Some(usage)) => prices.cost(model, usage),
-            _ => None,
-        };
         let now = SystemTime::now();
         RequestRow {
             id: std::mem::take(&mut self.request_id),
@@ -209,6 +231,15 @@ impl RequestRecord {
             cost_usd: cost,
         }
     }
+}
+
+/// Every token a request used, as client budgets count them: input
+/// (cached or not) and output.
+pub fn total_tokens(u: &Usage) -> u64 {
+    u.input_tokens
+        .saturating_add(u.output_tokens)
+        .saturating_add(u.cache_creation_input_tokens)
+        .saturating_add(u.cache_read_input_tokens)
 }
 
 /// The error's type and message. Stream errors are recorded as

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::circuit::Circuit;
 use super::keys::KeyPool;
+use crate::clients::ClientTable;
 use crate::config::{Config, LoadBalance, Upstream};
 use crate::providers::Provider;
 
@@ -46,12 +47,14 @@ pub struct LiveState {
     pub config: Config,
     /// One runtime per configured upstream, in configuration order.
     pub upstreams: Vec<Arc<UpstreamRuntime>>,
+    /// The named client keys, with their counters.
+    pub clients: ClientTable,
 }
 
 impl LiveState {
     /// Builds the runtime for `config`, carrying key counters and cooldowns
     /// and circuit breakers over from `previous` for upstreams that still exist
-    /// (matched by name).
+    /// (matched by name), and client counters for clients that still exist.
     pub fn build(config: Config, previous: Option<&LiveState>) -> Self {
         let upstreams = config
             .upstreams
@@ -65,7 +68,12 @@ impl LiveState {
                 Arc::new(UpstreamRuntime::new(up.clone(), keys, circuit))
             })
             .collect();
-        LiveState { config, upstreams }
+        let clients = ClientTable::build(&config.clients, previous.map(|p| &p.clients));
+        LiveState {
+            config,
+            upstreams,
+            clients,
+        }
     }
 
     /// The upstream named `name` (case-insensitively).

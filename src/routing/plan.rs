@@ -198,7 +198,7 @@ pub(crate) fn count_target(
 
 /// The targets in order, each followed by its upstream's `fallback` list;
 /// a target already planned (same upstream and model) comes once.
-fn expand(live: &LiveState, route: Route, targets: &[RouteTarget]) -> Plan {
+pub(super) fn expand(live: &LiveState, route: Route, targets: &[RouteTarget]) -> Plan {
     let mut out: Vec<Planned> = Vec::with_capacity(targets.len() + 1);
     let mut push = |upstream: &Arc<UpstreamRuntime>, model: Option<&str>| {
         let dup = out

@@ -15,6 +15,7 @@ use axum::Json;
 
 use super::extract::{check_model, AnthropicBody, RequestId};
 use super::state::AppState;
+use crate::clients::Caller;
 use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::CountTokensRequest;
@@ -25,11 +26,12 @@ use crate::routing::plan::count_target;
 pub(crate) async fn count_tokens(
     State(state): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<AnthropicBody<CountTokensRequest>, ApiError>,
 ) -> Response {
-    let mut record = state.record(rid.0, "count_tokens");
-    match handle(&state, &headers, body, &mut record).await {
+    let mut record = state.record(rid.0, "count_tokens", &caller);
+    match handle(&state, &headers, &caller, body, &mut record).await {
         Ok(r) => {
             record.status = r.status().as_u16();
             r
@@ -44,6 +46,7 @@ pub(crate) async fn count_tokens(
 async fn handle(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    caller: &Caller,
     body: Result<AnthropicBody<CountTokensRequest>, ApiError>,
     record: &mut RequestRecord,
 ) -> Result<Response, ApiError> {
@@ -58,8 +61,12 @@ async fn handle(
     }
     check_model(&req.model)?;
     record.model_requested = req.model.clone();
+    caller.check_model(&req.model)?;
     let live = state.live.load_full();
-    if let Some(target) = count_target(&live, &req.model, headers)? {
+    // An upstream the caller may not use is not asked: the count is local.
+    let target = count_target(&live, &req.model, headers)?
+        .filter(|t| caller.allows_upstream(&t.upstream.config.name));
+    if let Some(target) = target {
         let up = &target.upstream;
         let model = target.upstream_model(&req.model);
         if let Some(out) = up.provider.count_tokens(&req, &raw, headers, model) {

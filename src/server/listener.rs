@@ -133,6 +133,13 @@ pub async fn serve(
     // The tokenizer tables (~40 MB) are built on the first count_tokens
     // request, on the blocking pool: a proxy nobody asks to count stays small.
     let deadline = state.settings.shutdown_timeout;
+    // Client budgets continue from what the store holds; the first requests
+    // wait for that a moment (the store opens in milliseconds), not longer.
+    let seeding = tokio::spawn({
+        let state = state.clone();
+        async move { state.seed_client_meters().await }
+    });
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), seeding).await;
     let app = super::router::router(state.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let store = state.store.clone();

@@ -9,10 +9,12 @@ use axum::response::{IntoResponse, Response};
 use super::extract::{check_model, AnthropicBody, RequestId};
 use super::state::AppState;
 use super::util::message_id;
+use crate::clients::Caller;
 use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::MessagesRequest;
 use crate::providers::{ClientRequest, Respond};
+use crate::routing::access::restrict;
 use crate::routing::failover::{dispatch, no_upstream};
 use crate::routing::plan::{choose, Choice, LongContext, Plan};
 use crate::routing::LiveState;
@@ -22,12 +24,13 @@ use crate::translate::ResponseContext;
 pub(crate) async fn create_message(
     State(state): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<AnthropicBody<MessagesRequest>, ApiError>,
 ) -> Response {
-    let mut record = Some(state.record(rid.0, "messages"));
+    let mut record = Some(state.record(rid.0, "messages", &caller));
     let mut route = None;
-    let result = handle(&state, &headers, body, &mut record, &mut route).await;
+    let result = handle(&state, &headers, &caller, body, &mut record, &mut route).await;
     // A stream took the record along; otherwise it is written here.
     let mut resp = match result {
         Ok(resp) => {
@@ -56,6 +59,7 @@ pub(super) const ROUTE_HEADER: &str = "x-claude-proxy-route";
 async fn handle(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    caller: &Caller,
     body: Result<AnthropicBody<MessagesRequest>, ApiError>,
     record: &mut Option<RequestRecord>,
     route: &mut Option<&'static str>,
@@ -73,7 +77,7 @@ async fn handle(
         rec.model_requested = req.model.clone();
     }
     let live = state.live.load_full();
-    let (req, plan) = choose_route(&live, req, headers).await?;
+    let (req, plan) = choose_route(&live, req, headers, caller).await?;
     *route = Some(plan.route.as_str());
     if let Some(rec) = record.as_mut() {
         rec.route = plan.route.as_str();
@@ -126,9 +130,22 @@ async fn handle(
         .await
 }
 
-/// The request's route; a request too close to the long-context threshold
-/// to decide from its size is counted first, off the async runtime.
+/// The request's route, within what the caller may use (a client key's
+/// `models` and `upstreams`); a request too close to the long-context
+/// threshold to decide from its size is counted first, off the async
+/// runtime.
 pub(super) async fn choose_route(
+    live: &LiveState,
+    req: MessagesRequest,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<(MessagesRequest, Plan), ApiError> {
+    caller.check_model(&req.model)?;
+    let (req, plan) = route_of(live, req, headers).await?;
+    Ok((req, restrict(live, plan, caller)?))
+}
+
+async fn route_of(
     live: &LiveState,
     req: MessagesRequest,
     headers: &HeaderMap,

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::extract::{credentials, error_shape, is_authorized, RequestId};
 use super::state::AppState;
 use super::util::request_id;
+use crate::clients::{self, Caller};
 use crate::error::{ApiError, ErrorKind};
 
 /// Gives the request its `req_…` id (handlers find it as [`RequestId`]),
@@ -60,9 +61,27 @@ fn oversized_header(headers: &axum::http::HeaderMap) -> Option<&str> {
         .map(|(k, _)| k.as_str())
 }
 
-/// The proxy access key in `x-api-key` or `Authorization: Bearer`. The
-/// client's credentials are consumed here and never forwarded upstream.
+/// The proxy access key or a client key, in `x-api-key` or
+/// `Authorization: Bearer`. Who it is goes into the request's extensions
+/// as a [`Caller`]. The client's credentials are consumed here and never
+/// forwarded upstream.
 pub(crate) async fn require_access_key(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match authenticate(&state, req.headers()) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response_as(error_shape(req.uri().path(), req.headers())),
+    }
+}
+
+/// Only `PROXY_ACCESS_KEY` (for `/metrics`, which shows every client's
+/// usage: no client key may read it).
+pub(crate) async fn require_all_access_key(
     State(state): State<Arc<AppState>>,
     req: Request,
     next: Next,
@@ -70,13 +89,55 @@ pub(crate) async fn require_access_key(
     if is_authorized(req.headers(), &state.access_key) {
         return next.run(req).await;
     }
-    let message = if credentials(req.headers()).next().is_none() {
-        "missing API key: send the proxy access key in the x-api-key header or as Authorization: Bearer <key>"
-    } else {
+    ApiError::authentication("this endpoint requires PROXY_ACCESS_KEY").into_response()
+}
+
+/// The caller the credentials name: the all-access key first, then a
+/// client key (by its SHA-256 digest), or a 401.
+fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    if is_authorized(headers, &state.access_key) {
+        return Ok(Caller::AllAccess);
+    }
+    let live = state.live.load();
+    for candidate in credentials(headers) {
+        if let Some(entry) = live.clients.lookup(candidate) {
+            if let Some(refused) = clients::unusable(entry, crate::time::now_ms()) {
+                tracing::warn!(client = %entry.config.name, error = %refused.message, "client key refused");
+                return Err(refused);
+            }
+            return Ok(Caller::Client(entry.clone()));
+        }
+    }
+    let message = if credentials(headers).next().is_none() {
+        "missing API key: send the proxy access key or your client key in the x-api-key header or as Authorization: Bearer <key>"
+    } else if live.clients.is_empty() {
         "invalid API key: the key does not match PROXY_ACCESS_KEY"
+    } else {
+        "invalid API key: the key does not match PROXY_ACCESS_KEY or any client key"
     };
-    let shape = error_shape(req.uri().path(), req.headers());
-    ApiError::authentication(message).into_response_as(shape)
+    Err(ApiError::authentication(message))
+}
+
+/// A client key's `rpm`, `tpm` and budgets, checked before the request is
+/// read (so a refused request costs nothing and reaches no upstream). The
+/// all-access key has no client limits.
+pub(crate) async fn client_limits(req: Request, next: Next) -> Response {
+    let refused = match req.extensions().get::<Caller>() {
+        Some(Caller::Client(entry)) => entry
+            .meter
+            .admit(&entry.config.limits, crate::time::now_ms())
+            .err()
+            .map(|r| (entry.config.name.clone(), r)),
+        _ => None,
+    };
+    match refused {
+        None => next.run(req).await,
+        Some((name, r)) => {
+            let e = clients::refusal_error(&name, &r);
+            tracing::warn!(client = %name, error = %e.message, "client limit reached");
+            e.into_response_as(error_shape(req.uri().path(), req.headers()))
+        }
+    }
 }
 
 /// The admin key on `/admin/*`.

@@ -18,7 +18,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::AppState;
 use super::util::rfc3339;
+use crate::clients::Caller;
 use crate::config::{Config, Scenario, Upstream};
 use crate::error::{ApiError, ErrorShape};
 
@@ -320,11 +321,16 @@ fn wants_anthropic(headers: &HeaderMap) -> bool {
 /// `GET /v1/models`.
 pub(crate) async fn list_models(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
     let live = state.live.load_full();
-    let models = all_models(&live.config, live.current().map(|u| &u.config));
+    let mut models = all_models(&live.config, live.current().map(|u| &u.config));
+    // A client key sees only the models it may ask for.
+    if let Some(c) = caller.client() {
+        models.retain(|m| c.config.allows_model(&m.id));
+    }
     if !wants_anthropic(&headers) {
         return Json(OpenAiModelList {
             object: "list",
@@ -345,10 +351,19 @@ pub(crate) async fn list_models(
 /// `GET /v1/models/{model_id}`: one entry of the list, or 404.
 pub(crate) async fn get_model(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(model_id): Path<String>,
 ) -> Response {
     let anthropic = wants_anthropic(&headers);
+    let shape = if anthropic {
+        ErrorShape::Anthropic
+    } else {
+        ErrorShape::OpenAi
+    };
+    if let Err(e) = caller.check_model(&model_id) {
+        return e.into_response_as(shape);
+    }
     let answer = |m: ModelInfo| {
         if anthropic {
             Json(m).into_response()
@@ -378,11 +393,6 @@ pub(crate) async fn get_model(
     if routed {
         return answer(ModelInfo::named(&model_id, None));
     }
-    let shape = if anthropic {
-        ErrorShape::Anthropic
-    } else {
-        ErrorShape::OpenAi
-    };
     ApiError::not_found(format!("model: {model_id}")).into_response_as(shape)
 }
 

@@ -33,8 +33,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(super::models::list_models))
         // A wildcard: upstream model names may contain `/` (`openai/gpt-4o`).
         .route("/v1/models/{*model_id}", get(super::models::get_model))
-        // Inner layer: runs after authentication, so only accepted clients
-        // get a rate-limit window.
+        // Innermost: a client key's own limits and budgets.
+        .route_layer(middleware::from_fn(mw::client_limits))
+        // Runs after authentication, so only accepted clients get a
+        // rate-limit window.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             mw::rate_limit,
@@ -55,7 +57,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     if !state.settings.metrics_public {
         metrics_route = metrics_route.route_layer(middleware::from_fn_with_state(
             state.clone(),
-            mw::require_access_key,
+            mw::require_all_access_key,
         ));
     }
     let mut app = Router::new()

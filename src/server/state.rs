@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use super::rate_limit::RateLimiter;
 use super::session::ConsoleAuth;
+use crate::clients::Caller;
 use crate::config::{self, Config, ConfigError};
 use crate::error::ApiError;
 use crate::observe::metrics::InflightGuard;
@@ -33,6 +34,9 @@ pub struct AppState {
     pub(crate) clients: HttpClients,
     /// When the server started (for `uptime`).
     pub started: Instant,
+    /// The same moment as wall-clock ms since the epoch: requests stored
+    /// before it seed the client budgets.
+    pub(crate) started_ms: i64,
     /// `MAX_CONCURRENT_REQUESTS` (None = unlimited). A request that finds no
     /// permit is refused at once: no unbounded queue.
     pub(crate) inflight: Option<Arc<tokio::sync::Semaphore>>,
@@ -73,6 +77,7 @@ impl AppState {
             admin_key,
             clients,
             started: Instant::now(),
+            started_ms: crate::time::now_ms(),
             inflight: (settings_max > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(settings_max))),
             console: ConsoleAuth::new(),
@@ -81,9 +86,55 @@ impl AppState {
 
     /// The record of a request that arrived just now; its row goes to the
     /// store, priced with the running configuration's `prices`.
-    pub(crate) fn record(&self, request_id: String, endpoint: &'static str) -> RequestRecord {
+    pub(crate) fn record(
+        &self,
+        request_id: String,
+        endpoint: &'static str,
+        caller: &Caller,
+    ) -> RequestRecord {
         let prices = self.live.load().config.prices.clone();
-        RequestRecord::new(request_id, endpoint).with_store(self.store.sink(prices))
+        RequestRecord::new(request_id, endpoint)
+            .for_caller(caller)
+            .with_store(self.store.sink(prices))
+    }
+
+    /// Adds what each client used today and this month before this process
+    /// started (from the request store) to its meter, so a restart does not
+    /// reset a budget. Without a store, budgets count from zero at start
+    /// (said once in the log).
+    pub async fn seed_client_meters(&self) {
+        let live = self.live.load_full();
+        if live.clients.is_empty() {
+            return;
+        }
+        let budgets = live.clients.iter().any(|c| {
+            c.config.limits.daily_tokens.is_some() || c.config.limits.monthly_cost_usd.is_some()
+        });
+        let seeds = match self
+            .store
+            .client_seeds(self.started_ms, Duration::from_secs(10))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                if budgets {
+                    tracing::warn!(error = %e, "client budgets count from zero: the request store cannot say what was used before this start");
+                }
+                return;
+            }
+        };
+        let now = crate::time::now_ms();
+        let mut seeded = 0;
+        for s in &seeds {
+            if let Some(entry) = live.clients.find(&s.client) {
+                entry.meter.seed(s.day_tokens, s.month_cost_usd, now);
+                seeded += 1;
+            }
+        }
+        tracing::info!(
+            clients = seeded,
+            "client budgets seeded from the request store"
+        );
     }
 
     /// What the failover loop needs.

@@ -375,10 +375,12 @@ pub fn prune(
         let mut del =
             tx.prepare_cached("DELETE FROM usage WHERE span = ?1 AND dim = ?2 AND bucket < ?3")?;
         for span in SPANS {
-            let cutoff = if span == 60 {
-                cutoff_ms.max(now_ms - MINUTE_ROLLUP_RETENTION_MS)
-            } else {
-                cutoff_ms
+            let cutoff = match span {
+                60 => cutoff_ms.max(now_ms - MINUTE_ROLLUP_RETENTION_MS),
+                // The current month's days seed the client budgets after a
+                // restart (`budgets`): kept whatever the retention.
+                86_400 => cutoff_ms.min(crate::time::month_start(now_ms)),
+                _ => cutoff_ms,
             };
             for dim in DIM_ALL..=DIM_CLIENT {
                 del.execute(params![span, dim, cutoff - span * 1000])?;

@@ -25,11 +25,12 @@
 //! | `hist` | the latency histograms of the rollups (p50/p95) |
 
 pub(crate) mod bodies;
+pub mod budgets;
 pub mod db;
 mod hist;
 pub mod query;
 mod row;
-pub(crate) mod time;
+pub(crate) use crate::time;
 mod writer;
 
 #[cfg(test)]
@@ -515,6 +516,28 @@ impl Store {
     /// A usage aggregate.
     pub async fn usage(&self, q: UsageQuery) -> Result<UsageReport, StoreError> {
         self.read(move |c| Ok(query::usage(c, &q)?)).await
+    }
+
+    /// What each client used today and this month before `started_ms`
+    /// (the seed of the client budgets). Waits for the database to open,
+    /// at most `wait`.
+    pub async fn client_seeds(
+        &self,
+        started_ms: i64,
+        wait: Duration,
+    ) -> Result<Vec<budgets::ClientSeed>, StoreError> {
+        let give_up = tokio::time::Instant::now() + wait;
+        loop {
+            match self
+                .read(move |c| Ok(budgets::client_seeds(c, started_ms)?))
+                .await
+            {
+                Err(StoreError::Opening) if tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
     }
 }
 

@@ -42,6 +42,9 @@ pub struct ListQuery {
     /// A substring (ASCII case-insensitive) of the id, a model or the error
     /// message.
     pub q: Option<String>,
+    /// Exactly this client (a named client key's name). No index serves
+    /// it: a page with it is windowed, like a `q` search.
+    pub client: Option<String>,
 }
 
 /// One page of the request log. A windowed page (see [`list`]) may hold
@@ -129,8 +132,9 @@ pub(crate) const SCAN_WINDOW: i64 = 50_000;
 /// A single filter is an equality on an indexed column whose index also
 /// orders by `seq`, so the page reads about `limit` index entries however
 /// common or rare the value. A `q` search (a substring) or several filters
-/// at once look at rows one by one; such a page looks at most
-/// `SCAN_WINDOW` requests back from its cursor, and when it finds fewer
+/// at once, or a `client` filter, look at rows one by one; such a page
+/// looks at most `SCAN_WINDOW` requests back from its cursor, and when it
+/// finds fewer
 /// than `limit` there, `hasMore` is still true and `nextBefore` continues
 /// the search further back. Every page is bounded work.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<Page, QueryError> {
@@ -162,7 +166,8 @@ pub(crate) fn list_within(
         }
     };
     let filters = [q.upstream.is_some(), q.model.is_some(), q.status.is_some()];
-    let windowed = q.q.is_some() || filters.iter().filter(|f| **f).count() > 1;
+    let windowed =
+        q.q.is_some() || q.client.is_some() || filters.iter().filter(|f| **f).count() > 1;
     // [floor, top): the rows this page may look at.
     let mut window_bounds = None;
     if windowed {
@@ -182,6 +187,10 @@ pub(crate) fn list_within(
     if let Some(up) = &q.upstream {
         rest.push_str(" AND upstream = ?");
         args.push(Value::Text(up.clone()));
+    }
+    if let Some(client) = &q.client {
+        rest.push_str(" AND client = ?");
+        args.push(Value::Text(client.clone()));
     }
     match q.status {
         None => {}

@@ -8,6 +8,7 @@ mod common;
 mod admin_api;
 mod auth_and_errors;
 mod claude;
+mod clients;
 mod count_tokens;
 mod failover;
 mod gemini;

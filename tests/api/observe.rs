@@ -59,8 +59,8 @@ async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     for series in [
         "claude_proxy_request_duration_seconds_bucket{upstream=\"metrics-up\"",
         "claude_proxy_ttfb_seconds_bucket{upstream=\"metrics-up\"",
-        "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"input\"}",
-        "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"output\"}",
+        "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"input\",client=\"-\"}",
+        "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"output\",client=\"-\"}",
         "claude_proxy_retries_total{upstream=\"metrics-up\"}",
         "claude_proxy_key_failures_total{upstream=\"metrics-up\",reason=\"rejected\"}",
         "claude_proxy_inflight_requests",
@@ -70,7 +70,7 @@ async fn metrics_count_requests_latency_tokens_retries_and_key_failures() {
     assert!(
         sample(
             &text,
-            "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"output\"}"
+            "claude_proxy_tokens_total{upstream=\"metrics-up\",kind=\"output\",client=\"-\"}"
         ) >= 2.0
     );
     assert!(!text.contains(UPSTREAM_KEY) && !text.contains(ACCESS_KEY));

@@ -412,16 +412,24 @@ Promise.all([...new Set(urls)].map(u => fetch(u, {credentials: 'same-origin'})
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_configured_key_appears_in_the_dom_or_in_any_response_the_page_loads() {
     let upstream_mock = mock().await;
-    let setup = start_proxy(config_with(vec![
+    let mut config = config_with(vec![
         upstream("first", "openai", &upstream_mock.url(), &[KEY_1, KEY_2]),
         upstream("second", "openai", &upstream_mock.url(), &[KEY_3]),
-    ]));
+    ]);
+    // One client with every limit, one with none.
+    config["clients"] = json!([
+        {"name": "ci", "keyHash": format!("sha256:{}", "ab".repeat(32)), "models": ["claude-*"],
+         "upstreams": ["second"], "rpm": 10, "tpm": 2000, "dailyTokens": 1000, "monthlyCostUsd": 2.5,
+         "expires": "2099-01-01", "created": "2026-01-01T00:00:00Z"},
+        {"name": "plain", "keyHash": format!("sha256:{}", "cd".repeat(32))},
+    ]);
+    let setup = start_proxy(config);
     let driver = Driver::start();
     let b = driver.browser(1280, 1000).await;
     logged_in(&b, &setup).await;
     b.js(RECORD_RESPONSES).await;
     let mut seen = 0;
-    for page in ["overview", "upstreams", "requests", "usage"] {
+    for page in ["overview", "upstreams", "clients", "requests", "usage"] {
         // Navigating by hash keeps the document and the recorder.
         b.js(&format!("location.hash = '#/{page}'; return true"))
             .await;
@@ -443,6 +451,12 @@ async fn no_configured_key_appears_in_the_dom_or_in_any_response_the_page_loads(
                     "sk-proj-…bbbb",
                 )
                 .await;
+            }
+            "clients" => {
+                b.text_containing("#client-list tr[data-name=ci] td.day", "1,000 left")
+                    .await;
+                b.text_containing("#client-list tr[data-name=plain] td.day", "no cap")
+                    .await;
             }
             // Without the store these pages say so (and do not break).
             "requests" => {
@@ -485,4 +499,272 @@ async fn no_configured_key_appears_in_the_dom_or_in_any_response_the_page_loads(
     let report = report.as_str().unwrap();
     assert!(report.contains("sk-proj-…aaaa"), "{report}");
     assert_eq!(upstream_mock.count(), 2, "one test request per key");
+}
+
+/// Clicks the button `class` of client `name`'s row: found afresh each try,
+/// since a refresh may redraw the table between finding and clicking.
+async fn click_client(b: &Browser, name: &str, class: &str) {
+    let css = format!("#client-list tr[data-name=\"{name}\"] button.{class}");
+    b.until(&format!("a click on {css}"), || async {
+        b.find(Locator::Css(&css)).await.ok()?.click().await.ok()
+    })
+    .await;
+}
+
+/// A request through the proxy with `key`; its status.
+async fn send_with(setup: &Setup, key: &str) -> u16 {
+    reqwest::Client::new()
+        .post(setup.proxy.url("/v1/messages"))
+        .header("x-api-key", key)
+        .json(&hello())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Whether `text` is anywhere in the document: its markup, its text, or a
+/// field's value.
+async fn in_dom(b: &Browser, text: &str) -> bool {
+    let found = b
+        .execute(
+            "const t = arguments[0];
+             return document.documentElement.outerHTML.includes(t)
+               || document.body.textContent.includes(t)
+               || [...document.querySelectorAll('input, textarea')].some(e => e.value.includes(t));",
+            vec![json!(text)],
+        )
+        .await
+        .unwrap();
+    found == json!(true)
+}
+
+/// The key shown in the one-time box.
+async fn shown_key(b: &Browser) -> String {
+    b.wait_for("#key-box").await;
+    let text = b.text_containing("#key-box", "Shown only now").await;
+    assert!(text.contains("SHA-256 digest"), "{text}");
+    let key = b.wait_for("#new-client-key").await.text().await.unwrap();
+    assert!(key.starts_with("cp-") && key.len() > 20, "{key}");
+    key
+}
+
+/// Needs the request store for the Usage and Requests checks at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_made_on_the_clients_page_calls_the_proxy_and_its_usage_shows() {
+    let upstream_mock = mock().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = config_with(vec![upstream(
+        "mock",
+        "openai",
+        &upstream_mock.url(),
+        &[KEY_1],
+    )]);
+    config["prices"] = json!({"claude-*": {"input": 1000, "output": 2000}});
+    let setup = start_proxy_with(config, &[("DATA_DIR", &data.path().display().to_string())]);
+    let config_file = setup.dir.path().join("config.json");
+    let driver = Driver::start();
+    let b = driver.browser(1280, 1000).await;
+    logged_in(&b, &setup).await;
+    open(&b, &setup, "clients").await;
+    b.wait_for("#no-clients").await;
+
+    // A name with markup is refused by the server, and said so inline.
+    b.fill("#new-client-name", "<b>x</b>").await;
+    b.click_on("#create-client-submit").await;
+    let refused = b
+        .text_containing("#create-client-message.error", "name:")
+        .await;
+    assert!(refused.contains("<b>x</b>"), "{refused}");
+    assert_eq!(
+        b.js("return document.querySelectorAll('main b').length")
+            .await,
+        json!(0)
+    );
+    let file: Value = serde_json::from_slice(&std::fs::read(&config_file).unwrap()).unwrap();
+    assert!(
+        file.get("clients").is_none_or(|c| c == &json!([])),
+        "{file}"
+    );
+    assert!(b.find(Locator::Css("#key-box")).await.is_err());
+
+    b.fill("#new-client-name", "ci-bot").await;
+    b.fill("#new-client-models", "claude-haiku-*, claude-sonnet-*")
+        .await;
+    b.fill("#new-client-upstreams", "mock").await;
+    b.fill("#new-client-rpm", "60").await;
+    b.fill("#new-client-daily-tokens", "1000").await;
+    b.fill("#new-client-monthly-cost", "5").await;
+    b.click_on("#create-client-submit").await;
+    let key = shown_key(&b).await;
+    b.text_containing("#clients-message", "shown only now")
+        .await;
+    let row = "#client-list tr[data-name=\"ci-bot\"]";
+    b.text_containing(
+        &format!("{row} td.models"),
+        "claude-haiku-*, claude-sonnet-*",
+    )
+    .await;
+    b.text_containing(&format!("{row} td.upstreams"), "mock")
+        .await;
+    b.text_containing(&format!("{row} .state"), "active").await;
+    b.text_containing(&format!("{row} td.key"), "sha256:").await;
+    b.screenshot_as("clients-key").await;
+    // Copy puts it on the clipboard, or (without the clipboard API)
+    // selects it.
+    b.click_on("#copy-key").await;
+    let copied = b
+        .until("the copy's outcome", || async {
+            let text = b
+                .find(Locator::Css("#copy-state"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (!text.is_empty()).then_some(text)
+        })
+        .await;
+    assert!(
+        copied == "Copied." || copied.starts_with("Selected"),
+        "{copied}"
+    );
+    let file: Value = serde_json::from_slice(&std::fs::read(&config_file).unwrap()).unwrap();
+    assert_eq!(file["clients"][0]["name"], "ci-bot");
+    assert!(
+        !std::fs::read_to_string(&config_file)
+            .unwrap()
+            .contains(&key),
+        "only the key's digest is written"
+    );
+    // Dismissed, the key is nowhere in the page (not in a field either).
+    b.click_on("#dismiss-key").await;
+    assert!(b.find(Locator::Css("#key-box")).await.is_err());
+    assert!(!in_dom(&b, &key).await, "the key left the page");
+
+    // The key works; the usage shows at the next refresh, unprompted.
+    assert_eq!(send_with(&setup, &key).await, 200);
+    assert_eq!(upstream_mock.count(), 1);
+    b.text_containing(&format!("{row} td.day"), "17").await;
+    b.text_containing(&format!("{row} td.day"), "983 left")
+        .await;
+    b.text_containing(&format!("{row} td.month"), "$0.02").await;
+    b.text_containing(&format!("{row} td.month"), "$4.98 left")
+        .await;
+    let minute = b.text_containing(&format!("{row} td.num"), "1 req").await;
+    assert!(minute.contains("17 tok"), "{minute}");
+    b.screenshot_as("clients-usage").await;
+    // At a phone's width the table scrolls inside its panel; the page does not.
+    b.set_window_size(390, 844).await.unwrap();
+    b.wait_for(row).await;
+    b.screenshot_as("clients-phone").await;
+    assert_eq!(
+        b.js("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        json!(true),
+        "no sideways scroll of the page"
+    );
+    b.set_window_size(1280, 1000).await.unwrap();
+
+    // Editing the limits: an emptied field removes the limit; a models
+    // glob with markup is shown as text.
+    click_client(&b, "ci-bot", "edit-client").await;
+    b.fill("#edit-rpm", "").await;
+    b.fill("#edit-tpm", "5000").await;
+    b.fill("#edit-models", &format!("claude-*, {XSS}")).await;
+    b.click_on("#edit-client-submit").await;
+    b.text_containing("#edit-client .message.ok", "updated")
+        .await;
+    b.text_containing(&format!("{row} td.limits"), "5,000 tok/min")
+        .await;
+    let models = b.wait_for(&format!("{row} td.models")).await;
+    assert_eq!(models.text().await.unwrap(), format!("claude-*, {XSS}"));
+    assert_eq!(
+        b.js("return document.querySelectorAll('main img, main b, main script').length")
+            .await,
+        json!(0),
+        "nothing parsed as markup"
+    );
+    let file: Value = serde_json::from_slice(&std::fs::read(&config_file).unwrap()).unwrap();
+    assert_eq!(file["clients"][0]["tpm"], 5000);
+    assert_eq!(file["clients"][0]["models"], json!(["claude-*", XSS]));
+    assert!(
+        file["clients"][0].get("rpm").is_none_or(Value::is_null),
+        "{file}"
+    );
+    b.click_on("#close-edit").await;
+
+    // Rotating asks first, then shows the new key once; the old one is refused.
+    let digest = b
+        .wait_for(&format!("{row} td.key"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    click_client(&b, "ci-bot", "rotate-client").await;
+    b.text_containing("#clients-message", "old key stops working")
+        .await;
+    assert!(b.find(Locator::Css("#key-box")).await.is_err(), "not yet");
+    b.text_containing(&format!("{row} button.rotate-client"), "Confirm rotation")
+        .await;
+    click_client(&b, "ci-bot", "rotate-client").await;
+    let new_key = shown_key(&b).await;
+    assert_ne!(new_key, key);
+    b.until("a new digest", || async {
+        let now = b.find(Locator::Css(&format!("{row} td.key"))).await.ok()?;
+        (now.text().await.ok()? != digest).then_some(())
+    })
+    .await;
+    assert_eq!(send_with(&setup, &key).await, 401, "the old key");
+    assert_eq!(send_with(&setup, &new_key).await, 200, "the new key");
+    // Leaving the page (by its navigation) takes the box and the key away.
+    b.click_on("nav.tabs a[data-page=overview]").await;
+    b.wait_for("nav.tabs a[data-page=overview][aria-current=page]")
+        .await;
+    assert!(!in_dom(&b, &new_key).await, "the key left with the page");
+    open(&b, &setup, "clients").await;
+    b.wait_for(row).await;
+    assert!(b.find(Locator::Css("#key-box")).await.is_err());
+
+    // Disabling shows, and refuses the key; enabling lets it in again.
+    click_client(&b, "ci-bot", "disable-client").await;
+    b.text_containing(&format!("{row} .state"), "disabled")
+        .await;
+    b.text_containing("#clients-message", "disabled").await;
+    assert_eq!(send_with(&setup, &new_key).await, 401);
+    click_client(&b, "ci-bot", "enable-client").await;
+    b.text_containing(&format!("{row} .state"), "active").await;
+    assert_eq!(send_with(&setup, &new_key).await, 200);
+
+    // The Usage page groups by client, from the store.
+    open(&b, &setup, "usage").await;
+    b.wait_for("#u-group")
+        .await
+        .select_by_value("client")
+        .await
+        .unwrap();
+    b.text_containing("#usage-out", "ci-bot").await;
+    // The Requests page shows the client and filters by it.
+    open(&b, &setup, "requests").await;
+    b.text_containing("#request-rows td.client", "ci-bot").await;
+    b.fill("#f-client", "nobody").await;
+    b.click_on("#request-search button[type=submit]").await;
+    b.text_containing("main", "No stored request matches").await;
+    b.fill("#f-client", "ci-bot").await;
+    b.click_on("#request-search button[type=submit]").await;
+    b.text_containing("#request-rows td.client", "ci-bot").await;
+
+    // Removing asks first.
+    open(&b, &setup, "clients").await;
+    click_client(&b, "ci-bot", "remove-client").await;
+    b.text_containing(&format!("{row} button.remove-client"), "Confirm removal")
+        .await;
+    click_client(&b, "ci-bot", "remove-client").await;
+    b.wait_for("#no-clients").await;
+    assert_eq!(send_with(&setup, &new_key).await, 401);
+    assert!(!b.alert_open().await, "no alert ran");
+    let source = b.source().await.unwrap();
+    assert_no_secret("the clients page", &source);
+    assert!(!source.contains(&key) && !source.contains(&new_key));
 }

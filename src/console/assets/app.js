@@ -1,16 +1,19 @@
 // The console's shell: login, the navigation, and one page at a time by
-// the location's hash (#/overview, #/upstreams, #/requests, #/usage).
+// the location's hash (#/overview, #/upstreams, #/clients, #/requests,
+// #/usage).
 
 import { api, get, onLoggedOut, setCsrf, ApiError } from "./api.js";
 import { clear, h, messageBox, put } from "./dom.js";
 import * as overview from "./pages/overview.js";
 import * as upstreams from "./pages/upstreams.js";
+import * as clients from "./pages/clients.js";
 import * as requests from "./pages/requests.js";
 import * as usage from "./pages/usage.js";
 
 const PAGES = [
   { path: "overview", title: "Overview", page: overview },
   { path: "upstreams", title: "Upstreams", page: upstreams },
+  { path: "clients", title: "Clients", page: clients },
   { path: "requests", title: "Requests", page: requests },
   { path: "usage", title: "Usage", page: usage },
 ];

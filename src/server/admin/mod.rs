@@ -7,9 +7,11 @@
 //! |---|---|
 //! | [`auth`] (sessions: `server/session.rs`) | `login`, `logout`, `session`; who may call the rest |
 //! | [`status`] | `GET status` |
+//! | [`clients`] | `clients`: named client keys, their limits and usage |
 //! | [`upstreams`] | every change of `config.json`, and `upstreams/{name}/test` |
 
 mod auth;
+mod clients;
 mod status;
 mod upstreams;
 
@@ -74,6 +76,17 @@ fn api_routes() -> Router<Arc<AppState>> {
         .route("/admin/api/upstreams/{name}/test", post(upstreams::test))
         .route("/admin/api/current", put(upstreams::set_current))
         .route("/admin/api/balance", put(upstreams::set_balance))
+        .route(
+            "/admin/api/clients",
+            get(clients::list).post(clients::create),
+        )
+        .route(
+            "/admin/api/clients/{name}",
+            patch(clients::update).delete(clients::remove),
+        )
+        .route("/admin/api/clients/{name}/rotate", post(clients::rotate))
+        .route("/admin/api/clients/{name}/disable", post(clients::disable))
+        .route("/admin/api/clients/{name}/enable", post(clients::enable))
         // The request store: requests, requests/live, requests/{id}, usage.
         .nest("/admin/api", store_api::routes())
 }

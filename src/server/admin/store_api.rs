@@ -3,7 +3,7 @@
 //!
 //! | route | answers |
 //! |---|---|
-//! | `GET requests?limit&before&upstream&model&status&q` | `{"data":[Row…],"hasMore","nextBefore"}`, newest first |
+//! | `GET requests?limit&before&upstream&model&status&client&q` | `{"data":[Row…],"hasMore","nextBefore"}`, newest first |
 //! | `GET requests/{id}` | one Row, with `requestBody`/`responseBody` when stored |
 //! | `GET requests/live` | SSE: `event: request` with a Row per finished request |
 //! | `GET usage?from&to&bucket&group` | `{"bucket","group","from","to","rows":[…]}` |
@@ -127,6 +127,7 @@ fn list_query(m: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
         model: owned("model"),
         status,
         q,
+        client: owned("client"),
     })
 }
 
@@ -263,11 +264,12 @@ mod tests {
             ("limit", "500"),
             ("status", "ERROR"),
             ("model", " m "),
+            ("client", "ci-bot"),
         ]))
         .unwrap();
         assert_eq!(
-            (q.limit, q.status, q.model.as_deref()),
-            (500, Some(StatusFilter::Error), Some("m"))
+            (q.limit, q.status, q.model.as_deref(), q.client.as_deref()),
+            (500, Some(StatusFilter::Error), Some("m"), Some("ci-bot"))
         );
         let q = list_query(&map(&[("status", "429"), ("q", "")])).unwrap();
         assert_eq!((q.status, q.q), (Some(StatusFilter::Code(429)), None));

@@ -33,7 +33,7 @@ type Answer = Result<Response, ApiError>;
 
 /// `serde` helper: tells a field given as `null` (`Some(None)`) from one
 /// left out (`None`).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -42,12 +42,12 @@ where
 }
 
 /// A body parsed with its field named on error.
-fn body<T: DeserializeOwned>(raw: &Bytes) -> Result<T, ApiError> {
+pub(super) fn body<T: DeserializeOwned>(raw: &Bytes) -> Result<T, ApiError> {
     parse_json(raw)
 }
 
 /// The `{name}` of the path, or a 400 naming it.
-fn path_name(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(super) fn path_name(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     p.map(|Path(n)| n)
         .map_err(|e| ApiError::invalid_request(format!("name: {}", e.body_text())))
 }
@@ -74,14 +74,17 @@ fn not_found(raw: &RawConfig, name: &str) -> ApiError {
 }
 
 /// A message from an edit function, as a 400 naming `field`.
-fn field(name: &'static str) -> impl Fn(String) -> ApiError {
+pub(super) fn field(name: &'static str) -> impl Fn(String) -> ApiError {
     move |e| ApiError::invalid_request(format!("{name}: {e}"))
 }
 
 /// Runs `edit` through the CLI's writer and reloads. The edit works on a
 /// copy that is kept only when it succeeds, so a refused change writes
 /// nothing, even half of itself.
-async fn write<T, F>(state: &Arc<AppState>, edit: F) -> Result<(T, Arc<LiveState>), ApiError>
+pub(super) async fn write<T, F>(
+    state: &Arc<AppState>,
+    edit: F,
+) -> Result<(T, Arc<LiveState>), ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut RawConfig) -> Result<T, ApiError> + Send + 'static,
@@ -156,7 +159,7 @@ fn changed(status: StatusCode, message: String, upstream: Option<Value>) -> Resp
     (status, Json(v)).into_response()
 }
 
-fn respond(answer: Answer) -> Response {
+pub(super) fn respond(answer: Answer) -> Response {
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use super::passthrough::Protocol;
 use super::relay::{reencode, Reencode};
 use super::{finish, is_event_stream, now_secs, read_answer, run, Inbound, Outcome};
+use crate::clients::Caller;
 use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
@@ -26,18 +27,20 @@ use crate::translate::inbound::{chat, OutContext};
 pub(crate) async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<AnthropicBody<ChatCompletionRequest>, ApiError>,
 ) -> Response {
-    let mut record = Some(RequestRecord::new(rid.0, "chat_completions"));
+    let mut record = Some(state.record(rid.0, "chat_completions", &caller));
     let mut route = None;
-    let result = handle(&state, &headers, body, &mut record, &mut route).await;
+    let result = handle(&state, &headers, &caller, body, &mut record, &mut route).await;
     finish(result, &mut record, route)
 }
 
 async fn handle(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    caller: &Caller,
     body: Result<AnthropicBody<ChatCompletionRequest>, ApiError>,
     record: &mut Option<RequestRecord>,
     route: &mut Option<&'static str>,
@@ -61,7 +64,7 @@ async fn handle(
         native: Some(NativeBody::Chat(raw)),
     };
     drop(req);
-    match run(state, headers, inbound, record, route, &mut held).await? {
+    match run(state, headers, caller, inbound, record, route, &mut held).await? {
         Outcome::PassThrough(answered) => {
             super::passthrough::respond(
                 &state.settings,

@@ -40,6 +40,7 @@ use super::extract::parse_json;
 use super::messages::{choose_route, ROUTE_HEADER};
 use super::state::AppState;
 use super::util::message_id;
+use crate::clients::Caller;
 use crate::error::{ApiError, ErrorShape};
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::MessagesRequest;
@@ -85,6 +86,7 @@ pub(super) fn now_secs() -> u64 {
 pub(super) async fn run(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    caller: &Caller,
     inbound: Inbound,
     record: &mut Option<RequestRecord>,
     route: &mut Option<&'static str>,
@@ -96,7 +98,7 @@ pub(super) async fn run(
         rec.model_requested = req.model.clone();
     }
     let live = state.live.load_full();
-    let (req, plan) = choose_route(&live, req, headers).await?;
+    let (req, plan) = choose_route(&live, req, headers, caller).await?;
     *route = Some(plan.route.as_str());
     if let Some(rec) = record.as_mut() {
         rec.route = plan.route.as_str();

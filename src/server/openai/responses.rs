@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use super::passthrough::Protocol;
 use super::relay::{reencode, Reencode};
 use super::{finish, is_event_stream, now_secs, read_answer, run, Inbound, Outcome};
+use crate::clients::Caller;
 use crate::error::ApiError;
 use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
@@ -26,18 +27,20 @@ use crate::translate::inbound::{responses, OutContext};
 pub(crate) async fn create_response(
     State(state): State<Arc<AppState>>,
     Extension(rid): Extension<RequestId>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<AnthropicBody<ResponsesRequest>, ApiError>,
 ) -> Response {
-    let mut record = Some(RequestRecord::new(rid.0, "responses"));
+    let mut record = Some(state.record(rid.0, "responses", &caller));
     let mut route = None;
-    let result = handle(&state, &headers, body, &mut record, &mut route).await;
+    let result = handle(&state, &headers, &caller, body, &mut record, &mut route).await;
     finish(result, &mut record, route)
 }
 
 async fn handle(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    caller: &Caller,
     body: Result<AnthropicBody<ResponsesRequest>, ApiError>,
     record: &mut Option<RequestRecord>,
     route: &mut Option<&'static str>,
@@ -57,7 +60,7 @@ async fn handle(
         native: Some(NativeBody::Responses(raw)),
     };
     drop(req);
-    match run(state, headers, inbound, record, route, &mut held).await? {
+    match run(state, headers, caller, inbound, record, route, &mut held).await? {
         Outcome::PassThrough(answered) => {
             super::passthrough::respond(
                 &state.settings,

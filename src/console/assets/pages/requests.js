@@ -1,6 +1,7 @@
 // Requests: the live tail (each request as it finishes, over Server-Sent
-// Events) above a search of the request store, and a detail view per
-// request. Without the store (off, or not in this build) the page says so.
+// Events) above a search of the request store (upstream, model, client,
+// status, text), and a detail view per request. Without the store (off, or
+// not in this build) the page says so.
 
 import { get, query, storeMissing } from "../api.js";
 import { cell, clear, h, messageBox, ms, num, usd, when, clock, put } from "../dom.js";
@@ -41,6 +42,7 @@ export function render(main) {
   const inputs = {
     upstream: h("input", { id: "f-upstream", autocomplete: "off" }),
     model: h("input", { id: "f-model", autocomplete: "off" }),
+    client: h("input", { id: "f-client", autocomplete: "off", placeholder: "a client key's name" }),
     status: h("input", { id: "f-status", inputmode: "numeric", placeholder: "200, 429, …", autocomplete: "off" }),
     q: h("input", { id: "f-q", type: "search", placeholder: "error text, id, …", autocomplete: "off" }),
   };
@@ -52,6 +54,7 @@ export function render(main) {
   const filters = () => ({
     upstream: inputs.upstream.value.trim(),
     model: inputs.model.value.trim(),
+    client: inputs.client.value.trim(),
     status: inputs.status.value.trim(),
     q: inputs.q.value.trim(),
   });
@@ -61,6 +64,7 @@ export function render(main) {
     const f = filters();
     if (f.upstream && row.upstream !== f.upstream) return false;
     if (f.model && row.model !== f.model && row.upstreamModel !== f.model) return false;
+    if (f.client && row.client !== f.client) return false;
     if (f.status && String(row.status) !== f.status) return false;
     if (f.q) {
       const hay = [row.id, row.model, row.upstreamModel, row.upstream, row.errorMessage, row.errorType, row.client].join(" ").toLowerCase();
@@ -74,6 +78,7 @@ export function render(main) {
     const tr = h("tr", { class: "request-row clickable" + (fresh ? " fresh" : ""), "data-id": r.id },
       h("td", {}, h("button", { type: "button", class: "link", "aria-label": "Details of request " + r.id, onclick: () => openDetail(r.id, r) }, clock(r.time))),
       h("td", { class: "upstream" }, r.upstream || "–"),
+      h("td", { class: "client" }, r.client || "–"),
       h("td", { class: "model cell" }, h("span", { class: "requested-model" }, r.model || "–"), mapped),
       h("td", {}, statusBadge(r.status)),
       cell(ms(r.latencyMs), true),
@@ -199,6 +204,7 @@ export function render(main) {
       },
       h("label", { for: "f-upstream" }, "Upstream", inputs.upstream),
       h("label", { for: "f-model" }, "Model", inputs.model),
+      h("label", { for: "f-client" }, "Client", inputs.client),
       h("label", { for: "f-status" }, "Status", inputs.status),
       h("label", { for: "f-q" }, "Text", inputs.q),
       h("button", { type: "submit", class: "primary" }, "Search")),
@@ -208,8 +214,8 @@ export function render(main) {
     h("section", { class: "panel" },
       h("div", { class: "table-wrap" },
         h("table", { id: "requests-table" },
-          h("thead", {}, h("tr", {}, ["Time", "Upstream", "Model", "Status", "Latency", "TTFB", "Tokens in / out", "Cost"].map((t, i) =>
-            h("th", { scope: "col", class: i >= 4 ? "num" : null }, t)))),
+          h("thead", {}, h("tr", {}, ["Time", "Upstream", "Client", "Model", "Status", "Latency", "TTFB", "Tokens in / out", "Cost"].map((t, i) =>
+            h("th", { scope: "col", class: i >= 5 ? "num" : null }, t)))),
           tbody)),
       more));
 

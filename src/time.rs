@@ -1,7 +1,10 @@
-//! Timestamps of the store: milliseconds since the Unix epoch (UTC) inside,
-//! RFC 3339 with milliseconds (`2026-11-26T05:44:40.123Z`) outside.
+//! Wall-clock time as the proxy handles it: milliseconds since the Unix
+//! epoch (UTC) inside, RFC 3339 with milliseconds
+//! (`2026-11-26T05:44:40.123Z`) outside, and the UTC calendar (days and
+//! months) that budgets reset on. A leaf module: it uses nothing else of
+//! the crate.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, in ms since the epoch.
 pub(crate) fn now_ms() -> i64 {
@@ -15,10 +18,54 @@ pub(crate) fn ms_of(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
-/// RFC 3339 UTC with milliseconds.
+/// `ms` since the epoch as RFC 3339 UTC with milliseconds (times before
+/// the epoch show as the epoch).
 pub(crate) fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    crate::util::rfc3339(t)
+    let ms = ms.max(0);
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let secs = rem / 1000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+        rem % 1000
+    )
+}
+
+/// `t` as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_of(t: SystemTime) -> String {
+    rfc3339(ms_of(t))
+}
+
+/// Ms since the epoch of the start (00:00 UTC) of the day holding `ms`.
+pub(crate) fn day_start(ms: i64) -> i64 {
+    ms - ms.rem_euclid(86_400_000)
+}
+
+/// Ms since the epoch of the start of the next UTC day after `ms`.
+pub(crate) fn next_day(ms: i64) -> i64 {
+    day_start(ms) + 86_400_000
+}
+
+/// Ms since the epoch of the start (the 1st, 00:00 UTC) of the calendar
+/// month holding `ms`.
+pub(crate) fn month_start(ms: i64) -> i64 {
+    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
+    days_from_civil(y, i64::from(m), 1) * 86_400_000
+}
+
+/// Ms since the epoch of the start of the calendar month after the one
+/// holding `ms`.
+pub(crate) fn next_month(ms: i64) -> i64 {
+    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
+    let (y, m) = if m == 12 {
+        (y + 1, 1)
+    } else {
+        (y, i64::from(m) + 1)
+    };
+    days_from_civil(y, m, 1) * 86_400_000
 }
 
 /// Serializes ms since the epoch as RFC 3339 (serde `serialize_with`).
@@ -105,6 +152,21 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
+/// The (year, month, day) of day `z` since 1970-01-01 (Howard Hinnant's
+/// civil-from-days).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 /// Days since 1970-01-01 (Howard Hinnant's days-from-civil).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -157,5 +219,24 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn days_and_months_reset_at_utc_boundaries() {
+        let t = parse_rfc3339("2026-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(rfc3339(day_start(t)), "2026-12-31T00:00:00.000Z");
+        assert_eq!(rfc3339(next_day(t)), "2027-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(month_start(t)), "2026-12-01T00:00:00.000Z");
+        assert_eq!(rfc3339(next_month(t)), "2027-01-01T00:00:00.000Z");
+        let feb = parse_rfc3339("2028-02-10T08:00:00Z").unwrap();
+        assert_eq!(rfc3339(next_month(feb)), "2028-03-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(month_start(next_month(feb))),
+            "2028-03-01T00:00:00.000Z"
+        );
+        // The very first ms of a month belongs to it.
+        let first = parse_rfc3339("2027-03-01T00:00:00Z").unwrap();
+        assert_eq!(month_start(first), first);
+        assert_eq!(day_start(first), first);
     }
 }
