@@ -155,6 +155,11 @@ pub(crate) async fn dispatch(
             rec.key = Some(attempted.key_masked);
             rec.ttfb = Some(rec.started.elapsed());
         }
+        // Committed to this answer: no attempt will send the body again, so
+        // it is not held while the answer streams (55 KB per Claude Code
+        // request).
+        let mut out = out;
+        out.body = bytes::Bytes::new();
         return Ok(Answered {
             upstream: up,
             outgoing: out,

@@ -58,6 +58,23 @@ pub(crate) fn error_shape(path: &str, headers: &HeaderMap) -> ErrorShape {
     }
 }
 
+/// A copy of `headers` that owns its values. The values hyper parses
+/// share the connection's read buffer (8 KB), so a handler that keeps the
+/// request's headers across the upstream wait keeps that whole buffer
+/// alive; the copy is a few hundred bytes.
+pub(crate) fn owned_headers(headers: HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in &headers {
+        let mut copy = match axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
+}
+
 /// The `req_…` id of the request, set by the request-id middleware.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub String);
@@ -149,6 +166,30 @@ pub(crate) fn check_model(model: &str) -> Result<(), ApiError> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn owned_headers_copy_every_value_out_of_the_shared_buffer() {
+        let buffer = bytes::Bytes::from_static(b"sk-secret-valuebeta-1");
+        let mut h = HeaderMap::new();
+        let mut key = HeaderValue::from_maybe_shared(buffer.slice(0..15)).unwrap();
+        key.set_sensitive(true);
+        h.append("x-api-key", key);
+        h.append(
+            "anthropic-beta",
+            HeaderValue::from_maybe_shared(buffer.slice(15..)).unwrap(),
+        );
+        h.append("anthropic-beta", HeaderValue::from_static("b2"));
+        let copy = owned_headers(h.clone());
+        assert_eq!(copy, h);
+        assert!(copy["x-api-key"].is_sensitive());
+        let range = buffer.as_ptr_range();
+        for v in copy.values() {
+            assert!(
+                !range.contains(&v.as_bytes().as_ptr()),
+                "a value still shares the buffer"
+            );
+        }
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

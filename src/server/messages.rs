@@ -6,7 +6,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{check_model, AnthropicBody, RequestId};
+use super::extract::{check_model, owned_headers, AnthropicBody, RequestId};
 use super::state::AppState;
 use super::util::message_id;
 use crate::clients::Caller;
@@ -28,6 +28,7 @@ pub(crate) async fn create_message(
     headers: HeaderMap,
     body: Result<AnthropicBody<MessagesRequest>, ApiError>,
 ) -> Response {
+    let headers = owned_headers(headers);
     let mut record = Some(state.record(rid.0, "messages", &caller));
     let mut route = None;
     let result = handle(&state, &headers, &caller, body, &mut record, &mut route).await;

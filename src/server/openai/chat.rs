@@ -17,7 +17,7 @@ use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
 use crate::protocol::chat_in::ChatCompletionRequest;
 use crate::providers::NativeBody;
-use crate::server::extract::{AnthropicBody, RequestId};
+use crate::server::extract::{owned_headers, AnthropicBody, RequestId};
 use crate::server::state::AppState;
 use crate::translate::inbound::anthropic_in::decode_message;
 use crate::translate::inbound::chat_out::{self, ChatSse, ChatStream};
@@ -31,6 +31,7 @@ pub(crate) async fn chat_completions(
     headers: HeaderMap,
     body: Result<AnthropicBody<ChatCompletionRequest>, ApiError>,
 ) -> Response {
+    let headers = owned_headers(headers);
     let mut record = Some(state.record(rid.0, "chat_completions", &caller));
     let mut route = None;
     let result = handle(&state, &headers, &caller, body, &mut record, &mut route).await;

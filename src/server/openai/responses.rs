@@ -17,7 +17,7 @@ use crate::observe::RequestRecord;
 use crate::protocol::anthropic::StreamEvent;
 use crate::protocol::responses_in::ResponsesRequest;
 use crate::providers::NativeBody;
-use crate::server::extract::{AnthropicBody, RequestId};
+use crate::server::extract::{owned_headers, AnthropicBody, RequestId};
 use crate::server::state::AppState;
 use crate::translate::inbound::anthropic_in::decode_message;
 use crate::translate::inbound::responses_out::{self, Echo, ResponsesStream};
@@ -31,6 +31,7 @@ pub(crate) async fn create_response(
     headers: HeaderMap,
     body: Result<AnthropicBody<ResponsesRequest>, ApiError>,
 ) -> Response {
+    let headers = owned_headers(headers);
     let mut record = Some(state.record(rid.0, "responses", &caller));
     let mut route = None;
     let result = handle(&state, &headers, &caller, body, &mut record, &mut route).await;
