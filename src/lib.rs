@@ -17,6 +17,7 @@
 //! | `console` | the web console's files, compiled in, served under `/ui` |
 //! | [`observe`] | the per-request record (log line) and Prometheus metrics |
 //! | [`store`] | the SQLite request store: request log, live feed, usage rollups |
+//! | [`shared_state`] | fleet state: cooldowns, circuits, turns, windows, counters in Redis (`REDIS_URL`), local fallback |
 //! | [`sse`] | SSE decoder (upstream) and encoder (client) |
 //! | [`app`] | process start-up and shutdown |
 //! | [`health_check`] | `claude-proxy health`: the container health check |
@@ -36,6 +37,7 @@ pub(crate) mod providers;
 pub mod routing;
 pub mod server;
 pub mod settings;
+pub mod shared_state;
 pub mod sse;
 pub mod store;
 pub mod tokens;
