@@ -10,6 +10,7 @@ mod auth_and_errors;
 mod claude;
 mod count_tokens;
 mod failover;
+mod fleet;
 mod gemini;
 mod hostile;
 mod inbound_chat;
