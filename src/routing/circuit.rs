@@ -81,6 +81,8 @@ struct State {
     /// Another instance holds the probe: skip without asking Redis again
     /// until then.
     probe_elsewhere_until: Option<Instant>,
+    /// A local change that Redis did not take (see [`Mirror::take_dirty`]).
+    dirty: bool,
 }
 
 impl State {
@@ -251,6 +253,7 @@ impl Default for Circuit {
                 phase: Phase::Closed { failures: 0 },
                 changed_at: None,
                 probe_elsewhere_until: None,
+                dirty: false,
             }),
             fleet: None,
         }
@@ -284,6 +287,10 @@ impl Mirror for Circuit {
             Phase::HalfOpen { open_for, .. } => format!("{} {} 0", wall_ms(), ms(open_for)),
         };
         Some((text, RECORD_TTL))
+    }
+
+    fn take_dirty(&self) -> bool {
+        std::mem::take(&mut self.lock().dirty)
     }
 }
 
@@ -399,7 +406,7 @@ impl Circuit {
             } else {
                 ""
             };
-            let _: Option<i64> = fleet
+            let closed: Option<i64> = fleet
                 .shared
                 .eval(
                     script(&CLOSED, CIRCUIT_CLOSED),
@@ -407,6 +414,9 @@ impl Circuit {
                     &[id],
                 )
                 .await;
+            if closed.is_none() {
+                self.lock().dirty = true;
+            }
         }
     }
 
@@ -484,7 +494,10 @@ impl Circuit {
                 self.lock().set(phase_of(Some(&record)));
                 opened == 1
             }
-            None => opened,
+            None => {
+                self.lock().dirty = true;
+                opened
+            }
         }
     }
 

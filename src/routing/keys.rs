@@ -9,7 +9,7 @@
 //! come from one fleet-wide counter, and the background refresh of
 //! [`crate::shared_state`] brings in what the other instances saw.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -201,6 +201,8 @@ struct KeyState {
     /// Milliseconds since [`epoch`] of the last local change (a refresh read
     /// issued before it must not undo it).
     changed_at: AtomicU64,
+    /// A local change that Redis did not take (see [`Mirror::take_dirty`]).
+    dirty: AtomicBool,
 }
 
 impl KeyState {
@@ -253,6 +255,10 @@ impl Mirror for KeyState {
             format!("{until} {code} {fails}"),
             Duration::from_millis(left) + RECORD_TTL,
         ))
+    }
+
+    fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -342,6 +348,8 @@ impl KeyPool {
                     .store(old.last_failure.load(Ordering::Relaxed), Ordering::Relaxed);
                 new.changed_at
                     .store(old.changed_at.load(Ordering::Relaxed), Ordering::Relaxed);
+                new.dirty
+                    .store(old.dirty.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
         pool
@@ -492,9 +500,12 @@ impl KeyPool {
             .shared
             .eval(key_failed_script(), &[&fleet.records[i]], &args)
             .await;
-        if let Some(record) = record {
-            state.set_from_record(Some(&record));
-            state.touch();
+        match record {
+            Some(record) => {
+                state.set_from_record(Some(&record));
+                state.touch();
+            }
+            None => state.dirty.store(true, Ordering::Relaxed),
         }
     }
 
@@ -511,7 +522,9 @@ impl KeyPool {
         state.last_failure.store(0, Ordering::Relaxed);
         state.touch();
         if let Some(fleet) = &self.fleet {
-            fleet.shared.delete(&fleet.records[i]).await;
+            if !fleet.shared.delete(&fleet.records[i]).await {
+                state.dirty.store(true, Ordering::Relaxed);
+            }
         }
     }
 }

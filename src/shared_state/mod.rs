@@ -58,6 +58,11 @@ pub trait Mirror: Send + Sync {
     /// there is something to say (a resting key, an open circuit); used to
     /// merge back after an outage.
     fn record(&self) -> Option<(String, Duration)>;
+    /// Whether a local change did not reach Redis (its call timed out or
+    /// failed) since the last time this was asked; the refresh then writes
+    /// [`Mirror::record`] (or deletes the record when there is none) before
+    /// it reads, so the change is not undone by the fleet's older record.
+    fn take_dirty(&self) -> bool;
 }
 
 /// A windowed count: the total in the window that contains now.
@@ -196,17 +201,19 @@ impl SharedState {
             .await
     }
 
-    /// Deletes the record `name`; gives up silently when Redis does not
-    /// answer (the record's own expiry and the next update settle it).
-    pub async fn delete(&self, name: &str) {
-        if let Some(remote) = self.inner.remote.as_ref() {
-            let key = remote.key(name);
-            let _: Option<()> = remote
-                .query(move |mut c| async move {
-                    redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await
-                })
-                .await;
-        }
+    /// Deletes the record `name`; `false` when Redis did not answer (a
+    /// mirror then marks itself dirty, see [`Mirror::take_dirty`]).
+    pub async fn delete(&self, name: &str) -> bool {
+        let Some(remote) = self.inner.remote.as_ref() else {
+            return false;
+        };
+        let key = remote.key(name);
+        remote
+            .query(move |mut c| async move {
+                redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await
+            })
+            .await
+            .is_some()
     }
 
     /// Claims `name` for this instance for `ttl` (`SET NX PX`): `Some(true)`

@@ -242,10 +242,15 @@ impl Remote {
     /// Writes back what Redis lacks after an outage: mirrors' records that
     /// it has no record for (`SET NX`), and the increments it missed.
     async fn merge_back(&self, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+        // After an outage the fleet's records win where they exist (other
+        // instances kept going); this instance's fill the gaps.
         let records: Vec<(String, String, Duration)> = self
             .live_mirrors()
             .into_iter()
-            .filter_map(|(name, m)| m.record().map(|(value, ttl)| (name, value, ttl)))
+            .filter_map(|(name, m)| {
+                m.take_dirty();
+                m.record().map(|(value, ttl)| (name, value, ttl))
+            })
             .collect();
         let pending: Vec<(String, Pending)> = lock(&self.pending).drain().collect();
         if records.is_empty() && pending.is_empty() {
@@ -292,6 +297,25 @@ impl Remote {
         }
         let since = Instant::now();
         let mut pipe = redis::pipe();
+        // Local changes whose own write did not get through go first.
+        for (name, mirror) in &mirrors {
+            if !mirror.take_dirty() {
+                continue;
+            }
+            match mirror.record() {
+                Some((value, ttl)) => {
+                    pipe.cmd("SET")
+                        .arg(name)
+                        .arg(value)
+                        .arg("PX")
+                        .arg((ttl.as_millis() as u64).max(1))
+                        .ignore();
+                }
+                None => {
+                    pipe.cmd("DEL").arg(name).ignore();
+                }
+            }
+        }
         for chunk in mirrors.chunks(MGET_CHUNK) {
             let mut cmd = redis::cmd("MGET");
             for (name, _) in chunk {

@@ -387,3 +387,67 @@ async fn redis_down_at_start_serves_locally_then_joins_the_fleet() {
         .unwrap();
     assert_eq!(turn, 1, "the turn now comes from Redis");
 }
+
+/// The real binary: one warning per outage (not one per request), a
+/// notice when Redis is back, and never the Redis password in its output.
+#[tokio::test]
+async fn the_binary_warns_once_per_outage_and_never_shows_the_redis_password() {
+    const PASSWORD: &str = "fleet-redis-password-9876";
+    let mut redis = RedisServer::stopped_with_password(PASSWORD);
+    let mock = spawn_mock(mock_openai::validate, |_| ok()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&mock, &[KEY_A, KEY_B], "round-robin");
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port);
+    let proxy = crate::common::process::ProxyCommand::new(dir.path())
+        .envs(&[
+            ("PORT", "0"),
+            ("PROXY_ACCESS_KEY", ACCESS_KEY),
+            ("REDIS_URL", &url),
+            ("DATA_DIR", "off"),
+        ])
+        .start();
+    let client = reqwest::Client::new();
+    let send = || async {
+        client
+            .post(proxy.url("/v1/messages"))
+            .header("x-api-key", ACCESS_KEY)
+            .json(&hello())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let output = || format!("{}{}", proxy.stdout(), proxy.stderr());
+    let downs = |o: &str| o.matches("shared state is down").count();
+    for _ in 0..10 {
+        assert_eq!(send().await, 200);
+    }
+    // Several reconnect attempts go by.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(downs(&output()), 1, "{}", output());
+    redis.restart();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            output().contains("shared state is back")
+        })
+        .await,
+        "{}",
+        output()
+    );
+    assert_eq!(send().await, 200);
+    redis.kill();
+    for _ in 0..10 {
+        assert_eq!(send().await, 200);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async { downs(&output()) == 2 }).await,
+        "{}",
+        output()
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let all = output();
+    assert_eq!(downs(&all), 2, "one warning per outage: {all}");
+    assert!(!all.contains(PASSWORD), "{all}");
+    assert!(all.contains(":****@127.0.0.1"), "{all}");
+}

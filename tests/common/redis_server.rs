@@ -12,6 +12,8 @@ use super::wait::wait_until;
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// More `redis-server` arguments (e.g. `--requirepass`).
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -37,7 +39,15 @@ impl RedisServer {
         RedisServer {
             port: free_port(),
             child: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// [`RedisServer::stopped`] that requires `password` once started.
+    pub fn stopped_with_password(password: &str) -> RedisServer {
+        let mut server = RedisServer::stopped();
+        server.extra = vec!["--requirepass".to_owned(), password.to_owned()];
+        server
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -61,6 +71,7 @@ impl RedisServer {
                 "--protected-mode",
                 "no",
             ])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -114,7 +125,7 @@ impl Drop for RedisServer {
     }
 }
 
-/// One inline `PING` over a fresh connection.
+/// One inline `PING` over a fresh connection: whether the server answers.
 fn ping(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -124,6 +135,7 @@ fn ping(port: u16) -> bool {
     if s.write_all(b"PING\r\n").is_err() {
         return false;
     }
+    // A server with `--requirepass` answers, too: with NOAUTH.
     let mut buf = [0u8; 7];
-    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    s.read_exact(&mut buf).is_ok() && (&buf == b"+PONG\r\n" || buf.starts_with(b"-NOAUTH"))
 }
