@@ -11,6 +11,7 @@ mod claude;
 mod count_tokens;
 mod failover;
 mod fleet;
+mod fleet_lb;
 mod gemini;
 mod hostile;
 mod inbound_chat;
