@@ -236,7 +236,9 @@ fn parse_record(record: &str) -> Option<(u64, u8, u32)> {
 impl Mirror for KeyState {
     fn adopt(&self, record: Option<&str>, since: std::time::Instant) {
         let since_ms = since.saturating_duration_since(epoch()).as_millis() as u64;
-        if self.changed_at.load(Ordering::Relaxed) >= since_ms {
+        let changed = self.changed_at.load(Ordering::Relaxed);
+        // 0: never changed here.
+        if changed != 0 && changed >= since_ms {
             return;
         }
         self.set_from_record(record);

@@ -179,8 +179,8 @@ impl Remote {
             .await;
     }
 
-    /// `INCRBY` + `PEXPIREAT` in one `MULTI`; a missed amount is kept for
-    /// when Redis returns.
+    /// `INCRBY` + `PEXPIREAT` in one `MULTI`; an amount missed while Redis
+    /// is down is kept for when it returns.
     pub(super) async fn add(&self, name: &str, amount: i64, expire_at: Option<u64>) -> Option<i64> {
         let key = self.key(name);
         let k = key.clone();
@@ -195,7 +195,10 @@ impl Remote {
                 Ok(total)
             })
             .await;
-        if got.is_none() {
+        // Kept for later only when Redis is down: an answer that merely
+        // timed out may still have been applied, and adding it again would
+        // count it twice.
+        if got.is_none() && !self.is_up() {
             let mut pending = lock(&self.pending);
             if pending.len() < PENDING_CAPACITY || pending.contains_key(&key) {
                 let p = pending.entry(key).or_insert(Pending {
