@@ -9,8 +9,8 @@
 //! shard that is still full after the sweep drops its oldest windows.
 //! The credential is kept only as a 64-bit hash, never as text.
 //!
-//! In a fleet (`REDIS_URL`) the windows are the fleet's: one `INCRBY` +
-//! `PEXPIREAT` per request on a window aligned to the Unix epoch (so every
+//! In a fleet (`REDIS_URL`) the windows are the fleet's: one `INCRBY` (with
+//! the window's expiry) per request on a window aligned to the Unix epoch (so every
 //! instance counts into the same one), named by the client IP and an HMAC
 //! fingerprint of the credential ([`SharedState::window_add`]); when Redis
 //! does not answer within `REDIS_TIMEOUT_MS`, this instance's count of the

@@ -12,7 +12,7 @@
 //!   background task refreshes them from Redis every [`REFRESH`] in one
 //!   pipelined round trip. Reads on the request path never wait on Redis.
 //! - **Updates are one atomic Redis operation** each (a small Lua script,
-//!   `INCR`, `SET NX PX`, `INCRBY` + `PEXPIREAT` in `MULTI`), bounded by
+//!   `INCR`, `SET NX PX`, `INCRBY` with its `PEXPIREAT`), bounded by
 //!   `REDIS_TIMEOUT_MS`. The few that a request waits for (the round-robin
 //!   turn, a rate-limit window, a probe claim) give up after that timeout and
 //!   the local state answers instead.
@@ -243,7 +243,8 @@ impl SharedState {
     /// Adds `amount` to the **fixed** window `name` of length `window`
     /// (windows are aligned to the Unix epoch, so every instance agrees on
     /// where one starts) and returns the window's total. With Redis the
-    /// total is the fleet's (`INCRBY` + `PEXPIREAT` in one `MULTI`); without
+    /// total is the fleet's (`INCRBY`, and `PEXPIREAT` to the window's end
+    /// when it creates the window, in one script call); without
     /// it, or when Redis does not answer within `REDIS_TIMEOUT_MS`, this
     /// instance's (its last fleet total plus what it added since), and the
     /// missed amount is added to Redis when it returns.
@@ -265,7 +266,10 @@ impl SharedState {
                 fleet: false,
             };
         };
-        match remote.add(&slot, amount as i64, Some(ends_at + 1000)).await {
+        match remote
+            .add(&slot, amount as i64, Some(ends_at + 1000), false)
+            .await
+        {
             Some(total) => {
                 let total = total.max(0) as u64;
                 self.inner.local.window_sync(&slot, ends_at, total);
@@ -295,7 +299,7 @@ impl SharedState {
         let expire_at = ttl.map(|t| wall_ms() + t.as_millis() as u64);
         let local = self.inner.local.counter_add(&slot, amount, ttl);
         match self.inner.remote.as_ref() {
-            Some(remote) => match remote.add(&slot, amount, expire_at).await {
+            Some(remote) => match remote.add(&slot, amount, expire_at, true).await {
                 Some(value) => {
                     self.inner.local.counter_sync(&slot, value, ttl);
                     Count { value, fleet: true }

@@ -72,6 +72,21 @@ const CLAIM: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV
 const RELEASE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
+/// Add to a counter; set its expiry when asked to every time, or when the
+/// addition created it (a window's expiry is its end, set once).
+const ADD: &str = r"
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' and (ARGV[3] == '1' or v == tonumber(ARGV[1])) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+return v
+";
+
+fn add_script() -> &'static Script {
+    static S: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    S.get_or_init(|| Script::new(ADD))
+}
+
 fn claim_script() -> &'static Script {
     static S: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
     S.get_or_init(|| Script::new(CLAIM))
@@ -179,21 +194,27 @@ impl Remote {
             .await;
     }
 
-    /// `INCRBY` + `PEXPIREAT` in one `MULTI`; an amount missed while Redis
-    /// is down is kept for when it returns.
-    pub(super) async fn add(&self, name: &str, amount: i64, expire_at: Option<u64>) -> Option<i64> {
+    /// `INCRBY`, and `PEXPIREAT` when the record is new (a window) or
+    /// always (`every_time`: a periodic counter), in one script call; an
+    /// amount missed while Redis is down is kept for when it returns.
+    pub(super) async fn add(
+        &self,
+        name: &str,
+        amount: i64,
+        expire_at: Option<u64>,
+        every_time: bool,
+    ) -> Option<i64> {
         let key = self.key(name);
-        let k = key.clone();
-        let got = self
-            .query(move |mut c| async move {
-                let mut pipe = redis::pipe();
-                pipe.atomic().cmd("INCRBY").arg(&k).arg(amount);
-                if let Some(at) = expire_at {
-                    pipe.cmd("PEXPIREAT").arg(&k).arg(at).ignore();
-                }
-                let (total,): (i64,) = pipe.query_async(&mut c).await?;
-                Ok(total)
-            })
+        let (amount_arg, at_arg) = (
+            amount.to_string(),
+            expire_at.map(|a| a.to_string()).unwrap_or_default(),
+        );
+        let got: Option<i64> = self
+            .eval(
+                add_script(),
+                &[name],
+                &[&amount_arg, &at_arg, if every_time { "1" } else { "0" }],
+            )
             .await;
         // Kept for later only when Redis is down: an answer that merely
         // timed out may still have been applied, and adding it again would

@@ -451,3 +451,85 @@ async fn the_binary_warns_once_per_outage_and_never_shows_the_redis_password() {
     assert!(!all.contains(PASSWORD), "{all}");
     assert!(all.contains(":****@127.0.0.1"), "{all}");
 }
+
+/// The generic windows and counters (for per-client limits) are the
+/// fleet's while Redis answers, this instance's while it does not, and the
+/// increments Redis missed are added when it returns.
+#[tokio::test]
+async fn windows_and_counters_are_the_fleets_and_survive_an_outage() {
+    use claude_proxy::settings::Settings;
+    use claude_proxy::shared_state::SharedState;
+    let mut redis = RedisServer::start();
+    let vars: std::collections::HashMap<String, String> = [
+        ("REDIS_URL".to_owned(), redis.url()),
+        ("REDIS_TIMEOUT_MS".to_owned(), "500".to_owned()),
+    ]
+    .into();
+    let settings = Settings::from_map(&vars).unwrap();
+    let a = SharedState::from_settings(settings.redis.as_ref(), b"fleet secret");
+    let b = SharedState::from_settings(settings.redis.as_ref(), b"fleet secret");
+    assert!(eventually(Duration::from_secs(10), || async { a.is_up() && b.is_up() }).await);
+    let hour = Duration::from_secs(3600);
+    assert_eq!(a.window_add("rpm:alice", hour, 1).await.total, 1);
+    let w = b.window_add("rpm:alice", hour, 2).await;
+    assert_eq!((w.total, w.fleet), (3, true));
+    assert!(w.resets_in <= hour);
+    assert_eq!(a.counter_add("tokens:alice", 100, None).await.value, 100);
+    assert_eq!(b.counter_add("tokens:alice", 50, None).await.value, 150);
+    assert_eq!(
+        b.counter_get("tokens:alice").await,
+        claude_proxy::shared_state::Count {
+            value: 150,
+            fleet: true
+        }
+    );
+    // A periodic counter expires with its ttl.
+    a.counter_add("day:alice", 7, Some(Duration::from_millis(300)))
+        .await;
+    assert_eq!(b.counter_get("day:alice").await.value, 7);
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            b.counter_get("day:alice").await.value == 0
+        })
+        .await
+    );
+    let names = redis.keys().await;
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("claude-proxy:win:rpm:alice:")),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"claude-proxy:count:tokens:alice".to_owned()),
+        "{names:?}"
+    );
+    // Redis goes away: each handle counts on from the last fleet value.
+    redis.kill();
+    assert!(eventually(Duration::from_secs(5), || async { !a.is_up() }).await);
+    let c = a.counter_add("tokens:alice", 10, None).await;
+    assert_eq!(
+        c,
+        claude_proxy::shared_state::Count {
+            value: 110,
+            fleet: false
+        }
+    );
+    assert!(!a.window_add("rpm:alice", hour, 1).await.fleet);
+    // It returns empty; the missed increments are added back.
+    redis.restart();
+    assert!(eventually(Duration::from_secs(10), || async { a.is_up() }).await);
+    assert_eq!(
+        a.counter_get("tokens:alice").await,
+        claude_proxy::shared_state::Count {
+            value: 10,
+            fleet: true
+        }
+    );
+    let w = b.window_add("rpm:alice", hour, 1).await;
+    assert_eq!(
+        (w.total, w.fleet),
+        (2, true),
+        "the missed request counts in the window"
+    );
+}
