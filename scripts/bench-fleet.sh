@@ -104,6 +104,8 @@ EOF
 }
 
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
 
 oha_run() { # NAME PORT SECONDS
     oha --no-tui --output-format json -c "$CONC" -z "$3" -m POST -D "$WORK/body.json" \
@@ -114,6 +116,7 @@ oha_run() { # NAME PORT SECONDS
 summary() { # NAME
     jq -c '{rps: .summary.requestsPerSec, p50_ms: ((.latencyPercentiles.p50 // 0) * 1000),
             p99_ms: ((.latencyPercentiles.p99 // 0) * 1000),
+            ok: ([.statusCodeDistribution | to_entries[] | select(.key | startswith("2")) | .value] | add // 0),
             errors: (([.statusCodeDistribution | to_entries[] | select(.key | startswith("2") | not) | .value] | add // 0)
                      + ([(.errorDistribution // {}) | to_entries[] | select(.key | test("deadline") | not) | .value] | add // 0))}' \
         "$OUT/raw/fleet-$1.json"
@@ -139,15 +142,22 @@ scenario() {
     oha_run "$name-warm-a" "$PORT_a" 1s & local w1=$!
     oha_run "$name-warm-b" "$PORT_b" 1s & local w2=$!
     wait "$w1" "$w2"
+    local c0 r0
+    c0=$(( $(cpu_ticks "$PID_a") + $(cpu_ticks "$PID_b") )); r0=$(cpu_ticks "$REDIS_PID")
     oha_run "$name-a" "$PORT_a" "${SECS}s" & local r1=$!
     oha_run "$name-b" "$PORT_b" "${SECS}s" & local r2=$!
     wait "$r1" "$r2"
-    local fa fb
+    local c1 r1t fa fb
+    c1=$(( $(cpu_ticks "$PID_a") + $(cpu_ticks "$PID_b") )); r1t=$(cpu_ticks "$REDIS_PID")
     fa=$(fallbacks "$PORT_a"); fb=$(fallbacks "$PORT_b")
     jq -n --argjson a "$(summary "$name-a")" --argjson b "$(summary "$name-b")" \
-        --arg fa "${fa:-0}" --arg fb "${fb:-0}" \
-        '{rps: ($a.rps + $b.rps), a: $a, b: $b, errors: ($a.errors + $b.errors),
-          fallbacks: (($fa | tonumber) + ($fb | tonumber))}'
+        --arg fa "${fa:-0}" --arg fb "${fb:-0}" --arg cpu "$((c1 - c0))" --arg rcpu "$((r1t - r0))" \
+        --arg tck "$CLK_TCK" \
+        '($a.ok + $b.ok) as $n
+         | {rps: ($a.rps + $b.rps), a: $a, b: $b, errors: ($a.errors + $b.errors),
+            fallbacks: (($fa | tonumber) + ($fb | tonumber)),
+            proxy_cpu_ms_per_req: (if $n > 0 then ($cpu | tonumber) * 1000 / ($tck | tonumber) / $n else 0 end),
+            redis_cpu_ms_per_req: (if $n > 0 then ($rcpu | tonumber) * 1000 / ($tck | tonumber) / $n else 0 end)}'
     stop "$PID_a"; stop "$PID_b"
 }
 
@@ -164,9 +174,10 @@ jq -n --argjson l "$LOCAL" --argjson s "$SHARED" --arg secs "$SECS" --arg conc "
 jq -r '
   def r1: . * 10 | round / 10;
   def r2: . * 100 | round / 100;
-  "| two instances | req/s (both) | p50 / p99 instance 1 (ms) | p50 / p99 instance 2 (ms) | errors | Redis fallbacks |",
-  "|---|---:|---:|---:|---:|---:|",
+  def r3: . * 1000 | round / 1000;
+  "| two instances | req/s (both) | p50 / p99 instance 1 (ms) | p50 / p99 instance 2 (ms) | proxy CPU / req (ms) | Redis CPU / req (ms) | errors | answered locally |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|",
   (["local state", .local], ["shared (Redis)", .shared]
-   | "| \(.[0]) | \(.[1].rps | r1) | \(.[1].a.p50_ms | r2) / \(.[1].a.p99_ms | r2) | \(.[1].b.p50_ms | r2) / \(.[1].b.p99_ms | r2) | \(.[1].errors) | \(.[1].fallbacks) |"),
+   | "| \(.[0]) | \(.[1].rps | r1) | \(.[1].a.p50_ms | r2) / \(.[1].a.p99_ms | r2) | \(.[1].b.p50_ms | r2) / \(.[1].b.p99_ms | r2) | \(.[1].proxy_cpu_ms_per_req | r3) | \(.[1].redis_cpu_ms_per_req | r3) | \(.[1].errors) | \(.[1].fallbacks) |"),
   "",
   "Round-robin turns counted in Redis: \(.redis_turns)"' "$OUT/fleet.json"
