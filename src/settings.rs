@@ -54,55 +54,7 @@ Environment (also read from ./.env; the environment wins):
                            (default 5)
 ";
 
-/// `REDIS_URL` and its companions: where a fleet keeps its shared state.
-#[derive(Clone)]
-pub struct RedisSettings {
-    url: String,
-    /// `REDIS_PREFIX`: prepended to every Redis key name.
-    pub prefix: String,
-    /// `REDIS_TIMEOUT_MS`: the longest a request waits for one Redis call.
-    pub timeout: Duration,
-}
-
-impl RedisSettings {
-    /// The URL, password included: for the Redis client only, never for a
-    /// log or an answer (use [`RedisSettings::shown`]).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The URL with any password replaced by `****`.
-    pub fn shown(&self) -> String {
-        mask_url_password(&self.url)
-    }
-}
-
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSettings")
-            .field("url", &self.shown())
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-/// `scheme://user:secret@host` → `scheme://user:****@host` (and
-/// `scheme://secret@host`, Redis's password-only form, → `scheme://:****@host`).
-fn mask_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "****".to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            format!("{scheme}://{user}:****@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
+pub use crate::shared_state::RedisSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -383,45 +335,8 @@ impl Reader<'_> {
     }
 
     fn redis(&self) -> Result<Option<RedisSettings>, SettingsError> {
-        let Some(url) = self.get("REDIS_URL") else {
-            return Ok(None);
-        };
-        let shown = mask_url_password(url);
-        let scheme_ok = ["redis://", "rediss://"]
-            .iter()
-            .any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s));
-        if !scheme_ok || redis::Client::open(url).is_err() {
-            return Err(self.err(
-                "REDIS_URL",
-                &shown,
-                "expected redis://[user:password@]host[:port][/db] or rediss://… (TLS)",
-            ));
-        }
-        let prefix = self
-            .vars
-            .get("REDIS_PREFIX")
-            .map(|p| p.trim().to_owned())
-            .unwrap_or_else(|| "claude-proxy:".to_owned());
-        if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(self.err(
-                "REDIS_PREFIX",
-                &prefix,
-                "must not contain spaces or control characters",
-            ));
-        }
-        let timeout = self.millis("REDIS_TIMEOUT_MS", 5)?;
-        if timeout > Duration::from_secs(10) {
-            return Err(self.err(
-                "REDIS_TIMEOUT_MS",
-                &timeout.as_millis().to_string(),
-                "must be at most 10000 ms (requests wait this long when Redis is slow)",
-            ));
-        }
-        Ok(Some(RedisSettings {
-            url: url.to_owned(),
-            prefix,
-            timeout,
-        }))
+        RedisSettings::from_vars(|k| self.get(k), |k| self.vars.get(k).map(String::as_str))
+            .map_err(|(var, value, reason)| self.err(var, &value, reason))
     }
 
     fn circuit_breaker(&self) -> Result<CircuitBreakerSettings, SettingsError> {
@@ -608,46 +523,6 @@ mod tests {
         ] {
             assert_eq!(settings(&[(k, v)]).unwrap_err().var, k);
         }
-    }
-
-    #[test]
-    fn redis_settings_mask_the_password() {
-        assert!(settings(&[]).unwrap().redis.is_none());
-        let s = settings(&[("REDIS_URL", "redis://:hunter2secret@10.0.0.5:6380/2")]).unwrap();
-        let r = s.redis.unwrap();
-        assert_eq!(r.prefix, "claude-proxy:");
-        assert_eq!(r.timeout, Duration::from_millis(5));
-        assert_eq!(r.shown(), "redis://:****@10.0.0.5:6380/2");
-        assert!(!format!("{r:?}").contains("hunter2"));
-        assert_eq!(r.url(), "redis://:hunter2secret@10.0.0.5:6380/2");
-        let s = settings(&[
-            ("REDIS_URL", "rediss://app:pw@cache.internal"),
-            ("REDIS_PREFIX", "team-a:"),
-            ("REDIS_TIMEOUT_MS", "20"),
-        ])
-        .unwrap();
-        let r = s.redis.unwrap();
-        assert_eq!(
-            (r.prefix.as_str(), r.timeout),
-            ("team-a:", Duration::from_millis(20))
-        );
-        assert_eq!(r.shown(), "rediss://app:****@cache.internal");
-        for (k, v) in [
-            ("REDIS_URL", "http://localhost:6379"),
-            ("REDIS_URL", "localhost:6379"),
-            ("REDIS_TIMEOUT_MS", "0"),
-            ("REDIS_TIMEOUT_MS", "60000"),
-            ("REDIS_PREFIX", "a b"),
-        ] {
-            let mut pairs = vec![(k, v)];
-            if k != "REDIS_URL" {
-                pairs.push(("REDIS_URL", "redis://127.0.0.1"));
-            }
-            let err = settings(&pairs).unwrap_err();
-            assert_eq!(err.var, k, "{k}={v}");
-        }
-        let err = settings(&[("REDIS_URL", "http://:topsecret@host")]).unwrap_err();
-        assert!(!err.to_string().contains("topsecret"), "{err}");
     }
 
     #[test]

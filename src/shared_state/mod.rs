@@ -28,6 +28,7 @@
 
 mod local;
 mod remote;
+mod settings;
 #[cfg(test)]
 mod tests;
 
@@ -38,7 +39,7 @@ pub use redis::Script;
 
 use self::local::LocalCounters;
 use self::remote::Remote;
-use crate::settings::RedisSettings;
+pub use self::settings::RedisSettings;
 
 /// How often mirrored state (cooldowns, circuits) is read back from Redis:
 /// a change made by one instance reaches the others within this plus one

@@ -18,8 +18,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisResult, Script};
 use tokio::sync::Notify;
 
+use super::RedisSettings;
 use super::{Inner, Mirror, REFRESH};
-use crate::settings::RedisSettings;
 
 /// Calls in a row that time out before Redis counts as down (one slow
 /// answer is not an outage; a stream of them is, and waiting on each would
