@@ -171,6 +171,13 @@ fn print_banner(
         "the access key"
     };
     println!("  Console: http://{addr}/ui (log in with {admin})");
+    if let Some(redis) = &state.settings.redis {
+        println!(
+            "  Fleet: shared state in {} (prefix {}), local state while it is unreachable",
+            redis.shown(),
+            redis.prefix
+        );
+    }
 }
 
 /// A listener with a deep accept queue: a burst of a thousand clients (a
@@ -204,6 +211,7 @@ fn log_settings(s: &Settings) {
         enable_cors = s.enable_cors,
         enable_rate_limit = s.enable_rate_limit,
         health_check = s.health_check_enabled.then_some(s.health_check_path.as_str()),
+        redis = ?s.redis,
         "settings"
     );
 }

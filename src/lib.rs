@@ -18,6 +18,7 @@
 //! | `console` | the web console's files, compiled in, served under `/ui` |
 //! | `observe` | the per-request record (log line) and Prometheus metrics |
 //! | [`store`] | the SQLite request store: request log, live feed, usage rollups |
+//! | [`shared_state`] | fleet state: cooldowns, circuits, turns, windows, counters in Redis (`REDIS_URL`), local fallback |
 //! | [`sse`] | SSE decoder (upstream) and encoder (client) |
 //! | [`app`] | process start-up and shutdown |
 //! | `health_check` | `claude-proxy health`: the container health check |
@@ -41,6 +42,7 @@ pub(crate) mod providers;
 pub mod routing;
 pub mod server;
 pub mod settings;
+pub mod shared_state;
 pub mod sse;
 pub mod store;
 pub(crate) mod time;

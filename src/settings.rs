@@ -47,7 +47,14 @@ Environment (also read from ./.env; the environment wins):
   DATA_DIR                 directory of the request store claude-proxy.db, created 0700 (default ./data; off = no store)
   STORE_BODIES             also store request and response bodies, truncated and redacted (default false)
   STORE_RETENTION_DAYS     stored requests and usage older than this many days are pruned (default 30)
+  REDIS_URL                redis://[:password@]host[:port][/db] or rediss:// (TLS): share key cooldowns, circuits,
+                           round-robin turns and rate limits with the other instances of a fleet (default: none)
+  REDIS_PREFIX             prefix of every Redis key this fleet uses (default claude-proxy:)
+  REDIS_TIMEOUT_MS         longest wait for Redis on a request's path, ms; slower answers fall back to local state
+                           (default 5)
 ";
+
+pub use crate::shared_state::RedisSettings;
 
 /// `LOG_FORMAT`: how log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +145,9 @@ pub struct Settings {
     pub store_bodies: bool,
     /// `STORE_RETENTION_DAYS`: stored rows older than this are pruned.
     pub store_retention_days: u32,
+    /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_TIMEOUT_MS`: the fleet's shared
+    /// state; `None` without `REDIS_URL` (this instance keeps its own).
+    pub redis: Option<RedisSettings>,
 }
 
 /// A setting whose value cannot be used; the message names the variable and the accepted values.
@@ -247,6 +257,7 @@ impl Settings {
                 "must be between 1 and 36500 days",
             ));
         }
+        let redis = r.redis()?;
         let nonempty = |k: &str| r.get(k).filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(Settings {
             host,
@@ -281,6 +292,7 @@ impl Settings {
             data_dir,
             store_bodies: r.flag("STORE_BODIES", false)?,
             store_retention_days,
+            redis,
         })
     }
 
@@ -359,6 +371,11 @@ impl Reader<'_> {
             return Err(self.err(var, "0", "must be at least 1 millisecond"));
         }
         Ok(Duration::from_millis(ms))
+    }
+
+    fn redis(&self) -> Result<Option<RedisSettings>, SettingsError> {
+        RedisSettings::from_vars(|k| self.get(k), |k| self.vars.get(k).map(String::as_str))
+            .map_err(|(var, value, reason)| self.err(var, &value, reason))
     }
 
     fn circuit_breaker(&self) -> Result<CircuitBreakerSettings, SettingsError> {
@@ -507,6 +524,9 @@ mod tests {
             "DATA_DIR",
             "STORE_BODIES",
             "STORE_RETENTION_DAYS",
+            "REDIS_URL",
+            "REDIS_PREFIX",
+            "REDIS_TIMEOUT_MS",
         ] {
             assert!(ENV_HELP.contains(var), "{var} missing from ENV_HELP");
             assert!(

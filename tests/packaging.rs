@@ -137,3 +137,74 @@ fn the_container_image_runs_as_non_root_and_checks_itself() {
     );
     assert!(healthy, "the container's own health check never passed");
 }
+
+#[test]
+fn the_compose_file_is_a_working_fleet_template() {
+    let compose = read("docker-compose.yml");
+    for needle in [
+        "redis:",
+        "gateway-1:",
+        "gateway-2:",
+        "nginx:",
+        "REDIS_URL: redis://:${REDIS_PASSWORD",
+        "@redis:6379/0",
+        "fleet-data:/data",
+        "CONFIG_PATH: /data/config.json",
+        "DATA_DIR: /data/store-1",
+        "DATA_DIR: /data/store-2",
+        "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro",
+        "PROXY_ACCESS_KEY: ${PROXY_ACCESS_KEY:?",
+    ] {
+        assert!(
+            compose.contains(needle),
+            "docker-compose.yml lacks {needle}"
+        );
+    }
+    let nginx = read("deploy/nginx.conf");
+    for needle in [
+        "server gateway-1:3000",
+        "server gateway-2:3000",
+        "proxy_buffering off;",
+        "client_max_body_size 32m;",
+        "ip_hash;",
+    ] {
+        assert!(nginx.contains(needle), "deploy/nginx.conf lacks {needle}");
+    }
+    let env = [
+        ("PROXY_ACCESS_KEY", "compose-test-key"),
+        ("REDIS_PASSWORD", "compose-test-password"),
+    ];
+    let tool: Option<(&str, &[&str])> = if available("docker", &["compose", "version"]) {
+        Some(("docker", &["compose", "config", "-q"]))
+    } else if available("docker-compose", &["version"]) {
+        Some(("docker-compose", &["config", "-q"]))
+    } else {
+        None
+    };
+    let Some((tool, args)) = tool else {
+        println!("skipped `docker compose config`: neither `docker compose` nor `docker-compose` is installed here");
+        return;
+    };
+    let out = run_bounded(
+        Command::new(tool).args(args).current_dir(ROOT).envs(env),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.code, 0,
+        "{tool} config:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    // Without the required secrets the template refuses to start.
+    let out = run_bounded(
+        Command::new(tool)
+            .args(args)
+            .current_dir(ROOT)
+            .env_remove("PROXY_ACCESS_KEY")
+            .env("REDIS_PASSWORD", "x"),
+        Duration::from_secs(60),
+    );
+    assert_ne!(
+        out.code, 0,
+        "{tool} config accepted a fleet without PROXY_ACCESS_KEY"
+    );
+}

@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`): requests by upstream and status,
 //! latency and time-to-first-byte histograms, tokens, retries, key failures
-//! and cooldowns, in-flight requests.
+//! and cooldowns, in-flight requests, and (with `REDIS_URL`) whether the
+//! fleet's shared state is up.
 //!
 //! The recorder is process-wide and installed once; recording is lock-free
 //! (atomics in the `metrics` registry).
@@ -110,4 +111,21 @@ pub fn record_key_failure(upstream: &str, reason: &'static str) {
 /// The circuit state of `upstream`: 0 closed, 1 open, 2 half-open.
 pub fn record_circuit(upstream: &str, state: f64) {
     metrics::gauge!("claude_proxy_circuit_state", "upstream" => upstream.to_owned()).set(state);
+}
+
+/// This instance's `claude_proxy_shared_state_up` (1 while Redis answers,
+/// 0 while this instance serves on its local state), appended to the
+/// rendered metrics; nothing without `REDIS_URL`. Rendered per instance
+/// rather than kept in the process-wide registry, so that two servers in
+/// one process (the tests) each report their own.
+pub fn shared_state_lines(shared: &crate::shared_state::SharedState) -> String {
+    if !shared.is_fleet() {
+        return String::new();
+    }
+    format!(
+        "# HELP claude_proxy_shared_state_up 1 while the fleet's Redis answers, 0 while this instance serves on local state\n\
+         # TYPE claude_proxy_shared_state_up gauge\n\
+         claude_proxy_shared_state_up {}\n",
+        u8::from(shared.is_up())
+    )
 }

@@ -83,7 +83,7 @@ pub(crate) async fn dispatch(
             break;
         };
         let up = target.upstream.clone();
-        let mut probe = match up.circuit.admit() {
+        let mut probe = match up.circuit.admit().await {
             Admission::Skip { retry_in } => {
                 tracing::debug!(upstream = %up.config.name, "circuit open; skipping the upstream");
                 soonest_probe = Some(soonest_probe.map_or(retry_in, |s| s.min(retry_in)));
@@ -130,7 +130,7 @@ pub(crate) async fn dispatch(
             Ok(a) => a,
             Err(SendError::Request { error, .. }) => {
                 // The upstream answered: it is up, the request was wrong.
-                up.circuit.success(probe.as_mut());
+                up.circuit.success(probe.as_mut()).await;
                 return Err(error);
             }
             Err(SendError::Exhausted { error, attempts }) => {
@@ -140,7 +140,7 @@ pub(crate) async fn dispatch(
                 // Every key resting is no news about the upstream.
                 if attempts > 0 {
                     let limits = up.config.circuit_breaker(&net.settings.circuit_breaker);
-                    if up.circuit.failure(&limits, probe.as_mut()) {
+                    if up.circuit.failure(&limits, probe.as_mut()).await {
                         tracing::warn!(upstream = %up.config.name, "circuit opened: the upstream is skipped until a probe succeeds");
                     }
                 }
@@ -149,7 +149,7 @@ pub(crate) async fn dispatch(
                 continue;
             }
         };
-        up.circuit.success(probe.as_mut());
+        up.circuit.success(probe.as_mut()).await;
         if let Some(rec) = record.as_mut() {
             rec.attempts += attempted.attempts;
             rec.key = Some(attempted.key_masked);
@@ -281,6 +281,7 @@ async fn send_with_failover(
     let order = up
         .keys
         .attempt_order(up.load_balance(live.config.load_balance))
+        .await
         .map_err(|r| SendError::Exhausted {
             error: all_resting_error(&up.config.name, r),
             attempts: 0,
@@ -303,7 +304,7 @@ async fn send_with_failover(
         let outcome = tokio::time::timeout_at(deadline, request.send()).await;
         let response = match outcome {
             Err(_) => {
-                up.keys.mark_failure(i, KeyFailure::Unavailable);
+                up.keys.mark_failure(i, KeyFailure::Unavailable).await;
                 record_key_failure(name, "timeout");
                 tracing::warn!(upstream = %name, key = %key, "no response within FIRST_BYTE_TIMEOUT; trying next key");
                 last_error = Some(ApiError::timeout(format!(
@@ -313,7 +314,7 @@ async fn send_with_failover(
                 continue;
             }
             Ok(Err(e)) => {
-                up.keys.mark_failure(i, KeyFailure::Unavailable);
+                up.keys.mark_failure(i, KeyFailure::Unavailable).await;
                 record_key_failure(name, "connection");
                 let err = transport_error(name, &e);
                 tracing::warn!(upstream = %name, key = %key, error = %err.message, "upstream request failed; trying next key");
@@ -326,7 +327,7 @@ async fn send_with_failover(
         if response.status().is_success() {
             match up.provider.open(name, out, response, deadline).await {
                 Ok(answer) => {
-                    up.keys.mark_success(i);
+                    up.keys.mark_success(i).await;
                     return Ok(Attempted {
                         answer,
                         key_masked: key.masked(),
@@ -334,7 +335,7 @@ async fn send_with_failover(
                     });
                 }
                 Err(err) => {
-                    up.keys.mark_failure(i, KeyFailure::Unavailable);
+                    up.keys.mark_failure(i, KeyFailure::Unavailable).await;
                     record_key_failure(name, "stream");
                     tracing::warn!(upstream = %name, key = %key, error = %err.message, "stream failed before any content; trying next key");
                     last_error = Some(scrub_key(err, key));
@@ -346,7 +347,7 @@ async fn send_with_failover(
         let body = read_limited(response, MAX_ERROR_BODY).await;
         match classify(name, status, &body, retry_after) {
             Verdict::NextKey(failure, err) => {
-                up.keys.mark_failure(i, failure);
+                up.keys.mark_failure(i, failure).await;
                 record_key_failure(
                     name,
                     match failure {
@@ -359,7 +360,7 @@ async fn send_with_failover(
                 last_error = Some(scrub_key(err, key));
             }
             Verdict::Fail(error) => {
-                up.keys.mark_success(i);
+                up.keys.mark_success(i).await;
                 return Err(SendError::Request {
                     error: scrub_key(error, key),
                     refusal: up.provider.refusal(status, &body),

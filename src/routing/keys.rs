@@ -3,15 +3,20 @@
 //! rest a key after it failed.
 //!
 //! Lock-free: counters and cooldown deadlines are atomics, so selection never
-//! blocks and never holds anything across an `.await`.
+//! blocks and never holds anything across an `.await`. In a fleet
+//! (`REDIS_URL`) the same atomics mirror Redis records: failures and
+//! successes are written there in one atomic step each, round-robin turns
+//! come from one fleet-wide counter, and the background refresh of
+//! [`crate::shared_state`] brings in what the other instances saw.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 
 use crate::config::{ApiKey, LoadBalance};
+use crate::shared_state::{wall_ms, Mirror, Script, SharedState};
 
 /// Why a key failed, which decides how long it rests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +77,111 @@ const REJECTED_REST: Duration = Duration::from_secs(600);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Consecutive 5xx/connection failures before a key rests.
 const UNAVAILABLE_THRESHOLD: u32 = 3;
+/// How long a fleet's record of a key outlives its rest (the failure count
+/// with it: a key that failed twice an hour ago starts afresh).
+const RECORD_TTL: Duration = Duration::from_secs(3600);
+
+/// How long a key rests after its `failures`-th failure in a row: the one
+/// rule, applied here and (with the same numbers) by [`KEY_FAILED`] in
+/// Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RestRule {
+    /// A fixed rest in ms (0: the backoff below).
+    fixed_ms: u64,
+    /// Failures in a row before the key rests at all.
+    threshold: u32,
+    /// Backoff: `base_ms << min(failures - offset, max_shift)`, at most
+    /// `cap_ms`.
+    base_ms: u64,
+    offset: u32,
+    max_shift: u32,
+    cap_ms: u64,
+}
+
+impl RestRule {
+    fn of(failure: KeyFailure) -> Self {
+        let backoff = |threshold, offset, max_shift, cap: Duration| RestRule {
+            fixed_ms: 0,
+            threshold,
+            base_ms: 1000,
+            offset,
+            max_shift,
+            cap_ms: cap.as_millis() as u64,
+        };
+        let fixed = |d: Duration| RestRule {
+            fixed_ms: d.as_millis() as u64,
+            threshold: 1,
+            base_ms: 0,
+            offset: 0,
+            max_shift: 0,
+            cap_ms: 0,
+        };
+        match failure {
+            KeyFailure::RateLimited(Some(after)) => fixed(after.max(Duration::from_millis(100))),
+            KeyFailure::RateLimited(None) => backoff(1, 1, 6, MAX_BACKOFF),
+            KeyFailure::Rejected => fixed(REJECTED_REST),
+            // One 5xx or dropped connection says little about the key (it may
+            // be the request, or a blip): rest only a key that keeps failing.
+            KeyFailure::Unavailable => backoff(
+                UNAVAILABLE_THRESHOLD,
+                UNAVAILABLE_THRESHOLD,
+                5,
+                Duration::from_secs(30),
+            ),
+        }
+    }
+
+    /// The rest after the `failures`-th failure in a row; `None`: none yet.
+    fn rest(&self, failures: u32) -> Option<Duration> {
+        if failures < self.threshold {
+            return None;
+        }
+        if self.fixed_ms > 0 {
+            return Some(Duration::from_millis(self.fixed_ms));
+        }
+        let shift = failures.saturating_sub(self.offset).min(self.max_shift);
+        Some(Duration::from_millis(
+            (self.base_ms << shift).min(self.cap_ms),
+        ))
+    }
+
+    /// The longest rest the rule gives.
+    fn longest(&self) -> Duration {
+        Duration::from_millis(self.fixed_ms.max(self.cap_ms))
+    }
+}
+
+/// One key's failure in Redis, as one atomic step: count it, and when the
+/// count reaches the rule's threshold rest the key. The record is
+/// `"<rest until, Unix ms> <failure code> <failures in a row>"`.
+/// KEYS[1] the key's record; ARGV: now, code, then the [`RestRule`]
+/// (fixed, threshold, base, offset, max shift, cap), the record's ttl.
+const KEY_FAILED: &str = r"
+local untilv, code, fails = 0, 0, 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local a, b, c = string.match(v, '^(%d+) (%d+) (%d+)$')
+  if a then untilv, code, fails = tonumber(a), tonumber(b), tonumber(c) end
+end
+fails = fails + 1
+if fails >= tonumber(ARGV[4]) then
+  local rest = tonumber(ARGV[3])
+  if rest == 0 then
+    local shift = math.min(math.max(fails - tonumber(ARGV[6]), 0), tonumber(ARGV[7]))
+    rest = math.min(tonumber(ARGV[5]) * 2 ^ shift, tonumber(ARGV[8]))
+  end
+  untilv = tonumber(ARGV[1]) + rest
+  code = tonumber(ARGV[2])
+end
+local rec = string.format('%d %d %d', untilv, code, fails)
+redis.call('SET', KEYS[1], rec, 'PX', ARGV[9])
+return rec
+";
+
+fn key_failed_script() -> &'static Script {
+    static S: OnceLock<Script> = OnceLock::new();
+    S.get_or_init(|| Script::new(KEY_FAILED))
+}
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -88,37 +198,143 @@ struct KeyState {
     rest_until: AtomicU64,
     consecutive_failures: AtomicU32,
     last_failure: AtomicU8,
+    /// Milliseconds since [`epoch`] of the last local change (a refresh read
+    /// issued before it must not undo it).
+    changed_at: AtomicU64,
+    /// A local change that Redis did not take (see [`Mirror::take_dirty`]).
+    dirty: AtomicBool,
+}
+
+impl KeyState {
+    fn touch(&self) {
+        self.changed_at.store(now_ms() + 1, Ordering::Relaxed);
+    }
+
+    /// Takes a fleet record `"<until> <code> <failures>"` as the key's state.
+    fn set_from_record(&self, record: Option<&str>) {
+        let (until, code, fails) = record.and_then(parse_record).unwrap_or((0, 0, 0));
+        let wall = wall_ms();
+        let local_until = if until > wall {
+            now_ms() + (until - wall)
+        } else {
+            0
+        };
+        self.rest_until.store(local_until, Ordering::Relaxed);
+        self.last_failure.store(code, Ordering::Relaxed);
+        self.consecutive_failures.store(fails, Ordering::Relaxed);
+    }
+}
+
+fn parse_record(record: &str) -> Option<(u64, u8, u32)> {
+    let mut parts = record.split(' ');
+    let until = parts.next()?.parse().ok()?;
+    let code = parts.next()?.parse().ok()?;
+    let fails = parts.next()?.parse().ok()?;
+    Some((until, code, fails))
+}
+
+impl Mirror for KeyState {
+    fn adopt(&self, record: Option<&str>, since: std::time::Instant) {
+        let since_ms = since.saturating_duration_since(epoch()).as_millis() as u64;
+        let changed = self.changed_at.load(Ordering::Relaxed);
+        // 0: never changed here.
+        if changed != 0 && changed >= since_ms {
+            return;
+        }
+        self.set_from_record(record);
+    }
+
+    fn record(&self) -> Option<(String, Duration)> {
+        let fails = self.consecutive_failures.load(Ordering::Relaxed);
+        if fails == 0 {
+            return None;
+        }
+        let now = now_ms();
+        let left = self.rest_until.load(Ordering::Relaxed).saturating_sub(now);
+        let until = if left > 0 { wall_ms() + left } else { 0 };
+        let code = self.last_failure.load(Ordering::Relaxed);
+        Some((
+            format!("{until} {code} {fails}"),
+            Duration::from_millis(left) + RECORD_TTL,
+        ))
+    }
+
+    fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// A pool's link to the fleet: Redis names of its turn counter and keys.
+#[derive(Debug)]
+struct PoolFleet {
+    shared: SharedState,
+    /// The round-robin turn counter (`rr:<upstream>`).
+    turn: String,
+    /// Each key's record (`key:<upstream>:<fingerprint>`), in key order.
+    records: Vec<String>,
 }
 
 /// One upstream's keys with their order counter and per-key health.
 #[derive(Debug)]
 pub struct KeyPool {
     keys: Vec<ApiKey>,
-    states: Vec<KeyState>,
+    states: Vec<Arc<KeyState>>,
     next: AtomicUsize,
     /// No key configured (a local server such as Ollama): requests go out
     /// once, without an auth header, through one empty pseudo-key.
     keyless: bool,
+    /// `None`: this process alone (no `REDIS_URL`).
+    fleet: Option<PoolFleet>,
 }
 
 impl KeyPool {
-    /// A pool of `keys`, all healthy.
+    /// A pool of `keys`, all healthy, kept in this process only.
     pub fn new(keys: Vec<ApiKey>) -> Self {
         let keyless = keys.is_empty();
         let keys = if keyless { vec![ApiKey::new("")] } else { keys };
-        let states = keys.iter().map(|_| KeyState::default()).collect();
+        let states = keys.iter().map(|_| Arc::default()).collect();
         KeyPool {
             keys,
             states,
             next: AtomicUsize::new(0),
             keyless,
+            fleet: None,
         }
     }
 
+    /// A pool of `keys` of the upstream `upstream` whose turns, rests and
+    /// failure counts are shared with the fleet through `shared` (local
+    /// only when `shared` has no Redis).
+    pub fn shared(keys: Vec<ApiKey>, upstream: &str, shared: &SharedState) -> Self {
+        let mut pool = KeyPool::new(keys);
+        if shared.is_fleet() {
+            let up = upstream.to_ascii_lowercase();
+            let records: Vec<String> = pool
+                .keys
+                .iter()
+                .map(|k| format!("key:{up}:{}", shared.fingerprint(k.expose().as_bytes())))
+                .collect();
+            for (name, state) in records.iter().zip(&pool.states) {
+                let weak: Weak<KeyState> = Arc::downgrade(state);
+                shared.register(name.clone(), weak);
+            }
+            pool.fleet = Some(PoolFleet {
+                shared: shared.clone(),
+                turn: format!("rr:{up}"),
+                records,
+            });
+        }
+        pool
+    }
+
     /// A pool for `keys` that inherits the rotation counter and the
-    /// cooldowns of keys that `self` already had (hot reload).
-    pub fn carry_over(&self, keys: Vec<ApiKey>) -> Self {
-        let pool = KeyPool::new(keys);
+    /// cooldowns of keys that `self` already had (hot reload), and its link
+    /// to the fleet.
+    pub fn carry_over(&self, upstream: &str, keys: Vec<ApiKey>) -> Self {
+        let pool = match &self.fleet {
+            Some(f) => KeyPool::shared(keys, upstream, &f.shared),
+            None => KeyPool::new(keys),
+        };
         pool.next
             .store(self.next.load(Ordering::Relaxed), Ordering::Relaxed);
         for (i, key) in pool.keys.iter().enumerate() {
@@ -132,6 +348,10 @@ impl KeyPool {
                 );
                 new.last_failure
                     .store(old.last_failure.load(Ordering::Relaxed), Ordering::Relaxed);
+                new.changed_at
+                    .store(old.changed_at.load(Ordering::Relaxed), Ordering::Relaxed);
+                new.dirty
+                    .store(old.dirty.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
         pool
@@ -194,11 +414,29 @@ impl KeyPool {
 
     /// The keys a request should try, in order, each once: the strategy's
     /// order with resting keys left out. `Err` when every key rests.
-    pub fn attempt_order(&self, strategy: LoadBalance) -> Result<Vec<usize>, AllResting> {
+    ///
+    /// In a fleet, round-robin takes its turn from the fleet's counter (one
+    /// `INCR`, at most `REDIS_TIMEOUT_MS`; this pool's own counter when Redis
+    /// does not answer); rests are this process's view, refreshed from the
+    /// fleet in the background.
+    pub async fn attempt_order(&self, strategy: LoadBalance) -> Result<Vec<usize>, AllResting> {
+        let n = self.keys.len();
+        let turn = match (&self.fleet, strategy) {
+            (Some(f), LoadBalance::RoundRobin) if n > 1 => f.shared.incr(&f.turn).await,
+            _ => None,
+        };
+        self.order(strategy, turn)
+    }
+
+    fn order(&self, strategy: LoadBalance, turn: Option<u64>) -> Result<Vec<usize>, AllResting> {
         let n = self.keys.len();
         let mut order: Vec<usize> = match strategy {
             LoadBalance::RoundRobin => {
-                let start = self.next.fetch_add(1, Ordering::Relaxed) % n.max(1);
+                let start = match turn {
+                    // INCR counts from 1.
+                    Some(t) => (t.wrapping_sub(1) % n.max(1) as u64) as usize,
+                    None => self.next.fetch_add(1, Ordering::Relaxed) % n.max(1),
+                };
                 (0..n).map(|i| (start + i) % n).collect()
             }
             LoadBalance::Random => {
@@ -228,153 +466,71 @@ impl KeyPool {
         Ok(order)
     }
 
-    /// Rests key `i` according to how it failed.
-    pub fn mark_failure(&self, i: usize, failure: KeyFailure) {
+    /// Rests key `i` according to how it failed. In a fleet the failure is
+    /// counted and the rest decided in Redis in one step (its answer becomes
+    /// this process's state; the other instances read it within a refresh);
+    /// without an answer within `REDIS_TIMEOUT_MS`, locally.
+    pub async fn mark_failure(&self, i: usize, failure: KeyFailure) {
         let Some(state) = self.states.get(i) else {
             return;
         };
+        let rule = RestRule::of(failure);
         let failures = state.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        let backoff = Duration::from_secs(1u64 << (failures - 1).min(6)).min(MAX_BACKOFF);
-        let rest = match failure {
-            KeyFailure::RateLimited(Some(after)) => after.max(Duration::from_millis(100)),
-            KeyFailure::RateLimited(None) => backoff,
-            KeyFailure::Rejected => REJECTED_REST,
-            // One 5xx or dropped connection says little about the key (it may
-            // be the request, or a blip): rest only a key that keeps failing.
-            KeyFailure::Unavailable if failures < UNAVAILABLE_THRESHOLD => return,
-            KeyFailure::Unavailable => {
-                let n = failures - UNAVAILABLE_THRESHOLD;
-                Duration::from_secs(1u64 << n.min(5)).min(Duration::from_secs(30))
-            }
+        state.touch();
+        if let Some(rest) = rule.rest(failures) {
+            state
+                .rest_until
+                .store(now_ms() + rest.as_millis() as u64, Ordering::Relaxed);
+            state.last_failure.store(failure.code(), Ordering::Relaxed);
+        }
+        let Some(fleet) = &self.fleet else {
+            return;
         };
-        state
-            .rest_until
-            .store(now_ms() + rest.as_millis() as u64, Ordering::Relaxed);
-        state.last_failure.store(failure.code(), Ordering::Relaxed);
+        let args = [
+            wall_ms().to_string(),
+            failure.code().to_string(),
+            rule.fixed_ms.to_string(),
+            rule.threshold.to_string(),
+            rule.base_ms.to_string(),
+            rule.offset.to_string(),
+            rule.max_shift.to_string(),
+            rule.cap_ms.to_string(),
+            ((rule.longest() + RECORD_TTL).as_millis() as u64).to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let record: Option<String> = fleet
+            .shared
+            .eval(key_failed_script(), &[&fleet.records[i]], &args)
+            .await;
+        match record {
+            Some(record) => {
+                state.set_from_record(Some(&record));
+                state.touch();
+            }
+            None => state.dirty.store(true, Ordering::Relaxed),
+        }
     }
 
-    /// Key `i` answered: it is healthy again.
-    pub fn mark_success(&self, i: usize) {
-        if let Some(state) = self.states.get(i) {
-            if state.consecutive_failures.load(Ordering::Relaxed) != 0 {
-                state.consecutive_failures.store(0, Ordering::Relaxed);
-                state.rest_until.store(0, Ordering::Relaxed);
-                state.last_failure.store(0, Ordering::Relaxed);
+    /// Key `i` answered: it is healthy again (in the fleet too).
+    pub async fn mark_success(&self, i: usize) {
+        let Some(state) = self.states.get(i) else {
+            return;
+        };
+        if state.consecutive_failures.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        state.consecutive_failures.store(0, Ordering::Relaxed);
+        state.rest_until.store(0, Ordering::Relaxed);
+        state.last_failure.store(0, Ordering::Relaxed);
+        state.touch();
+        if let Some(fleet) = &self.fleet {
+            if !fleet.shared.delete(&fleet.records[i]).await {
+                state.dirty.store(true, Ordering::Relaxed);
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pool(n: usize) -> KeyPool {
-        KeyPool::new((0..n).map(|i| ApiKey::new(format!("key-{i}"))).collect())
-    }
-
-    #[test]
-    fn round_robin_rotates_start() {
-        let p = pool(3);
-        let firsts: Vec<usize> = (0..6)
-            .map(|_| p.attempt_order(LoadBalance::RoundRobin).unwrap()[0])
-            .collect();
-        assert_eq!(firsts, vec![0, 1, 2, 0, 1, 2]);
-        assert_eq!(p.attempt_order(LoadBalance::RoundRobin).unwrap().len(), 3);
-    }
-
-    #[test]
-    fn failover_prefers_first_healthy() {
-        let p = pool(3);
-        assert_eq!(
-            p.attempt_order(LoadBalance::Failover).unwrap(),
-            vec![0, 1, 2]
-        );
-        p.mark_failure(0, KeyFailure::Rejected);
-        assert_eq!(p.attempt_order(LoadBalance::Failover).unwrap(), vec![1, 2]);
-        p.mark_success(0);
-        assert_eq!(
-            p.attempt_order(LoadBalance::Failover).unwrap(),
-            vec![0, 1, 2]
-        );
-    }
-
-    #[test]
-    fn random_covers_every_key_once() {
-        let p = pool(5);
-        let mut o = p.attempt_order(LoadBalance::Random).unwrap();
-        o.sort();
-        assert_eq!(o, vec![0, 1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn all_resting_reports_retry_after() {
-        let p = pool(2);
-        p.mark_failure(0, KeyFailure::RateLimited(Some(Duration::from_secs(7))));
-        p.mark_failure(1, KeyFailure::Rejected);
-        let e = p.attempt_order(LoadBalance::RoundRobin).unwrap_err();
-        assert!(e.rate_limited);
-        assert!(e.retry_after <= Duration::from_secs(7) && e.retry_after >= Duration::from_secs(6));
-        assert_eq!(p.resting_count(), 2);
-    }
-
-    #[test]
-    fn unavailable_rests_only_after_repeated_failures() {
-        let p = pool(1);
-        p.mark_failure(0, KeyFailure::Unavailable);
-        p.mark_failure(0, KeyFailure::Unavailable);
-        assert_eq!(p.resting_count(), 0);
-        p.mark_failure(0, KeyFailure::Unavailable);
-        let e = p.attempt_order(LoadBalance::Failover).unwrap_err();
-        assert!(!e.rate_limited);
-        p.mark_success(0);
-        assert_eq!(p.resting_count(), 0);
-    }
-
-    #[test]
-    fn views_show_rests_masked_and_change_nothing() {
-        let p = KeyPool::new(vec![
-            ApiKey::new("sk-aaaaaaaaaaaaaaaaaaaa1111"),
-            ApiKey::new("sk-bbbbbbbbbbbbbbbbbbbb2222"),
-        ]);
-        p.mark_failure(1, KeyFailure::RateLimited(Some(Duration::from_secs(30))));
-        p.mark_failure(0, KeyFailure::Unavailable);
-        let v = p.views();
-        assert_eq!(v[0].masked, "sk-aaaaa…1111");
-        assert_eq!(
-            (
-                v[0].resting_for,
-                v[0].last_failure,
-                v[0].consecutive_failures
-            ),
-            (None, None, 1),
-            "one 5xx does not rest a key"
-        );
-        assert_eq!(v[1].last_failure, Some("rate_limited"));
-        let left = v[1].resting_for.unwrap();
-        assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(28));
-        // Reading changed nothing: the same key still rests, the rotation
-        // did not move.
-        assert_eq!(p.resting_count(), 1);
-        assert_eq!(p.attempt_order(LoadBalance::RoundRobin).unwrap(), vec![0]);
-        assert!(KeyPool::new(Vec::new()).views().is_empty());
-    }
-
-    #[test]
-    fn keyless_pool_has_one_attempt() {
-        let p = KeyPool::new(Vec::new());
-        assert!(p.is_empty());
-        assert_eq!(p.attempt_order(LoadBalance::RoundRobin).unwrap(), vec![0]);
-        assert_eq!(p.key(0).expose(), "");
-    }
-
-    #[test]
-    fn reload_keeps_counters_and_cooldowns() {
-        let p = pool(3);
-        p.attempt_order(LoadBalance::RoundRobin).unwrap();
-        p.mark_failure(1, KeyFailure::Rejected);
-        let q = p.carry_over(vec![ApiKey::new("key-1"), ApiKey::new("new")]);
-        assert_eq!(q.resting_count(), 1);
-        assert_eq!(q.attempt_order(LoadBalance::Failover).unwrap(), vec![1]);
-    }
-}
+#[path = "keys_tests.rs"]
+mod tests;

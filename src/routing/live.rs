@@ -10,6 +10,7 @@ use super::keys::KeyPool;
 use crate::clients::ClientTable;
 use crate::config::{Config, LoadBalance, Upstream};
 use crate::providers::Provider;
+use crate::shared_state::SharedState;
 
 /// One configured upstream with its runtime state.
 #[derive(Debug)]
@@ -56,14 +57,31 @@ impl LiveState {
     /// and circuit breakers over from `previous` for upstreams that still exist
     /// (matched by name), and client counters for clients that still exist.
     pub fn build(config: Config, previous: Option<&LiveState>) -> Self {
+        Self::build_shared(config, previous, &SharedState::local())
+    }
+
+    /// [`LiveState::build`] for a fleet: new upstreams' key pools and
+    /// circuits share their state through `shared` (carried-over ones keep
+    /// the link they have).
+    pub fn build_shared(
+        config: Config,
+        previous: Option<&LiveState>,
+        shared: &SharedState,
+    ) -> Self {
         let upstreams = config
             .upstreams
             .iter()
             .map(|up| {
                 let old = previous.and_then(|p| p.find(&up.name));
                 let (keys, circuit) = match old {
-                    Some(o) => (o.keys.carry_over(up.api_keys.clone()), o.circuit.clone()),
-                    None => (KeyPool::new(up.api_keys.clone()), Arc::default()),
+                    Some(o) => (
+                        o.keys.carry_over(&up.name, up.api_keys.clone()),
+                        o.circuit.clone(),
+                    ),
+                    None => (
+                        KeyPool::shared(up.api_keys.clone(), &up.name, shared),
+                        Circuit::shared(&up.name, shared),
+                    ),
                 };
                 Arc::new(UpstreamRuntime::new(up.clone(), keys, circuit))
             })

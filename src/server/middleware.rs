@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderValue;
@@ -171,11 +170,8 @@ pub(crate) async fn rate_limit(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let credential = credentials(req.headers())
-        .next()
-        .map(|c| limiter.credential_hash(c))
-        .unwrap_or(0);
-    match limiter.check((ip, credential), Instant::now()) {
+    let credential = credentials(req.headers()).next();
+    match limiter.admit(ip, credential).await {
         Ok(()) => next.run(req).await,
         Err(l) => {
             tracing::warn!(client = %ip, retry_after = l.retry_after_secs, "client rate limit reached");

@@ -8,12 +8,21 @@
 //! Memory is bounded: expired windows are swept when a shard grows, and a
 //! shard that is still full after the sweep drops its oldest windows.
 //! The credential is kept only as a 64-bit hash, never as text.
+//!
+//! In a fleet (`REDIS_URL`) the windows are the fleet's: one `INCRBY` (with
+//! the window's expiry) per request on a window aligned to the Unix epoch (so every
+//! instance counts into the same one), named by the client IP and an HMAC
+//! fingerprint of the credential ([`SharedState::window_add`]); when Redis
+//! does not answer within `REDIS_TIMEOUT_MS`, this instance's count of the
+//! same window decides.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::shared_state::SharedState;
 
 const SHARDS: usize = 16;
 /// Windows per shard before expired ones are swept (16 × 4096 clients in
@@ -38,11 +47,14 @@ pub struct RateLimiter {
     /// Fixed random keys: the shard and credential hashes are not
     /// predictable from outside.
     hasher: std::collections::hash_map::RandomState,
+    /// The fleet's windows (`None`: this process counts alone).
+    fleet: Option<SharedState>,
 }
 
 /// A refused request: seconds until the client's window resets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limited {
+    /// Seconds until the window resets (at least 1).
     pub retry_after_secs: u64,
 }
 
@@ -54,7 +66,35 @@ impl RateLimiter {
             max,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
+            fleet: None,
         }
+    }
+
+    /// Counts in the fleet's windows when `shared` has Redis.
+    pub fn with_shared(mut self, shared: &SharedState) -> Self {
+        self.fleet = shared.is_fleet().then(|| shared.clone());
+        self
+    }
+
+    /// Counts one request of the client at `ip` presenting `credential`:
+    /// in the fleet's window when there is a fleet, else in this process's.
+    pub async fn admit(&self, ip: IpAddr, credential: Option<&[u8]>) -> Result<(), Limited> {
+        let Some(shared) = &self.fleet else {
+            let hash = credential.map_or(0, |c| self.credential_hash(c));
+            return self.check((ip, hash), Instant::now());
+        };
+        let name = format!(
+            "rl:{}:{ip}:{}",
+            self.window.as_millis(),
+            shared.fingerprint(credential.unwrap_or_default())
+        );
+        let count = shared.window_add(&name, self.window, 1).await;
+        if count.total > u64::from(self.max) {
+            return Err(Limited {
+                retry_after_secs: (count.resets_in.as_millis().div_ceil(1000) as u64).max(1),
+            });
+        }
+        Ok(())
     }
 
     /// The most requests a window allows.

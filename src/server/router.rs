@@ -143,7 +143,7 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
                 axum::http::header::CONTENT_TYPE,
                 "text/plain; version=0.0.4",
             )],
-            h.render(),
+            h.render() + &crate::observe::metrics::shared_state_lines(&state.shared),
         )
             .into_response(),
         None => ApiError::api("metrics recorder is not available").into_response(),

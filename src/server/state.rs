@@ -20,6 +20,7 @@ use crate::providers::Held;
 use crate::routing::failover::Net;
 use crate::routing::LiveState;
 use crate::settings::Settings;
+use crate::shared_state::SharedState;
 
 /// Everything a handler needs, shared by all of them.
 pub struct AppState {
@@ -47,6 +48,8 @@ pub struct AppState {
     pub(crate) console: ConsoleAuth,
     /// The request store (`DATA_DIR`): one row per finished request.
     pub store: crate::store::Store,
+    /// The fleet's shared state (`REDIS_URL`), or this process's alone.
+    pub shared: SharedState,
 }
 
 impl AppState {
@@ -65,13 +68,16 @@ impl AppState {
         let settings_max = settings.max_concurrent_requests;
         let clients = HttpClients::new(Duration::from_secs(10).min(settings.first_byte_timeout))
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let shared = SharedState::from_settings(settings.redis.as_ref(), &access_key);
         let rate_limiter = settings.enable_rate_limit.then(|| {
             RateLimiter::new(settings.rate_limit_window, settings.rate_limit_max_requests)
+                .with_shared(&shared)
         });
         Ok(AppState {
             rate_limiter,
             store: crate::store::Store::from_settings(&settings),
-            live: ArcSwap::from_pointee(LiveState::build(config, None)),
+            live: ArcSwap::from_pointee(LiveState::build_shared(config, None, &shared)),
+            shared,
             settings,
             access_key,
             admin_key,
@@ -184,7 +190,11 @@ impl AppState {
         }
         let config = config::load(path, self.settings.load_balance_strategy)?;
         let current = self.live.load();
-        let next = Arc::new(LiveState::build(config, Some(&current)));
+        let next = Arc::new(LiveState::build_shared(
+            config,
+            Some(&current),
+            &self.shared,
+        ));
         self.live.store(next.clone());
         Ok(next)
     }

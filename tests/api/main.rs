@@ -11,6 +11,8 @@ mod claude;
 mod clients;
 mod count_tokens;
 mod failover;
+mod fleet;
+mod fleet_lb;
 mod gemini;
 mod hostile;
 mod inbound_chat;

@@ -60,6 +60,8 @@ pub enum Reply {
     Stall(Vec<String>),
     /// Never answers (until the client gives up; then `aborted` counts it).
     Hang,
+    /// 200 with a JSON body, after a delay (a slow upstream).
+    Slow(Duration, Value),
 }
 
 impl Reply {
@@ -197,6 +199,10 @@ pub async fn spawn_mock(
                 }
                 Reply::Sse { pieces, delay, cut } => sse_response(pieces, delay, cut, ab),
                 Reply::Stall(pieces) => stalled_sse_response(pieces, ab),
+                Reply::Slow(delay, v) => {
+                    tokio::time::sleep(delay).await;
+                    json_response(StatusCode::OK, v)
+                }
                 Reply::Hang => {
                     // Counted in `aborted` when the caller drops the request.
                     let mut guard = AbortGuard {

@@ -17,7 +17,8 @@
 //!   checks the Anthropic event grammar on its own (not with the code under
 //!   test), and `expect_error`;
 //! - [`fixtures`]: the recorded Claude Code requests in tests/fixtures;
-//! - [`wait`]: bounded polling.
+//! - [`wait`]: bounded polling;
+//! - [`redis_server`]: a real `redis-server` per test (the fleet tests).
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
@@ -29,6 +30,7 @@ pub mod mock_gemini;
 pub mod mock_openai;
 pub mod mock_responses;
 pub mod process;
+pub mod redis_server;
 pub mod script;
 pub mod sse;
 pub mod wait;
