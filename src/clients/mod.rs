@@ -11,6 +11,7 @@
 //! each client's [`Meter`] is carried over by name, so a reload (a rotated
 //! key, a new limit) keeps what the client has used.
 
+pub mod fleet;
 pub mod meter;
 
 use std::collections::HashMap;
@@ -19,7 +20,10 @@ use std::sync::Arc;
 use crate::config::{Client, KeyDigest};
 use crate::error::{ApiError, ErrorKind};
 
+pub use fleet::FleetMeter;
 pub use meter::{Meter, MeterView, Refusal};
+
+use crate::shared_state::SharedState;
 
 /// A configured client with its counters.
 #[derive(Debug)]
@@ -28,6 +32,29 @@ pub struct ClientEntry {
     pub config: Client,
     /// What it has used (kept across reloads).
     pub meter: Arc<Meter>,
+    /// Its counters in the fleet's shared state (`REDIS_URL`).
+    pub fleet: Option<FleetMeter>,
+}
+
+impl ClientEntry {
+    /// Admits one request at `now` under the client's limits, or says which
+    /// limit refuses it: this instance's meter first, then (in a fleet)
+    /// the fleet's totals.
+    pub async fn admit(&self, now: i64) -> Result<(), Refusal> {
+        self.meter.admit(&self.config.limits, now)?;
+        match &self.fleet {
+            Some(f) => f.admit(&self.config.limits, now).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Charges a finished request's tokens and cost (US$, when priced).
+    pub fn charge(&self, tokens: u64, cost_usd: Option<f64>, now: i64) {
+        self.meter.charge(tokens, cost_usd, now);
+        if let Some(f) = &self.fleet {
+            f.charge(tokens, cost_usd, now);
+        }
+    }
 }
 
 /// Every configured client, by key digest and in configuration order.
@@ -39,8 +66,13 @@ pub struct ClientTable {
 
 impl ClientTable {
     /// The table of `clients`, with meters carried over by name (ASCII
-    /// case-insensitively) from `previous`.
-    pub fn build(clients: &[Client], previous: Option<&ClientTable>) -> ClientTable {
+    /// case-insensitively) from `previous`; in a fleet each client also
+    /// counts in `shared`.
+    pub fn build(
+        clients: &[Client],
+        previous: Option<&ClientTable>,
+        shared: &SharedState,
+    ) -> ClientTable {
         let mut by_digest = HashMap::with_capacity(clients.len());
         let mut entries = Vec::with_capacity(clients.len());
         for c in clients {
@@ -51,6 +83,7 @@ impl ClientTable {
             let entry = Arc::new(ClientEntry {
                 config: c.clone(),
                 meter,
+                fleet: FleetMeter::new(shared, &c.name),
             });
             by_digest.insert(c.key_digest, entry.clone());
             entries.push(entry);
@@ -245,7 +278,11 @@ mod tests {
     fn lookup_finds_the_right_client_and_refuses_a_near_miss() {
         let key_a = crate::config::clients::new_client_key();
         let key_b = crate::config::clients::new_client_key();
-        let table = ClientTable::build(&[client("alice", &key_a), client("bob", &key_b)], None);
+        let table = ClientTable::build(
+            &[client("alice", &key_a), client("bob", &key_b)],
+            None,
+            &SharedState::local(),
+        );
         assert_eq!(table.lookup(key_a.as_bytes()).unwrap().config.name, "alice");
         assert_eq!(table.lookup(key_b.as_bytes()).unwrap().config.name, "bob");
         // Every one-character change of the key is refused.
@@ -272,10 +309,10 @@ mod tests {
 
     #[test]
     fn meters_survive_a_rebuild_by_name() {
-        let t = ClientTable::build(&[client("alice", "k1")], None);
+        let t = ClientTable::build(&[client("alice", "k1")], None, &SharedState::local());
         t.find("alice").unwrap().meter.charge(7, None, 0);
         // Rotated key, same name: the counters stay.
-        let t2 = ClientTable::build(&[client("Alice", "k2")], Some(&t));
+        let t2 = ClientTable::build(&[client("Alice", "k2")], Some(&t), &SharedState::local());
         assert_eq!(t2.find("alice").unwrap().meter.view(0).day_tokens, 7);
         assert!(t2.lookup(b"k1").is_none());
         assert!(t2.lookup(b"k2").is_some());
@@ -288,6 +325,7 @@ mod tests {
         let entry = ClientEntry {
             config: c,
             meter: Arc::default(),
+            fleet: None,
         };
         assert!(unusable(&entry, 999).is_none());
         let e = unusable(&entry, 1_000).unwrap();
@@ -303,6 +341,7 @@ mod tests {
         let entry = ClientEntry {
             config: c,
             meter: Arc::default(),
+            fleet: None,
         };
         assert!(unusable(&entry, 0).unwrap().message.contains("disabled"));
     }

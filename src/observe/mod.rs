@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::Arc;
 
-use crate::clients::{Caller, Meter};
+use crate::clients::{Caller, ClientEntry};
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::anthropic::Usage;
 use crate::store::{RequestRow, StoreSink};
@@ -64,9 +64,9 @@ pub(crate) struct RequestRecord {
     pub error_type: Option<&'static str>,
     /// The client key's name (`None` for the all-access key).
     pub client: Option<String>,
-    /// The client's counters: the request's tokens and cost are charged
-    /// to them when it ends.
-    meter: Option<Arc<Meter>>,
+    /// The client: the request's tokens and cost are charged to its
+    /// counters when it ends.
+    client_entry: Option<Arc<ClientEntry>>,
     /// The client went away before the response ended.
     pub client_gone: bool,
     /// Where the finished row goes (none in unit tests).
@@ -95,7 +95,7 @@ impl RequestRecord {
             error: None,
             error_type: None,
             client: None,
-            meter: None,
+            client_entry: None,
             client_gone: false,
             store: None,
         }
@@ -106,7 +106,7 @@ impl RequestRecord {
     pub fn for_caller(mut self, caller: &Caller) -> Self {
         if let Some(c) = caller.client() {
             self.client = Some(c.config.name.clone());
-            self.meter = Some(c.meter.clone());
+            self.client_entry = Some(c.clone());
         }
         self
     }
@@ -188,8 +188,8 @@ impl RequestRecord {
             (Some(model), Some(usage), Some(sink)) => sink.prices.cost(model, usage),
             _ => None,
         };
-        if let (Some(meter), Some(usage)) = (self.meter.take(), self.usage.as_ref()) {
-            meter.charge(total_tokens(usage), cost, crate::time::now_ms());
+        if let (Some(client), Some(usage)) = (self.client_entry.take(), self.usage.as_ref()) {
+            client.charge(total_tokens(usage), cost, crate::time::now_ms());
         }
         if let Some(sink) = sink {
             if sink.store.wants_rows() {

@@ -94,6 +94,7 @@ mod tests {
         Caller::Client(Arc::new(ClientEntry {
             config: c,
             meter: Arc::default(),
+            fleet: None,
         }))
     }
 

@@ -86,7 +86,7 @@ impl LiveState {
                 Arc::new(UpstreamRuntime::new(up.clone(), keys, circuit))
             })
             .collect();
-        let clients = ClientTable::build(&config.clients, previous.map(|p| &p.clients));
+        let clients = ClientTable::build(&config.clients, previous.map(|p| &p.clients), shared);
         LiveState {
             config,
             upstreams,

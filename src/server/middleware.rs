@@ -121,13 +121,17 @@ fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Cal
 /// read (so a refused request costs nothing and reaches no upstream). The
 /// all-access key has no client limits.
 pub(crate) async fn client_limits(req: Request, next: Next) -> Response {
-    let refused = match req.extensions().get::<Caller>() {
-        Some(Caller::Client(entry)) => entry
-            .meter
-            .admit(&entry.config.limits, crate::time::now_ms())
+    let entry = match req.extensions().get::<Caller>() {
+        Some(Caller::Client(entry)) => Some(entry.clone()),
+        _ => None,
+    };
+    let refused = match entry {
+        Some(entry) => entry
+            .admit(crate::time::now_ms())
+            .await
             .err()
             .map(|r| (entry.config.name.clone(), r)),
-        _ => None,
+        None => None,
     };
     match refused {
         None => next.run(req).await,

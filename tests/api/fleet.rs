@@ -44,7 +44,11 @@ async fn wait_metric(apps: &[&TestApp], value: f64, limit: Duration) -> bool {
 }
 
 /// Two instances on `redis`, both connected.
-async fn fleet(cfg: &Value, redis: &RedisServer, env: &[(&str, &str)]) -> (TestApp, TestApp) {
+pub(crate) async fn fleet(
+    cfg: &Value,
+    redis: &RedisServer,
+    env: &[(&str, &str)],
+) -> (TestApp, TestApp) {
     let url = redis.url();
     let mut vars = vec![("REDIS_URL", url.as_str()), ("REDIS_TIMEOUT_MS", "500")];
     vars.extend_from_slice(env);

@@ -12,6 +12,7 @@ mod clients;
 mod count_tokens;
 mod failover;
 mod fleet;
+mod fleet_clients;
 mod fleet_lb;
 mod gemini;
 mod hostile;
