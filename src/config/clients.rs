@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::field::positive;
 use super::glob::Glob;
 use super::raw_upstream::RawUpstream;
 
@@ -392,17 +393,6 @@ fn known(upstreams: &[RawUpstream]) -> String {
         .map(|u| u.name.trim())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn positive(value: Option<i64>, path: &str, problems: &mut Vec<String>) -> Option<u64> {
-    let v = value?;
-    match u64::try_from(v) {
-        Ok(n) if n > 0 => Some(n),
-        _ => {
-            problems.push(format!("{path}: must be a positive integer, got {v}"));
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -293,24 +293,9 @@ pub(crate) struct OpenAiModelList<'a> {
 /// Unix seconds of an RFC 3339 UTC timestamp (`2025-09-29T00:00:00Z`); 0
 /// when it cannot be read.
 fn unix_seconds(t: &str) -> u64 {
-    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|s| s.parse::<i64>().ok());
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
-        return 0;
-    };
-    let (h, mi, s) = (
-        num(11..13).unwrap_or(0),
-        num(14..16).unwrap_or(0),
-        num(17..19).unwrap_or(0),
-    );
-    // Howard Hinnant's days-from-civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).unwrap_or(0)
+    crate::time::parse_rfc3339(t)
+        .and_then(|ms| u64::try_from(ms / 1000).ok())
+        .unwrap_or(0)
 }
 
 /// True for an Anthropic client (it sends `anthropic-version`).

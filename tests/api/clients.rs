@@ -84,22 +84,6 @@ async fn text_of(resp: reqwest::Response) -> String {
     v["content"][0]["text"].as_str().unwrap().to_owned()
 }
 
-/// Waits (at most ~3 s) until the current UTC minute has at least 3 s left,
-/// so a test of a one-minute window does not straddle two windows.
-async fn away_from_a_minute_boundary() {
-    for _ in 0..40 {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 60_000;
-        if ms < 57_000 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn every_refusal_has_its_status_and_type_and_reaches_no_upstream() {
     let (pricey, cheap) = (named_mock("pricey").await, named_mock("cheap").await);

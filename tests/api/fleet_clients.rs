@@ -36,21 +36,6 @@ async fn send(app: &TestApp, key: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// Waits (at most ~3 s) until the current UTC minute has at least 5 s left.
-async fn away_from_a_minute_boundary() {
-    for _ in 0..40 {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 60_000;
-        if ms < 55_000 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clients_rpm_and_daily_budget_hold_for_the_fleet_together() {
     let redis = RedisServer::start();

@@ -38,3 +38,20 @@ where
         tokio::time::sleep(STEP).await;
     }
 }
+
+/// Waits (at most ~6 s) until the current UTC minute has at least 5 s
+/// left, so a test of one-minute windows (a client key's `rpm`, `tpm`)
+/// does not straddle two of them.
+pub async fn away_from_a_minute_boundary() {
+    for _ in 0..40 {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 60_000;
+        if ms < 55_000 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
