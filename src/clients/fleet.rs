@@ -54,30 +54,34 @@ impl FleetMeter {
     /// the fleet's `rpm` window), where Redis answered.
     pub async fn admit(&self, limits: &Limits, now: i64) -> Result<(), Refusal> {
         let s = &self.shared;
-        let rpm_name = format!("client:{}:rpm", self.name);
-        let tpm_name = format!("client:{}:tpm", self.name);
-        let (day, month) = (self.day_counter(now), self.month_counter(now));
+        // Only the limits the client has cost a name and a Redis call.
         let rpm = async {
             match limits.rpm {
-                Some(_) => Some(s.window_add(&rpm_name, MINUTE, 1).await),
+                Some(_) => {
+                    let name = format!("client:{}:rpm", self.name);
+                    Some(s.window_add(&name, MINUTE, 1).await)
+                }
                 None => None,
             }
         };
         let tpm = async {
             match limits.tpm {
-                Some(_) => Some(s.window_add(&tpm_name, MINUTE, 0).await),
+                Some(_) => {
+                    let name = format!("client:{}:tpm", self.name);
+                    Some(s.window_add(&name, MINUTE, 0).await)
+                }
                 None => None,
             }
         };
         let daily = async {
             match limits.daily_tokens {
-                Some(_) => Some(s.counter_get(&day).await),
+                Some(_) => Some(s.counter_get(&self.day_counter(now)).await),
                 None => None,
             }
         };
         let monthly = async {
             match limits.monthly_cost_usd {
-                Some(_) => Some(s.counter_get(&month).await),
+                Some(_) => Some(s.counter_get(&self.month_counter(now)).await),
                 None => None,
             }
         };

@@ -183,7 +183,11 @@ impl RequestRecord {
             usage: self.usage.as_ref(),
             attempts: self.attempts,
         });
-        let sink = self.store.take();
+        // Priced only when a client's budget or a stored row wants it.
+        let sink = self
+            .store
+            .take()
+            .filter(|s| s.store.wants_rows() || self.client_entry.is_some());
         let cost = match (self.model_upstream.as_deref(), self.usage.as_ref(), &sink) {
             (Some(model), Some(usage), Some(sink)) => sink.prices.cost(model, usage),
             _ => None,

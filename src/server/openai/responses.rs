@@ -6,7 +6,7 @@ use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::passthrough::Protocol;
 use super::relay::{reencode, Reencode};
@@ -49,10 +49,7 @@ async fn handle(
     let mut held = Some(state.admit()?);
     let AnthropicBody { parsed: req, raw } = body?;
     let anthropic = responses::to_anthropic(&req)?;
-    let anthropic = Bytes::from(
-        serde_json::to_vec(&anthropic)
-            .map_err(|e| ApiError::api(format!("cannot encode the translated request: {e}")))?,
-    );
+    let anthropic = crate::providers::encode(&anthropic, raw.len())?;
     let stream = req.is_stream();
     let echo = Echo::of(&req);
     let inbound = Inbound {
