@@ -36,6 +36,18 @@ async fn send(app: &TestApp, key: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The fleet's token counter of client `name` for today, if any.
+async fn day_tokens(redis: &RedisServer, name: &str) -> Option<i64> {
+    let marker = format!("client:{name}:day:");
+    let key = redis
+        .keys()
+        .await
+        .into_iter()
+        .find(|k| k.contains(&marker))?;
+    let mut c = redis.client().await;
+    redis::cmd("GET").arg(&key).query_async(&mut c).await.ok()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clients_rpm_and_daily_budget_hold_for_the_fleet_together() {
     let redis = RedisServer::start();
@@ -67,13 +79,20 @@ async fn a_clients_rpm_and_daily_budget_hold_for_the_fleet_together() {
 
     assert_eq!(send(&one, "cp-daily").await.status(), 200);
     assert_eq!(send(&two, "cp-daily").await.status(), 200);
-    // The tokens reach Redis just after each answer ends.
-    let refused = eventually(Duration::from_secs(5), || async {
-        send(&one, "cp-daily").await.status() == 429
+    // The tokens reach Redis in the background just after each answer
+    // ends: wait until the fleet's day counter holds both answers' 34.
+    let counted = eventually(Duration::from_secs(5), || async {
+        day_tokens(&redis, "daily").await == Some(34)
     })
     .await;
     assert!(
-        refused,
+        counted,
+        "the day counter: {:?}",
+        day_tokens(&redis, "daily").await
+    );
+    assert_eq!(
+        send(&one, "cp-daily").await.status(),
+        429,
         "instance one sees the tokens spent through instance two"
     );
     let resp = send(&two, "cp-daily").await;
