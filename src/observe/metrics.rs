@@ -19,15 +19,37 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
+/// How often the histograms' recent samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The name of the thread that does it.
+const UPKEEP_THREAD: &str = "metrics-upkeep";
+
 /// Installs the recorder (first call only) and returns its handle.
+///
+/// The recorder keeps each histogram sample until upkeep folds it into the
+/// buckets; without it, memory grows by every request's samples until
+/// `/metrics` is scraped. One background thread does it every
+/// [`UPKEEP_EVERY`] (never the async runtime: it takes the registry's locks).
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
                 .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name(UPKEEP_THREAD.to_owned())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histogram samples are folded only when /metrics is scraped");
+            }
+            Some(handle)
         })
         .as_ref()
 }
@@ -128,4 +150,33 @@ pub fn shared_state_lines(shared: &crate::shared_state::SharedState) -> String {
          claude_proxy_shared_state_up {}\n",
         u8::from(shared.is_up())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names of this process's threads.
+    fn thread_names() -> Vec<String> {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn installing_the_recorder_starts_its_upkeep() {
+        assert!(handle().is_some());
+        if std::path::Path::new("/proc/self/task").exists() {
+            assert!(
+                thread_names().iter().any(|n| n == UPKEEP_THREAD),
+                "{:?}",
+                thread_names()
+            );
+        }
+    }
 }

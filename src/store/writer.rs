@@ -10,7 +10,7 @@
 //! `retry_max`). Requests never notice: they only ever `try_send`.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,11 @@ const PRUNE_CHUNK: usize = 5000;
 
 /// How long the writer sleeps with nothing to do.
 const IDLE: Duration = Duration::from_secs(3600);
+/// While a batch collects, the writer sleeps in slices this long and takes
+/// what queued meanwhile, instead of being woken by every row (a futex wake
+/// and a context switch per request under load); a flush waits at most
+/// this long to be seen.
+const COLLECT_SLICE: Duration = Duration::from_millis(50);
 
 pub(crate) struct Writer {
     opts: StoreOptions,
@@ -79,28 +84,43 @@ impl Writer {
         loop {
             let now = Instant::now();
             let wait = self.next_wakeup(now).saturating_duration_since(now);
-            match rx.recv_timeout(wait) {
-                Ok(msg) => {
-                    self.take(msg);
-                    // Whatever else is queued joins this batch at once.
-                    while self.pending() < self.opts.batch_max {
-                        match rx.try_recv() {
-                            Ok(msg) => self.take(msg),
-                            Err(_) => break,
-                        }
+            let gone = if self.batch_since.is_some() {
+                // Collecting: sleep, then take what queued meanwhile.
+                std::thread::sleep(wait.min(COLLECT_SLICE));
+                self.drain(&rx)
+            } else {
+                match rx.recv_timeout(wait) {
+                    Ok(msg) => {
+                        self.take(msg);
+                        // Whatever else is queued joins this batch at once.
+                        self.drain(&rx)
                     }
+                    Err(RecvTimeoutError::Timeout) => false,
+                    Err(RecvTimeoutError::Disconnected) => true,
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    if self.conn.is_none() {
-                        self.open();
-                    }
-                    self.commit();
-                    return;
+            };
+            if gone {
+                if self.conn.is_none() {
+                    self.open();
                 }
+                self.commit();
+                return;
             }
             self.tick();
         }
+    }
+
+    /// Takes what is queued, up to a batch; whether every sender is gone
+    /// (and the queue empty).
+    fn drain(&mut self, rx: &Receiver<Msg>) -> bool {
+        while self.pending() < self.opts.batch_max {
+            match rx.try_recv() {
+                Ok(msg) => self.take(msg),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => return true,
+            }
+        }
+        false
     }
 
     fn pending(&self) -> usize {
