@@ -172,11 +172,15 @@ mod tests {
     fn installing_the_recorder_starts_its_upkeep() {
         assert!(handle().is_some());
         if std::path::Path::new("/proc/self/task").exists() {
-            assert!(
-                thread_names().iter().any(|n| n == UPKEEP_THREAD),
-                "{:?}",
-                thread_names()
-            );
+            // A new thread names itself once it runs: wait for that (≤ 5 s).
+            let running = (0..500).any(|_| {
+                let found = thread_names().iter().any(|n| n == UPKEEP_THREAD);
+                if !found {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                found
+            });
+            assert!(running, "{:?}", thread_names());
         }
     }
 }
