@@ -37,10 +37,16 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Logging goes through a background writer thread: a request never waits
 /// for stderr (a slow terminal or pipe) on the async runtime. Lines are
 /// never dropped; the guard flushes what is queued when the process ends.
+/// The queue holds `LOG_QUEUE_LINES` lines (beyond that a logging thread
+/// waits for the writer): the library's default of 128,000 preallocates
+/// 4 MB, more than a quarter of an idle proxy's memory.
+const LOG_QUEUE_LINES: usize = 8 * 1024;
+
 fn init_tracing(settings: &Settings) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
         .finish(std::io::stderr());
     // RUST_LOG, when set, refines LOG_LEVEL (e.g. to silence a dependency).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
