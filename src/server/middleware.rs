@@ -16,11 +16,15 @@ use super::util::request_id;
 use crate::clients::{self, Caller};
 use crate::error::{ApiError, ErrorKind};
 
-/// Gives the request its `req_…` id (handlers find it as [`RequestId`]),
-/// sends it back as the `request-id` header, logs the response body when
-/// `ENABLE_RESPONSE_LOGS` is on, and captures both bodies for the store when
-/// `STORE_BODIES` is.
-pub(crate) async fn with_request_id(
+/// The one middleware of the API routes, in this order: the request's
+/// `req_…` id (handlers find it as [`RequestId`]; every answer, refusals
+/// included, carries it as the `request-id` header), the header-size check,
+/// authentication, `ENABLE_RATE_LIMIT` and a client key's own limits; then
+/// the response body log (`ENABLE_RESPONSE_LOGS`) and the capture of both
+/// bodies for the store (`STORE_BODIES`). One layer instead of four: each
+/// `from_fn` layer boxes the rest of the request's future and clones the
+/// inner service, on every request.
+pub(crate) async fn api_gate(
     State(state): State<Arc<AppState>>,
     mut req: Request,
     next: Next,
@@ -29,12 +33,9 @@ pub(crate) async fn with_request_id(
     req.extensions_mut().insert(RequestId(rid.clone()));
     // STORE_BODIES: the bodies are stored with the request's row.
     let bodies = crate::store::bodies::BodyCapture::start(&state, &rid, &mut req);
-    let mut resp = match oversized_header(req.headers()) {
-        Some(name) => ApiError::invalid_request(format!(
-            "header {name}: the value is longer than {MAX_HEADER_VALUE} bytes"
-        ))
-        .into_response(),
-        None => next.run(req).await,
+    let mut resp = match admit(&state, &mut req).await {
+        Ok(()) => next.run(req).await,
+        Err(refused) => refused,
     };
     if let Some(bodies) = bodies {
         resp = bodies.finish(resp);
@@ -46,6 +47,35 @@ pub(crate) async fn with_request_id(
         resp = super::body_log::log_response(rid, resp);
     }
     resp
+}
+
+/// Everything that may refuse a request before its body is read; on
+/// success the caller is in the request's extensions as a [`Caller`].
+async fn admit(state: &AppState, req: &mut Request) -> Result<(), Response> {
+    if let Some(name) = oversized_header(req.headers()) {
+        return Err(ApiError::invalid_request(format!(
+            "header {name}: the value is longer than {MAX_HEADER_VALUE} bytes"
+        ))
+        .into_response());
+    }
+    let refused = |e: ApiError, req: &Request| {
+        e.into_response_as(error_shape(req.uri().path(), req.headers()))
+    };
+    let caller = authenticate(state, req.headers()).map_err(|e| refused(e, req))?;
+    // After authentication, so only accepted clients get a window.
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    rate_limit(state, ip, req.headers())
+        .await
+        .map_err(|e| refused(e, req))?;
+    if let Caller::Client(entry) = &caller {
+        client_limits(entry).await.map_err(|e| refused(e, req))?;
+    }
+    req.extensions_mut().insert(caller);
+    Ok(())
 }
 
 /// Longest header value a request may carry (the whole request head is
@@ -61,23 +91,8 @@ fn oversized_header(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 /// The proxy access key or a client key, in `x-api-key` or
-/// `Authorization: Bearer`. Who it is goes into the request's extensions
-/// as a [`Caller`]. The client's credentials are consumed here and never
-/// forwarded upstream.
-pub(crate) async fn require_access_key(
-    State(state): State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    match authenticate(&state, req.headers()) {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
-        }
-        Err(e) => e.into_response_as(error_shape(req.uri().path(), req.headers())),
-    }
-}
-
+/// `Authorization: Bearer`, checked by [`authenticate`]. The client's
+/// credentials are consumed here and never forwarded upstream.
 /// Only `PROXY_ACCESS_KEY` (for `/metrics`, which shows every client's
 /// usage: no client key may read it).
 pub(crate) async fn require_all_access_key(
@@ -120,25 +135,13 @@ fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Cal
 /// A client key's `rpm`, `tpm` and budgets, checked before the request is
 /// read (so a refused request costs nothing and reaches no upstream). The
 /// all-access key has no client limits.
-pub(crate) async fn client_limits(req: Request, next: Next) -> Response {
-    let entry = match req.extensions().get::<Caller>() {
-        Some(Caller::Client(entry)) => Some(entry.clone()),
-        _ => None,
-    };
-    let refused = match entry {
-        Some(entry) => entry
-            .admit(crate::time::now_ms())
-            .await
-            .err()
-            .map(|r| (entry.config.name.clone(), r)),
-        None => None,
-    };
-    match refused {
-        None => next.run(req).await,
-        Some((name, r)) => {
-            let e = clients::refusal_error(&name, &r);
-            tracing::warn!(client = %name, error = %e.message, "client limit reached");
-            e.into_response_as(error_shape(req.uri().path(), req.headers()))
+async fn client_limits(entry: &Arc<clients::ClientEntry>) -> Result<(), ApiError> {
+    match entry.admit(crate::time::now_ms()).await {
+        Ok(()) => Ok(()),
+        Err(r) => {
+            let e = clients::refusal_error(&entry.config.name, &r);
+            tracing::warn!(client = %entry.config.name, error = %e.message, "client limit reached");
+            Err(e)
         }
     }
 }
@@ -158,28 +161,22 @@ pub(crate) async fn require_admin_key(
     .into_response()
 }
 
-/// `ENABLE_RATE_LIMIT` for `/v1/*` (runs after authentication, so only
-/// accepted clients get a window). The same key counts once whether it came
-/// as `x-api-key` or as a bearer token.
-pub(crate) async fn rate_limit(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// `ENABLE_RATE_LIMIT` for `/v1/*`. The same key counts once whether it
+/// came as `x-api-key` or as a bearer token.
+async fn rate_limit(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
     let Some(limiter) = state.rate_limiter.as_ref() else {
-        return next.run(req).await;
+        return Ok(());
     };
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let credential = credentials(req.headers()).next();
+    let credential = credentials(headers).next();
     match limiter.admit(ip, credential).await {
-        Ok(()) => next.run(req).await,
+        Ok(()) => Ok(()),
         Err(l) => {
             tracing::warn!(client = %ip, retry_after = l.retry_after_secs, "client rate limit reached");
-            ApiError::new(
+            Err(ApiError::new(
                 ErrorKind::RateLimit,
                 format!(
                     "rate limit of {} requests per {} s reached for this client (ENABLE_RATE_LIMIT); retry in {} s",
@@ -188,8 +185,7 @@ pub(crate) async fn rate_limit(
                     l.retry_after_secs
                 ),
             )
-            .with_retry_after(Some(l.retry_after_secs))
-            .into_response_as(error_shape(req.uri().path(), req.headers()))
+            .with_retry_after(Some(l.retry_after_secs)))
         }
     }
 }

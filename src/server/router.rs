@@ -33,23 +33,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(super::models::list_models))
         // A wildcard: upstream model names may contain `/` (`openai/gpt-4o`).
         .route("/v1/models/{*model_id}", get(super::models::get_model))
-        // Innermost: a client key's own limits and budgets.
-        .route_layer(middleware::from_fn(mw::client_limits))
-        // Runs after authentication, so only accepted clients get a
-        // rate-limit window.
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            mw::rate_limit,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            mw::require_access_key,
-        ))
-        // Outermost: every answer, refusals included, carries its id.
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            mw::with_request_id,
-        ));
+        // Request id, authentication, rate limit and client limits.
+        .route_layer(middleware::from_fn_with_state(state.clone(), mw::api_gate));
     let admin = super::admin::routes(&state);
     // Install the recorder before the first request is counted.
     let _ = crate::observe::metrics::handle();
