@@ -126,8 +126,14 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         ));
     }
     // Fast path without path tracking; a failure is parsed again to name
-    // the field (errors are rare, and cost nothing on the hot path).
-    if let Ok(v) = serde_json::from_slice(body) {
+    // the field (errors are rare, and cost nothing on the hot path). The
+    // body is checked as UTF-8 once, in one pass, so the parser need not
+    // check each string and each raw value it keeps again.
+    let fast = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    if let Ok(v) = fast {
         return Ok(v);
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
