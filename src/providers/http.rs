@@ -183,6 +183,12 @@ impl HttpClients {
                 .pool_idle_timeout(Duration::from_secs(90))
                 .pool_max_idle_per_host(256)
                 .tcp_nodelay(true)
+                // Never follow a redirect: it would carry the key (in
+                // `x-api-key` or `x-goog-api-key`, which reqwest does not
+                // strip on a cross-host redirect) to whatever address the
+                // answer names. A 3xx is an error that says where to point
+                // `baseUrl` instead (`routing::verdict`).
+                .redirect(reqwest::redirect::Policy::none())
                 .danger_accept_invalid_certs(insecure)
                 .user_agent(concat!("claude-proxy/", env!("CARGO_PKG_VERSION")))
                 .build()

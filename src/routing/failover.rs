@@ -253,8 +253,10 @@ pub(crate) async fn send_through_key(
             };
         }
         let retry_after = retry_after(response.headers());
+        let location = redirect_location(response.headers());
         let body = read_limited(response, MAX_ERROR_BODY).await;
-        let (error, refusal) = match classify(name, status, &body, retry_after) {
+        let (error, refusal) = match classify(name, status, &body, retry_after, location.as_deref())
+        {
             Verdict::NextKey(_, err) => (err, None),
             Verdict::Fail(err) => (err, up.provider.refusal(status, &body)),
         };
@@ -344,8 +346,9 @@ async fn send_with_failover(
             }
         }
         let retry_after = retry_after(response.headers());
+        let location = redirect_location(response.headers());
         let body = read_limited(response, MAX_ERROR_BODY).await;
-        match classify(name, status, &body, retry_after) {
+        match classify(name, status, &body, retry_after, location.as_deref()) {
             Verdict::NextKey(failure, err) => {
                 up.keys.mark_failure(i, failure).await;
                 record_key_failure(
@@ -373,6 +376,14 @@ async fn send_with_failover(
             .unwrap_or_else(|| ApiError::api(format!("upstream {name} has no usable key"))),
         attempts: order.len() as u32,
     })
+}
+
+/// Where a redirect points (read before the answer's body is).
+fn redirect_location(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn all_resting_error(upstream: &str, r: AllResting) -> ApiError {

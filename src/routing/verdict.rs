@@ -24,10 +24,15 @@ pub(crate) fn classify(
     status: u16,
     body: &[u8],
     retry_after: Option<Duration>,
+    location: Option<&str>,
 ) -> Verdict {
     let secs = retry_after.map(|d| d.as_secs().max(1));
     let err = ApiError::from_upstream(upstream, status, body, secs);
     match status {
+        300..=399 => Verdict::NextKey(
+            KeyFailure::Unavailable,
+            redirected(upstream, status, location),
+        ),
         401 | 403 => Verdict::NextKey(KeyFailure::Rejected, err),
         402 => Verdict::NextKey(KeyFailure::Rejected, err),
         429 => {
@@ -49,6 +54,22 @@ pub(crate) fn classify(
         }
         _ => Verdict::Fail(err),
     }
+}
+
+/// The error for an upstream that answered with a redirect, which the
+/// proxy never follows (the key would go along): a 502 naming the address
+/// it pointed to, without its query (which may hold a token).
+fn redirected(upstream: &str, status: u16, location: Option<&str>) -> ApiError {
+    let to = location
+        .map(|l| l.split(['?', '#']).next().unwrap_or_default())
+        .filter(|l| !l.is_empty())
+        .map(|l| format!(" to {l}"))
+        .unwrap_or_default();
+    ApiError::api(format!(
+        "upstream {upstream} answered {status}, a redirect{to}; the proxy does not follow redirects \
+         (they would carry the API key along): set the upstream's baseUrl to the final address"
+    ))
+    .with_status(502)
 }
 
 /// "Insufficient balance / quota" bodies that some providers send with 400,
@@ -75,7 +96,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let v = |s, b: &str| classify("u", s, b.as_bytes(), None);
+        let v = |s, b: &str| classify("u", s, b.as_bytes(), None, None);
         assert!(matches!(
             v(401, "{}"),
             Verdict::NextKey(KeyFailure::Rejected, _)
@@ -104,5 +125,23 @@ mod tests {
             Verdict::NextKey(KeyFailure::Rejected, _)
         ));
         assert!(matches!(v(404, "{}"), Verdict::Fail(_)));
+        match classify(
+            "u",
+            308,
+            b"",
+            None,
+            Some("https://elsewhere.example/v1?k=secret"),
+        ) {
+            Verdict::NextKey(KeyFailure::Unavailable, e) => {
+                assert_eq!(e.status.as_u16(), 502);
+                assert!(
+                    e.message.contains("to https://elsewhere.example/v1;"),
+                    "{}",
+                    e.message
+                );
+                assert!(!e.message.contains("secret"), "{}", e.message);
+            }
+            other => panic!("a redirect is an unusable upstream: {other:?}"),
+        }
     }
 }

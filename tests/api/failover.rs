@@ -556,3 +556,64 @@ async fn upstream_errors_that_echo_the_key_are_scrubbed() {
     assert!(!msg.contains(KEY), "{msg}");
     assert!(msg.contains("sk-echoe…6789"), "{msg}");
 }
+
+/// A redirect is never followed: the key would go along to whatever address
+/// it names (reqwest keeps `x-api-key` on a cross-host redirect). The client
+/// gets a 502 that says to fix `baseUrl`, the redirect's target sees no
+/// request, and a fallback upstream still answers.
+#[tokio::test]
+async fn a_redirecting_upstream_is_not_followed_and_its_key_stays_home() {
+    let target = spawn_mock(no_validation, |_| Reply::ok(json!({}))).await;
+    let to = format!("{}/v1/messages?token=secret-in-query", target.url());
+    let redirecting = spawn_mock(no_validation, move |_| {
+        Reply::Raw(
+            StatusCode::TEMPORARY_REDIRECT,
+            vec![("location", to.clone())],
+            bytes::Bytes::new(),
+        )
+    })
+    .await;
+    let app = spawn_app(
+        config_with(vec![upstream(
+            "moved",
+            "claude",
+            &redirecting.url(),
+            &["sk-ant-redirected"],
+        )]),
+        &[],
+    )
+    .await;
+    let resp = app.messages(&hello()).await;
+    assert_eq!(resp.status(), 502);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "api_error");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("307") && msg.contains("baseUrl"), "{msg}");
+    assert!(msg.contains(&target.url()), "names the address: {msg}");
+    assert!(!msg.contains("secret-in-query"), "no query: {msg}");
+    assert!(!msg.contains("sk-ant-redirected"), "no key: {msg}");
+    assert_eq!(redirecting.count(), 1);
+    assert_eq!(target.count(), 0, "the redirect was followed");
+
+    // With a fallback, the client never notices.
+    let backup = spawn_claude_backup().await;
+    let mut main = upstream(
+        "moved",
+        "claude",
+        &redirecting.url(),
+        &["sk-ant-redirected"],
+    );
+    main["fallback"] = json!(["backup"]);
+    let app = spawn_app(
+        config_with(vec![
+            main,
+            upstream("backup", "claude", &backup.url(), &["b1"]),
+        ]),
+        &[],
+    )
+    .await;
+    let resp = app.messages(&hello()).await;
+    assert_eq!(answer_text(resp, false).await, "from backup");
+    assert_eq!(target.count(), 0);
+}
