@@ -39,6 +39,13 @@ async fn answer_text(resp: reqwest::Response, stream: bool) -> String {
     msg["content"][0]["text"].as_str().unwrap().to_owned()
 }
 
+/// The app with two upstreams, `main` falling back to `backup` (named
+/// "backup").
+async fn spawn_with_fallback(mut main: Value, backup: Value) -> TestApp {
+    main["fallback"] = json!(["backup"]);
+    spawn_app(config_with(vec![main, backup]), &[]).await
+}
+
 fn failover_config(mock: &Mock, keys: &[&str]) -> Value {
     let mut cfg = config_with(vec![upstream("oa", "openai", &mock.url(), keys)]);
     cfg["loadBalance"] = json!("failover");
@@ -425,14 +432,9 @@ async fn fallback_upstream_answers_when_every_key_fails() {
     })
     .await;
     let backup = spawn_claude_backup().await;
-    let mut main = upstream("primary", "openai", &primary.url(), &["p1", "p2"]);
-    main["fallback"] = json!(["backup"]);
-    let app = spawn_app(
-        config_with(vec![
-            main,
-            upstream("backup", "claude", &backup.url(), &["b1"]),
-        ]),
-        &[],
+    let app = spawn_with_fallback(
+        upstream("primary", "openai", &primary.url(), &["p1", "p2"]),
+        upstream("backup", "claude", &backup.url(), &["b1"]),
     )
     .await;
     for stream in [false, true] {
@@ -458,14 +460,9 @@ async fn unreachable_upstream_falls_back() {
     let dead_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let backup = spawn_mock(mock_openai::validate, |r| ok_reply(r, "from backup")).await;
-    let mut main = upstream("dead", "gemini", &dead_url, &["g1"]);
-    main["fallback"] = json!(["backup"]);
-    let app = spawn_app(
-        config_with(vec![
-            main,
-            upstream("backup", "openai", &backup.url(), &["o1"]),
-        ]),
-        &[],
+    let app = spawn_with_fallback(
+        upstream("dead", "gemini", &dead_url, &["g1"]),
+        upstream("backup", "openai", &backup.url(), &["o1"]),
     )
     .await;
     let resp = app.messages(&hello_stream()).await;
@@ -495,14 +492,9 @@ async fn fallback_is_off_by_default_and_not_used_for_request_errors() {
     expect_error(app.messages(&hello()).await, 401, "authentication_error").await;
     assert_eq!(backup.count(), 0);
     // With a fallback, a request error still stops at the first upstream.
-    let mut main = upstream("primary", "openai", &primary.url(), &["p2"]);
-    main["fallback"] = json!(["backup"]);
-    let app = spawn_app(
-        config_with(vec![
-            main,
-            upstream("backup", "claude", &backup.url(), &["b1"]),
-        ]),
-        &[],
+    let app = spawn_with_fallback(
+        upstream("primary", "openai", &primary.url(), &["p2"]),
+        upstream("backup", "claude", &backup.url(), &["b1"]),
     )
     .await;
     let mut bad = hello();
@@ -598,19 +590,14 @@ async fn a_redirecting_upstream_is_not_followed_and_its_key_stays_home() {
 
     // With a fallback, the client never notices.
     let backup = spawn_claude_backup().await;
-    let mut main = upstream(
-        "moved",
-        "claude",
-        &redirecting.url(),
-        &["sk-ant-redirected"],
-    );
-    main["fallback"] = json!(["backup"]);
-    let app = spawn_app(
-        config_with(vec![
-            main,
-            upstream("backup", "claude", &backup.url(), &["b1"]),
-        ]),
-        &[],
+    let app = spawn_with_fallback(
+        upstream(
+            "moved",
+            "claude",
+            &redirecting.url(),
+            &["sk-ant-redirected"],
+        ),
+        upstream("backup", "claude", &backup.url(), &["b1"]),
     )
     .await;
     let resp = app.messages(&hello()).await;
