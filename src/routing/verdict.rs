@@ -58,10 +58,11 @@ pub(crate) fn classify(
 
 /// The error for an upstream that answered with a redirect, which the
 /// proxy never follows (the key would go along): a 502 naming the address
-/// it pointed to, without its query (which may hold a token).
+/// it pointed to, without its query or user info (either may hold a token).
 fn redirected(upstream: &str, status: u16, location: Option<&str>) -> ApiError {
     let to = location
         .map(|l| l.split(['?', '#']).next().unwrap_or_default())
+        .map(without_userinfo)
         .filter(|l| !l.is_empty())
         .map(|l| format!(" to {l}"))
         .unwrap_or_default();
@@ -70,6 +71,18 @@ fn redirected(upstream: &str, status: u16, location: Option<&str>) -> ApiError {
          (they would carry the API key along): set the upstream's baseUrl to the final address"
     ))
     .with_status(502)
+}
+
+/// `scheme://user:pass@host/path` without `user:pass@`.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// "Insufficient balance / quota" bodies that some providers send with 400,
@@ -130,7 +143,7 @@ mod tests {
             308,
             b"",
             None,
-            Some("https://elsewhere.example/v1?k=secret"),
+            Some("https://user:secret@elsewhere.example/v1?k=secret"),
         ) {
             Verdict::NextKey(KeyFailure::Unavailable, e) => {
                 assert_eq!(e.status.as_u16(), 502);

@@ -90,9 +90,6 @@ fn oversized_header(headers: &axum::http::HeaderMap) -> Option<&str> {
         .map(|(k, _)| k.as_str())
 }
 
-/// The proxy access key or a client key, in `x-api-key` or
-/// `Authorization: Bearer`, checked by [`authenticate`]. The client's
-/// credentials are consumed here and never forwarded upstream.
 /// Only `PROXY_ACCESS_KEY` (for `/metrics`, which shows every client's
 /// usage: no client key may read it).
 pub(crate) async fn require_all_access_key(
@@ -106,8 +103,10 @@ pub(crate) async fn require_all_access_key(
     ApiError::authentication("this endpoint requires PROXY_ACCESS_KEY").into_response()
 }
 
-/// The caller the credentials name: the all-access key first, then a
-/// client key (by its SHA-256 digest), or a 401.
+/// The caller the credentials name (the proxy access key or a client key,
+/// in `x-api-key` or `Authorization: Bearer`): the all-access key first,
+/// then a client key (by its SHA-256 digest), or a 401. The client's
+/// credentials are consumed here and never forwarded upstream.
 fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
     if is_authorized(headers, &state.access_key) {
         return Ok(Caller::AllAccess);
