@@ -164,14 +164,14 @@ impl Counter {
 
     fn content(&mut self, content: &Content) {
         match content {
-            Content::Text(s) => self.text(s),
+            Content::Text(s) => self.text(&s.text()),
             Content::Blocks(blocks) => blocks.iter().for_each(|b| self.block(b)),
         }
     }
 
     fn block(&mut self, block: &ContentBlock) {
         match block {
-            ContentBlock::Text { text } => self.text(text),
+            ContentBlock::Text { text } => self.text(&text.text()),
             ContentBlock::Image { source } => self.fixed(image_tokens(source)),
             ContentBlock::Document { source, title } => {
                 if let Some(t) = title {

@@ -13,6 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::text::Text;
+
 /// `POST …/models/{model}:generateContent` (and `:streamGenerateContent`) body.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,7 +55,7 @@ pub struct Content<'a> {
 pub struct Part<'a> {
     /// Text (thought text when `thought` is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<Text<'a>>,
     /// Marks reasoning (thought summaries when `includeThoughts` is on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
@@ -77,7 +79,7 @@ pub struct Part<'a> {
 
 impl<'a> Part<'a> {
     /// A text part.
-    pub fn text(text: impl Into<Cow<'a, str>>) -> Self {
+    pub fn text(text: impl Into<Text<'a>>) -> Self {
         Part {
             text: Some(text.into()),
             ..Part::default()

@@ -6,3 +6,4 @@ pub mod gemini;
 pub mod openai;
 pub mod responses;
 pub mod responses_in;
+pub mod text;

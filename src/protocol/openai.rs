@@ -4,10 +4,10 @@
 //! The request borrows from the inbound Anthropic request so that nothing is
 //! copied on the way out; responses and chunks are owned and lenient.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+
+use super::text::Text;
 
 /// A `POST /chat/completions` body.
 #[derive(Debug, Serialize)]
@@ -69,7 +69,7 @@ pub enum ChatMessage<'a> {
     /// System instructions.
     System {
         /// The instructions.
-        content: Cow<'a, str>,
+        content: Text<'a>,
     },
     /// What the user said.
     User {
@@ -79,7 +79,7 @@ pub enum ChatMessage<'a> {
     /// An earlier answer of the model.
     Assistant {
         /// `null` when the turn only calls tools.
-        content: Option<Cow<'a, str>>,
+        content: Option<Text<'a>>,
         /// The tools it called.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall<'a>>,
@@ -89,7 +89,7 @@ pub enum ChatMessage<'a> {
         /// The call it answers.
         tool_call_id: &'a str,
         /// The result as text.
-        content: Cow<'a, str>,
+        content: Text<'a>,
     },
 }
 
@@ -98,7 +98,7 @@ pub enum ChatMessage<'a> {
 #[serde(untagged)]
 pub enum UserContent<'a> {
     /// Plain text (the most portable form).
-    Text(Cow<'a, str>),
+    Text(Text<'a>),
     /// Text, images and files.
     Parts(Vec<UserPart<'a>>),
 }
@@ -110,7 +110,7 @@ pub enum UserPart<'a> {
     /// Text.
     Text {
         /// The text.
-        text: Cow<'a, str>,
+        text: Text<'a>,
     },
     /// An image, by URL or data URL.
     ImageUrl {

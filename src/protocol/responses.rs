@@ -9,13 +9,12 @@
 //! must travel on unchanged: a reasoning item goes back to the upstream on
 //! the next turn exactly as it came.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::anthropic::JsonText;
+use super::text::Text;
 
 // ---------------------------------------------------------------------------
 // Request
@@ -27,7 +26,7 @@ pub struct ResponsesRequest<'a> {
     pub model: &'a str,
     /// System (developer) instructions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub instructions: Option<Cow<'a, str>>,
+    pub instructions: Option<Text<'a>>,
     /// The conversation as input items.
     pub input: Vec<InputItem<'a>>,
     /// Output limit, reasoning included.
@@ -115,7 +114,7 @@ pub enum TypedItem<'a> {
         /// The call it answers.
         call_id: &'a str,
         /// The result as text.
-        output: Cow<'a, str>,
+        output: Text<'a>,
     },
 }
 
@@ -126,7 +125,7 @@ pub enum ContentPart<'a> {
     /// Text from the user (or the system).
     InputText {
         /// The text.
-        text: Cow<'a, str>,
+        text: Text<'a>,
     },
     /// An image, by URL or data URL.
     InputImage {
@@ -150,7 +149,7 @@ pub enum ContentPart<'a> {
     /// Text the model said earlier.
     OutputText {
         /// The text.
-        text: Cow<'a, str>,
+        text: Text<'a>,
         /// Always empty.
         annotations: [(); 0],
     },

@@ -111,11 +111,11 @@ pub(crate) fn size_verdict(req: &MessagesRequest, threshold: u64) -> SizeVerdict
 /// Adds a content's text bytes and the most its other blocks can cost.
 fn content_bytes(content: &Content, text: &mut u64, framing: &mut u64) {
     match content {
-        Content::Text(s) => *text += s.len() as u64,
+        Content::Text(s) => *text += s.json_len() as u64,
         Content::Blocks(blocks) => {
             for b in blocks {
                 match b {
-                    ContentBlock::Text { text: s } => *text += s.len() as u64,
+                    ContentBlock::Text { text: s } => *text += s.json_len() as u64,
                     ContentBlock::Image { .. } => *framing += IMAGE_FALLBACK_TOKENS,
                     ContentBlock::Document { .. } => {
                         // A PDF costs per page; without a page count the

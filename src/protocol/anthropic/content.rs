@@ -4,11 +4,14 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::JsonText;
+use crate::protocol::text::Text;
+
 /// Message content, `system`, and `tool_result.content`: a string or a list of blocks.
 #[derive(Debug)]
 pub enum Content {
-    /// A plain string.
-    Text(String),
+    /// A plain string, as the client wrote it.
+    Text(JsonText),
     /// Content blocks.
     Blocks(Vec<ContentBlock>),
 }
@@ -17,7 +20,7 @@ impl Content {
     /// Concatenated text of the text-like blocks, joined by `sep`.
     pub(crate) fn joined_text(&self, sep: &str) -> String {
         match self {
-            Content::Text(s) => s.clone(),
+            Content::Text(s) => s.text().into_owned(),
             Content::Blocks(blocks) => {
                 let mut out = String::new();
                 for text in blocks.iter().filter_map(ContentBlock::as_text) {
@@ -27,7 +30,7 @@ impl Content {
                     if !out.is_empty() {
                         out.push_str(sep);
                     }
-                    out.push_str(text);
+                    out.push_str(&text.as_str());
                 }
                 out
             }
@@ -97,8 +100,8 @@ pub enum DocumentSource {
 pub enum ContentBlock {
     /// Text.
     Text {
-        /// The text.
-        text: String,
+        /// The text, as the client wrote it.
+        text: JsonText,
     },
     /// An image.
     Image {
@@ -154,10 +157,10 @@ pub enum ContentBlock {
 
 impl ContentBlock {
     /// The text this block contributes when flattened to plain text.
-    pub(crate) fn as_text(&self) -> Option<&str> {
+    pub(crate) fn as_text(&self) -> Option<Text<'_>> {
         match self {
-            ContentBlock::Text { text } => Some(text),
-            ContentBlock::Other { text, .. } => text.as_deref(),
+            ContentBlock::Text { text } => Some(Text::Raw(text)),
+            ContentBlock::Other { text, .. } => text.as_deref().map(Text::from),
             _ => None,
         }
     }

@@ -1,92 +1,49 @@
-//! The hand-written deserialisers: [`JsonText`], which keeps a string as
-//! raw JSON, [`Content`] (a string or blocks), and [`ContentBlock`], read
-//! through a flat wire struct so that unknown block types survive.
+//! The hand-written deserialisers: [`Content`] (a string, kept raw as a
+//! [`JsonText`], or blocks), and [`ContentBlock`], read through a flat wire
+//! struct so that unknown block types survive.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{Content, ContentBlock};
+use crate::protocol::text::JsonText;
 
-/// A JSON string kept as it arrived, escapes and all. Long texts that pass
-/// through to another JSON API unchanged (tool descriptions run to 18 KB in
-/// a Claude Code request) are then neither unescaped on the way in nor
-/// escaped again on the way out: they are copied.
-#[derive(Debug, Clone)]
-pub struct JsonText(Box<RawValue>);
-
-impl JsonText {
-    /// The JSON string literal, quotes included.
-    pub fn json(&self) -> &str {
-        self.0.get()
-    }
-
-    /// True for `""`.
-    pub fn is_empty(&self) -> bool {
-        self.json() == "\"\""
-    }
-
-    /// The decoded text (borrowed when it has no escapes).
-    pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        let json = self.json();
-        let inner = &json[1..json.len() - 1];
-        if inner.contains('\\') {
-            // Valid by construction: it parsed as a JSON string.
-            std::borrow::Cow::Owned(serde_json::from_str(json).unwrap_or_default())
-        } else {
-            std::borrow::Cow::Borrowed(inner)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for JsonText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        if !raw.get().starts_with('"') {
-            return Err(de::Error::invalid_type(
-                de::Unexpected::Other("a value that is not a string"),
-                &"a string",
-            ));
-        }
-        Ok(JsonText(raw))
-    }
-}
-
-impl Serialize for JsonText {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
+/// A string is kept raw ([`JsonText`]); an array is read from the raw value
+/// block by block. (A visitor would only ever see the string decoded.)
 impl<'de> Deserialize<'de> for Content {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ContentVisitor;
-        impl<'de> Visitor<'de> for ContentVisitor {
-            type Value = Content;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array of content blocks")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
-                Ok(Content::Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Content, E> {
-                Ok(Content::Text(v))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Content, E> {
-                Ok(Content::Blocks(Vec::new()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
-                let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-                while let Some(b) = seq.next_element::<ContentBlock>()? {
-                    blocks.push(b);
-                }
-                Ok(Content::Blocks(blocks))
-            }
+        let raw = Box::<RawValue>::deserialize(d)?;
+        match raw.get().as_bytes().first() {
+            Some(b'"') => Ok(Content::Text(JsonText::from_raw(raw))),
+            Some(b'[') => blocks(raw.get()).map(Content::Blocks),
+            Some(b'n') => Ok(Content::Blocks(Vec::new())),
+            _ => Err(de::Error::invalid_type(
+                de::Unexpected::Other("a value that is neither a string nor an array"),
+                &"a string or an array of content blocks",
+            )),
         }
-        d.deserialize_any(ContentVisitor)
     }
+}
+
+/// The blocks of a content array. An error names the block (`[2].text: …`,
+/// which the request's error message appends to the field's path) without
+/// the position inside the array, which would not be the body's.
+fn blocks<E: de::Error>(json: &str) -> Result<Vec<ContentBlock>, E> {
+    if let Ok(blocks) = serde_json::from_str(json) {
+        return Ok(blocks);
+    }
+    let de = &mut serde_json::Deserializer::from_str(json);
+    let err = match serde_path_to_error::deserialize::<_, Vec<ContentBlock>>(de) {
+        Ok(blocks) => return Ok(blocks),
+        Err(e) => e,
+    };
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let full = inner.to_string();
+    let at = format!(" at line {} column {}", inner.line(), inner.column());
+    let msg = full.strip_suffix(&at).unwrap_or(&full);
+    Err(E::custom(format!("{path}: {msg}")))
 }
 
 /// Flat view of a block on the wire; every block type's fields are optional
@@ -97,7 +54,7 @@ impl<'de> Deserialize<'de> for Content {
 struct WireBlock {
     #[serde(rename = "type")]
     kind: String,
-    text: Option<String>,
+    text: Option<JsonText>,
     source: Option<serde_json::Value>,
     title: Option<String>,
     id: Option<String>,
@@ -160,7 +117,7 @@ impl TryFrom<WireBlock> for ContentBlock {
             },
             _ => {
                 // search_result, mid_conv_system and friends: keep their text.
-                let text = w.text.or_else(|| {
+                let text = w.text.map(|t| t.text().into_owned()).or_else(|| {
                     w.content
                         .map(|c| c.joined_text("\n"))
                         .filter(|t| !t.is_empty())

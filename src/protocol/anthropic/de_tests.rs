@@ -1,6 +1,7 @@
 use serde::Deserialize;
 
 use crate::protocol::anthropic::{Content, ContentBlock, JsonText, MessagesRequest};
+use crate::protocol::text::Text;
 
 #[test]
 fn json_text_passes_a_string_through_verbatim_and_decodes_on_demand() {
@@ -58,7 +59,7 @@ fn unknown_blocks_survive_and_known_blocks_check_fields() {
     )
     .unwrap();
     let Content::Blocks(b) = c else { panic!() };
-    assert_eq!(b[0].as_text(), Some("Tool loaded: WebFetch"));
+    assert_eq!(b[0].as_text(), Some(Text::from("Tool loaded: WebFetch")));
     assert!(matches!(&b[1], ContentBlock::Other { kind, text: None } if kind == "brand_new"));
     let err = serde_json::from_str::<Content>(r#"[{"type":"text"}]"#).unwrap_err();
     assert!(err.to_string().contains("`text`"), "{err}");

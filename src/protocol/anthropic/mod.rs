@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `request` | request bodies, messages, settings, tools |
 //! | `content` | message content and content blocks |
-//! | `de` | the hand-written deserialisers ([`JsonText`], [`Content`], [`ContentBlock`]) |
+//! | `de` | the hand-written deserialisers ([`Content`], [`ContentBlock`]); [`JsonText`] lives in `protocol::text` |
 //! | `response` | the non-streamed answer |
 //! | `events` | stream events |
 
@@ -21,8 +21,8 @@ mod events;
 mod request;
 mod response;
 
+pub use crate::protocol::text::JsonText;
 pub use content::{Content, ContentBlock, DocumentSource, ImageSource};
-pub use de::JsonText;
 pub use events::{BlockStart, Delta, ErrorBody, MessageDeltaBody, StreamEvent};
 pub use request::{
     CountTokensRequest, FunctionTool, Message, MessagesRequest, Metadata, OutputConfig, Role,

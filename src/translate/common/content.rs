@@ -1,11 +1,10 @@
 //! Reading the content of an Anthropic request the same way for every
 //! upstream (docs/translation.md, "Content").
 
-use std::borrow::Cow;
-
 use serde_json::Value;
 
 use crate::protocol::anthropic::{Content, ContentBlock};
+use crate::protocol::text::Text;
 
 /// Separator between texts that were separate blocks on Anthropic's side
 /// (system blocks, text blocks of one turn, the parts of a document): a
@@ -20,16 +19,16 @@ pub(crate) const TOOL_RESULT_SEPARATOR: &str = "\n";
 /// cc_version=…`) is Anthropic-internal metadata that changes between
 /// requests: sent to another provider it means nothing and, at the very
 /// start of the prompt, defeats the provider's prefix caching.
-pub(crate) fn is_billing_header(text: &str) -> bool {
+pub(crate) fn is_billing_header(text: &Text<'_>) -> bool {
     text.starts_with("x-anthropic-billing-header:")
 }
 
 /// The texts of a `system` prompt or a `role: "system"` turn that another
 /// provider should see: a plain string as it is, or the text of each block
 /// except Claude Code's billing header; empty texts are skipped.
-pub(crate) fn system_texts(content: &Content) -> impl Iterator<Item = &str> {
-    let (text, blocks): (Option<&str>, &[ContentBlock]) = match content {
-        Content::Text(s) => (Some(s), &[]),
+pub(crate) fn system_texts(content: &Content) -> impl Iterator<Item = Text<'_>> {
+    let (text, blocks): (Option<Text<'_>>, &[ContentBlock]) = match content {
+        Content::Text(s) => (Some(Text::Raw(s)), &[]),
         Content::Blocks(b) => (None, b),
     };
     text.into_iter()
@@ -42,13 +41,9 @@ pub(crate) fn system_texts(content: &Content) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
-/// `pieces` joined by `sep`, borrowed when there is at most one.
-pub(crate) fn join<'a>(mut pieces: Vec<Cow<'a, str>>, sep: &str) -> Cow<'a, str> {
-    match pieces.len() {
-        0 => Cow::Borrowed(""),
-        1 => pieces.pop().unwrap_or(Cow::Borrowed("")),
-        _ => Cow::Owned(pieces.join(sep)),
-    }
+/// `pieces` joined by `sep`, not copied when there is at most one.
+pub(crate) fn join<'a>(pieces: Vec<Text<'a>>, sep: &str) -> Text<'a> {
+    Text::join(pieces, sep)
 }
 
 /// Text of a document's `content` source: a string, or a list of blocks
@@ -69,7 +64,7 @@ pub(crate) fn document_text(content: &Value) -> String {
 /// One block of a `tool_result` as an upstream takes it.
 pub(crate) enum Piece<'a, M> {
     /// Text, which goes into the result's text.
-    Text(Cow<'a, str>),
+    Text(Text<'a>),
     /// Anything else (an image, a file), which travels beside the text.
     Media(M),
 }
@@ -80,9 +75,9 @@ pub(crate) enum Piece<'a, M> {
 pub(crate) fn flatten_tool_result<'a, M>(
     content: &'a Content,
     mut piece: impl FnMut(&'a ContentBlock) -> Option<Piece<'a, M>>,
-) -> (Cow<'a, str>, Vec<M>) {
+) -> (Text<'a>, Vec<M>) {
     let blocks = match content {
-        Content::Text(s) => return (Cow::Borrowed(s), Vec::new()),
+        Content::Text(s) => return (Text::Raw(s), Vec::new()),
         Content::Blocks(blocks) => blocks,
     };
     let mut texts = Vec::new();
@@ -120,6 +115,11 @@ mod tests {
             system_texts(&content(json!("S"))).collect::<Vec<_>>(),
             ["S"]
         );
+        let escaped: Content = serde_json::from_str(
+            r#"[{"type": "text", "text": "\u0078-anthropic-billing-header: v"}, {"type": "text", "text": "C"}]"#,
+        )
+        .unwrap();
+        assert_eq!(system_texts(&escaped).collect::<Vec<_>>(), ["C"]);
         assert_eq!(system_texts(&content(json!(""))).count(), 0);
     }
 
@@ -141,13 +141,13 @@ mod tests {
             {"type": "text", "text": "two"}
         ]));
         let (text, media) = flatten_tool_result(&c, |b| match b {
-            ContentBlock::Text { text } => Some(Piece::Text(Cow::Borrowed(text))),
+            ContentBlock::Text { text } => Some(Piece::Text(Text::Raw(text))),
             ContentBlock::Image { .. } => Some(Piece::Media("img")),
             _ => None,
         });
-        assert_eq!((text.as_ref(), media), ("one\ntwo", vec!["img"]));
+        assert_eq!((text.as_str().as_ref(), media), ("one\ntwo", vec!["img"]));
         let plain = content(json!("out"));
         let (text, media) = flatten_tool_result(&plain, |_| None::<Piece<'_, ()>>);
-        assert!(matches!(text, Cow::Borrowed("out")) && media.is_empty());
+        assert!(matches!(text, Text::Raw(_)) && text == "out" && media.is_empty());
     }
 }

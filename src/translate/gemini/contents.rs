@@ -20,10 +20,13 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::{sanitize_tool_name, SIGNATURE_PROVIDER, SKIP_SIGNATURE};
-use crate::protocol::anthropic::{self, ContentBlock, DocumentSource, ImageSource, Message, Role};
+use crate::protocol::anthropic::{
+    self, ContentBlock, DocumentSource, ImageSource, JsonText, Message, Role,
+};
 use crate::protocol::gemini::{
     Blob, Content, FunctionCall, FunctionResponse, FunctionResponsePart, Part,
 };
+use crate::protocol::text::Text;
 use crate::translate::common::content::{document_text, flatten_tool_result, Piece};
 use crate::translate::common::history::{PendingCall, PendingCalls, INTERRUPTED};
 use crate::translate::parse_synthetic_signature;
@@ -42,7 +45,7 @@ pub(crate) fn system_turn_parts(messages: &[Message]) -> impl Iterator<Item = Pa
         .filter(|m| m.role == Role::System)
         .flat_map(|m| block_refs(&m.content))
         .filter_map(|b| match b {
-            BlockRef::Text(t) => Some(t),
+            BlockRef::Text(t) => Some(Text::Raw(t)),
             BlockRef::Block(b) => b.as_text(),
         })
         .filter(|t| !t.is_empty())
@@ -69,7 +72,7 @@ pub(crate) fn to_contents(messages: &[Message], gemini3: bool) -> Vec<Content<'_
 
 #[derive(Clone, Copy)]
 enum BlockRef<'a> {
-    Text(&'a str),
+    Text(&'a JsonText),
     Block(&'a ContentBlock),
 }
 
@@ -171,6 +174,7 @@ impl<'a> Builder<'a> {
                 .into_iter()
                 .flat_map(|c| c.parts)
                 .filter_map(|p| p.text)
+                .map(Text::into_string)
                 .collect();
             if !prefill.trim().is_empty() {
                 self.user_text(vec![Part::text(format!(
@@ -238,14 +242,14 @@ fn flatten_result(content: &anthropic::Content) -> (String, Vec<FunctionResponse
         Part { text: Some(t), .. } => Some(Piece::Text(t)),
         _ => None,
     });
-    (text.into_owned(), media)
+    (text.into_string(), media)
 }
 
 /// Text, image and document blocks (and unknown blocks that have text) as a
 /// part; `None` for everything else and for empty text.
 fn block_part(block: &ContentBlock) -> Option<Part<'_>> {
     let part = match block {
-        ContentBlock::Text { text } => Part::text(text.as_str()),
+        ContentBlock::Text { text } => Part::text(text),
         ContentBlock::Image { source } => match source {
             ImageSource::Base64 { media_type, data } => inline(media_type, data),
             // Gemini cannot fetch arbitrary URLs (fileData is for its Files
@@ -284,7 +288,7 @@ fn model_parts<'a>(blocks: impl Iterator<Item = BlockRef<'a>>) -> (Vec<Part<'a>>
     let mut signature: Option<&'a str> = None;
     for b in blocks {
         let block = match b {
-            BlockRef::Text("") => continue,
+            BlockRef::Text(t) if t.is_empty() => continue,
             BlockRef::Text(t) => {
                 let mut part = Part::text(t);
                 part.thought_signature = signature.take().map(Cow::Borrowed);
@@ -344,7 +348,7 @@ fn model_parts<'a>(blocks: impl Iterator<Item = BlockRef<'a>>) -> (Vec<Part<'a>>
 /// part, and that is how it is replayed.
 fn signature_part(signature: &str) -> Part<'_> {
     Part {
-        text: Some(Cow::Borrowed("")),
+        text: Some(Text::default()),
         thought_signature: Some(Cow::Borrowed(signature)),
         ..Part::default()
     }

@@ -180,8 +180,8 @@ impl GeminiStreamTranslator {
                 self.emit.blocks().close(out);
                 self.signed_thinking_open = false;
             }
-            if let Some(t) = part.text.as_deref() {
-                self.emit.blocks().thinking(out, t);
+            if let Some(t) = &part.text {
+                self.emit.blocks().thinking(out, &t.as_str());
             }
             if let Some(s) = signature {
                 self.sign(&s, out);
@@ -199,8 +199,8 @@ impl GeminiStreamTranslator {
         }
         if let Some(call) = part.function_call {
             self.tool_use(call, out);
-        } else if let Some(t) = part.text.as_deref() {
-            self.text(out, t);
+        } else if let Some(t) = &part.text {
+            self.text(out, &t.as_str());
         }
     }
 

@@ -6,8 +6,6 @@
 //! fields (cache_control, context_management, output_config, top_k, …) have
 //! no place in the output types and so are dropped by construction.
 
-use std::borrow::Cow;
-
 use crate::protocol::anthropic::{
     Content, ContentBlock, DocumentSource, ImageSource, MessagesRequest, Role, Thinking, Tool,
     ToolChoice, ToolSpec,
@@ -17,6 +15,7 @@ use crate::protocol::openai::{
     ImageUrl, NamedFunction, Parameters, StreamOptions, ToolCall, ToolCallFunction, UserContent,
     UserPart,
 };
+use crate::protocol::text::Text;
 use crate::translate::common::content::{
     document_text, flatten_tool_result, join, system_texts, Piece, BLOCK_SEPARATOR,
 };
@@ -207,7 +206,7 @@ impl<'a> MessagesBuilder<'a> {
         for id in self.pending.unanswered() {
             self.out.push(ChatMessage::Tool {
                 tool_call_id: id,
-                content: Cow::Borrowed(INTERRUPTED_TEXT),
+                content: Text::from(INTERRUPTED_TEXT),
             });
         }
         self.out.append(&mut self.deferred);
@@ -218,7 +217,7 @@ impl<'a> MessagesBuilder<'a> {
             Content::Text(s) => {
                 if !s.is_empty() {
                     self.out.push(ChatMessage::Assistant {
-                        content: Some(Cow::Borrowed(s)),
+                        content: Some(Text::Raw(s)),
                         tool_calls: Vec::new(),
                     });
                 }
@@ -230,9 +229,7 @@ impl<'a> MessagesBuilder<'a> {
         let mut tool_calls = Vec::new();
         for block in blocks {
             match block {
-                ContentBlock::Text { text } if !text.is_empty() => {
-                    texts.push(Cow::Borrowed(text.as_str()))
-                }
+                ContentBlock::Text { text } if !text.is_empty() => texts.push(Text::Raw(text)),
                 ContentBlock::ToolUse { id, name, input } => {
                     self.pending.push(id);
                     tool_calls.push(ToolCall {
@@ -264,7 +261,7 @@ impl<'a> MessagesBuilder<'a> {
                 self.answer_orphans();
                 if !s.is_empty() {
                     self.out.push(ChatMessage::User {
-                        content: UserContent::Text(Cow::Borrowed(s)),
+                        content: UserContent::Text(Text::Raw(s)),
                     });
                 }
                 return;
@@ -292,7 +289,7 @@ impl<'a> MessagesBuilder<'a> {
                     });
                     if !media.is_empty() {
                         tool_media.push(UserPart::Text {
-                            text: Cow::Owned(format!("Image output of tool {id}:")),
+                            text: Text::from(format!("Image output of tool {id}:")),
                         });
                         tool_media.extend(media);
                     }
@@ -309,7 +306,7 @@ impl<'a> MessagesBuilder<'a> {
 }
 
 fn system_message(content: &Content) -> Option<ChatMessage<'_>> {
-    let texts = system_texts(content).map(Cow::Borrowed).collect();
+    let texts = system_texts(content).collect();
     let text = join(texts, BLOCK_SEPARATOR);
     (!text.is_empty()).then_some(ChatMessage::System { content: text })
 }
@@ -342,11 +339,13 @@ fn user_message(parts: Vec<UserPart<'_>>) -> Option<ChatMessage<'_>> {
 /// without text).
 fn user_part(block: &ContentBlock) -> Option<UserPart<'_>> {
     match block {
-        ContentBlock::Text { text }
-        | ContentBlock::Other {
+        ContentBlock::Text { text } => (!text.is_empty()).then_some(UserPart::Text {
+            text: Text::Raw(text),
+        }),
+        ContentBlock::Other {
             text: Some(text), ..
         } => (!text.is_empty()).then_some(UserPart::Text {
-            text: Cow::Borrowed(text),
+            text: Text::from(text),
         }),
         ContentBlock::Image { source } => Some(UserPart::ImageUrl {
             image_url: ImageUrl {
@@ -364,13 +363,13 @@ fn user_part(block: &ContentBlock) -> Option<UserPart<'_>> {
 }
 
 fn document_part<'a>(source: &'a DocumentSource, title: Option<&str>) -> Option<UserPart<'a>> {
-    let text = |body: Cow<'a, str>| -> Option<UserPart<'a>> {
+    let text = |body: Text<'a>| -> Option<UserPart<'a>> {
         if body.is_empty() {
             return None;
         }
         Some(UserPart::Text {
             text: match title {
-                Some(t) if !t.is_empty() => Cow::Owned(format!("Document: {t}\n\n{body}")),
+                Some(t) if !t.is_empty() => body.prefixed(&format!("Document: {t}\n\n")),
                 _ => body,
             },
         })
@@ -388,15 +387,15 @@ fn document_part<'a>(source: &'a DocumentSource, title: Option<&str>) -> Option<
         }),
         // Chat Completions cannot fetch a document; the model at least
         // learns where it is.
-        DocumentSource::Url { url } => text(Cow::Owned(format!("(document at {url})"))),
-        DocumentSource::Text { data, .. } => text(Cow::Borrowed(data)),
-        DocumentSource::Content { content } => text(Cow::Owned(document_text(content))),
+        DocumentSource::Url { url } => text(Text::from(format!("(document at {url})"))),
+        DocumentSource::Text { data, .. } => text(Text::from(data)),
+        DocumentSource::Content { content } => text(Text::from(document_text(content))),
     }
 }
 
 /// Text for the `tool` message (which accepts text only) and the media that
 /// must follow in a user message.
-fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<UserPart<'_>>) {
+fn tool_result_content(content: &Content, is_error: bool) -> (Text<'_>, Vec<UserPart<'_>>) {
     let (mut text, media) = flatten_tool_result(content, |block| {
         user_part(block).map(|part| match part {
             UserPart::Text { text } => Piece::Text(text),
@@ -404,14 +403,14 @@ fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<
         })
     });
     if text.is_empty() {
-        text = Cow::Borrowed(if media.is_empty() {
+        text = Text::from(if media.is_empty() {
             EMPTY_TOOL_RESULT
         } else {
             IMAGE_ONLY_TOOL_RESULT
         });
     }
     if is_error {
-        text = Cow::Owned(format!("Error: {text}"));
+        text = text.prefixed("Error: ");
     }
     (text, media)
 }

@@ -10,14 +10,15 @@ use std::borrow::Cow;
 
 use super::reasoning_item;
 use crate::protocol::anthropic::{
-    Content, ContentBlock, DocumentSource, ImageSource, MessagesRequest, Role, Thinking, Tool,
-    ToolChoice as AnthropicToolChoice, ToolSpec,
+    Content, ContentBlock, DocumentSource, ImageSource, JsonText, MessagesRequest, Role, Thinking,
+    Tool, ToolChoice as AnthropicToolChoice, ToolSpec,
 };
 use crate::protocol::openai::{EmptyObjectSchema, Parameters};
 use crate::protocol::responses::{
     ContentPart, FunctionTool, InputItem, Reasoning, ResponsesRequest, ToolChoice, TypedItem,
     INCLUDE_ENCRYPTED_REASONING,
 };
+use crate::protocol::text::Text;
 use crate::translate::common::content::{
     document_text, flatten_tool_result, join, system_texts, Piece, BLOCK_SEPARATOR,
 };
@@ -67,10 +68,7 @@ pub fn to_responses_request<'a>(
             .is_some_and(AnthropicToolChoice::disable_parallel))
     .then_some(false);
     let instructions = req.system.as_ref().and_then(|s| {
-        let text = join(
-            system_texts(s).map(Cow::Borrowed).collect(),
-            BLOCK_SEPARATOR,
-        );
+        let text = join(system_texts(s).collect(), BLOCK_SEPARATOR);
         (!text.is_empty()).then_some(text)
     });
     ResponsesRequest {
@@ -185,9 +183,7 @@ impl<'a> InputBuilder<'a> {
     /// A `role: "system"` turn stays a system message in its place.
     fn system_turn(&mut self, content: &'a Content) {
         let parts: Vec<ContentPart<'a>> = system_texts(content)
-            .map(|t| ContentPart::InputText {
-                text: Cow::Borrowed(t),
-            })
+            .map(|text| ContentPart::InputText { text })
             .collect();
         if parts.is_empty() {
             return;
@@ -206,7 +202,7 @@ impl<'a> InputBuilder<'a> {
             self.out
                 .push(InputItem::Typed(TypedItem::FunctionCallOutput {
                     call_id: id,
-                    output: Cow::Borrowed(INTERRUPTED_TEXT),
+                    output: Text::from(INTERRUPTED_TEXT),
                 }));
         }
         self.out.append(&mut self.deferred);
@@ -271,9 +267,7 @@ impl<'a> InputBuilder<'a> {
                 if !s.is_empty() {
                     self.out.push(message(
                         "user",
-                        vec![ContentPart::InputText {
-                            text: Cow::Borrowed(s),
-                        }],
+                        vec![ContentPart::InputText { text: Text::Raw(s) }],
                     ));
                 }
                 return;
@@ -302,7 +296,7 @@ impl<'a> InputBuilder<'a> {
                         }));
                     if !media.is_empty() {
                         tool_media.push(ContentPart::InputText {
-                            text: Cow::Owned(format!("Image output of tool {id}:")),
+                            text: Text::from(format!("Image output of tool {id}:")),
                         });
                         tool_media.extend(media);
                     }
@@ -318,9 +312,9 @@ impl<'a> InputBuilder<'a> {
     }
 }
 
-fn output_text(text: &str) -> ContentPart<'_> {
+fn output_text(text: &JsonText) -> ContentPart<'_> {
     ContentPart::OutputText {
-        text: Cow::Borrowed(text),
+        text: Text::Raw(text),
         annotations: [],
     }
 }
@@ -330,11 +324,13 @@ fn output_text(text: &str) -> ContentPart<'_> {
 /// text).
 fn user_part(block: &ContentBlock) -> Option<ContentPart<'_>> {
     match block {
-        ContentBlock::Text { text }
-        | ContentBlock::Other {
+        ContentBlock::Text { text } => (!text.is_empty()).then_some(ContentPart::InputText {
+            text: Text::Raw(text),
+        }),
+        ContentBlock::Other {
             text: Some(text), ..
         } => (!text.is_empty()).then_some(ContentPart::InputText {
-            text: Cow::Borrowed(text),
+            text: Text::from(text),
         }),
         ContentBlock::Image { source } => Some(ContentPart::InputImage {
             image_url: match source {
@@ -357,8 +353,8 @@ fn document_part<'a>(source: &'a DocumentSource, title: Option<&str>) -> Option<
         }
         Some(ContentPart::InputText {
             text: match title {
-                Some(t) if !t.is_empty() => Cow::Owned(format!("Document: {t}\n\n{body}")),
-                _ => body,
+                Some(t) if !t.is_empty() => Text::from(format!("Document: {t}\n\n{body}")),
+                _ => Text::Plain(body),
             },
         })
     };
@@ -385,7 +381,7 @@ fn document_part<'a>(source: &'a DocumentSource, title: Option<&str>) -> Option<
 
 /// Text for the `function_call_output` and the media that must follow in a
 /// user message.
-fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<ContentPart<'_>>) {
+fn tool_result_content(content: &Content, is_error: bool) -> (Text<'_>, Vec<ContentPart<'_>>) {
     let (mut text, media) = flatten_tool_result(content, |block| {
         user_part(block).map(|part| match part {
             ContentPart::InputText { text } => Piece::Text(text),
@@ -393,14 +389,14 @@ fn tool_result_content(content: &Content, is_error: bool) -> (Cow<'_, str>, Vec<
         })
     });
     if text.is_empty() {
-        text = Cow::Borrowed(if media.is_empty() {
+        text = Text::from(if media.is_empty() {
             EMPTY_TOOL_RESULT
         } else {
             IMAGE_ONLY_TOOL_RESULT
         });
     }
     if is_error {
-        text = Cow::Owned(format!("Error: {text}"));
+        text = text.prefixed("Error: ");
     }
     (text, media)
 }
