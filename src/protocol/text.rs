@@ -25,10 +25,12 @@ use serde_json::value::RawValue;
 pub struct JsonText(Box<RawValue>);
 
 impl JsonText {
-    /// `raw`, which the caller has checked is a string literal.
-    pub(crate) fn from_raw(raw: Box<RawValue>) -> JsonText {
+    /// `raw`, which the caller has checked is a string literal; an escaped
+    /// surrogate without its pair is refused, as decoding it would be.
+    pub(crate) fn from_raw<E: de::Error>(raw: Box<RawValue>) -> Result<JsonText, E> {
         debug_assert!(raw.get().starts_with('"'));
-        JsonText(raw)
+        check_surrogates(raw.get())?;
+        Ok(JsonText(raw))
     }
 
     /// The JSON string literal, quotes included.
@@ -93,8 +95,24 @@ impl<'de> Deserialize<'de> for JsonText {
                 &"a string",
             ));
         }
-        Ok(JsonText(raw))
+        JsonText::from_raw(raw)
     }
+}
+
+/// serde_json keeps a raw string's escapes unchecked beyond their syntax,
+/// so `"\ud800"` would pass through where decoding it fails (and
+/// Anthropic answers 400). Only a literal with a `\uD…` escape can hold
+/// one, and only such a literal is decoded to find out.
+fn check_surrogates<E: de::Error>(json: &str) -> Result<(), E> {
+    let bytes = json.as_bytes();
+    let suspect = memchr::memmem::find_iter(bytes, b"\\u")
+        .any(|i| bytes.get(i + 2).is_some_and(|b| b | 0x20 == b'd'));
+    if suspect && serde_json::from_str::<String>(json).is_err() {
+        return Err(E::custom(
+            "a string holds a \\uD800-\\uDFFF escape (UTF-16 surrogate) without its pair",
+        ));
+    }
+    Ok(())
 }
 
 impl Serialize for JsonText {
@@ -313,6 +331,15 @@ mod tests {
 
     fn raw(json: &str) -> JsonText {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn an_unpaired_surrogate_escape_is_refused_like_a_decoded_string() {
+        let err = serde_json::from_str::<JsonText>(r#""a \ud800 b""#).unwrap_err();
+        assert!(err.to_string().contains("surrogate"), "{err}");
+        assert!(serde_json::from_str::<JsonText>(r#""\udc00""#).is_err());
+        let pair = raw(r#""\ud83d\ude00 \\ud""#);
+        assert_eq!(Text::Raw(&pair), "\u{1f600} \\ud");
     }
 
     #[test]

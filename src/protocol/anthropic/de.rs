@@ -15,7 +15,7 @@ impl<'de> Deserialize<'de> for Content {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
         match raw.get().as_bytes().first() {
-            Some(b'"') => Ok(Content::Text(JsonText::from_raw(raw))),
+            Some(b'"') => JsonText::from_raw(raw).map(Content::Text),
             Some(b'[') => blocks(raw.get()).map(Content::Blocks),
             Some(b'n') => Ok(Content::Blocks(Vec::new())),
             _ => Err(de::Error::invalid_type(

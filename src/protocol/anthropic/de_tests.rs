@@ -77,3 +77,13 @@ fn tool_use_input_is_kept_raw() {
     };
     assert_eq!(input.get(), r#"{"file_path":"/a","n":1}"#);
 }
+
+#[test]
+fn an_unpaired_surrogate_in_a_text_is_refused_in_either_form() {
+    for body in [r#""\ud800""#, r#"[{"type":"text","text":"x \udfff y"}]"#] {
+        let err = serde_json::from_str::<Content>(body).unwrap_err();
+        assert!(err.to_string().contains("surrogate"), "{body}: {err}");
+    }
+    let ok: Content = serde_json::from_str(r#""\uD83D\uDE00""#).unwrap();
+    assert!(matches!(ok, Content::Text(t) if t.text() == "\u{1f600}"));
+}
