@@ -2,10 +2,14 @@
 //! key in a header (never in a URL, where it could reach an access log),
 //! and bounded reads of upstream bodies.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use http_body::{Frame, SizeHint};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 
@@ -48,7 +52,13 @@ fn set_secret(headers: &mut HeaderMap, name: HeaderName, value: &str, key: &ApiK
     }
 }
 
-/// One attempt of `out` with the headers `authorize` adds for the key.
+/// One attempt of `out` with the headers `authorize` adds for the key. The
+/// body goes as a [`OnceBody`]: reqwest keeps no copy of it (nor of the
+/// request) for a redirect or a retry of its own, so once it is written the
+/// caller holds the only copy and may pack it while the answer is awaited
+/// (see [`super::held`]). The retry reqwest would have made, of a request
+/// an HTTP/2 server refused unprocessed, is the caller's: see
+/// [`is_protocol_nack`].
 pub(crate) fn build_request(
     client: &reqwest::Client,
     out: &Outgoing,
@@ -65,7 +75,57 @@ pub(crate) fn build_request(
         .post(out.url.clone())
         .headers(headers)
         .timeout(timeout)
-        .body(out.body.clone())
+        .body(reqwest::Body::wrap(OnceBody(Some(out.body.clone()))))
+}
+
+/// A request body of one chunk with its exact length (the request's
+/// Content-Length), which reqwest treats as a stream it cannot replay.
+struct OnceBody(Option<Bytes>);
+
+impl http_body::Body for OnceBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(
+            self.0
+                .take()
+                .filter(|b| !b.is_empty())
+                .map(|b| Ok(Frame::data(b))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
+    }
+}
+
+/// How often a request an HTTP/2 server refused unprocessed is sent again
+/// on the same key (reqwest's own default for a replayable body).
+pub(crate) const MAX_NACK_RETRIES: u32 = 2;
+
+/// True when an HTTP/2 server refused the request before processing it: a
+/// graceful GOAWAY (`NO_ERROR`) or a `REFUSED_STREAM` reset, which RFC 9113
+/// §8.7 says is safe to send again. Such a request says nothing about the
+/// key; it goes again on a new stream or connection.
+pub(crate) fn is_protocol_nack(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && ((h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
+                    || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)));
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Reads at most `limit` bytes of a body (the rest is dropped), ignoring

@@ -18,6 +18,7 @@
 mod claude;
 pub(crate) mod errors;
 mod gemini;
+pub(crate) mod held;
 pub(crate) mod http;
 mod openai;
 pub(crate) mod opening;
@@ -248,11 +249,11 @@ impl Provider {
     pub(crate) async fn open(
         &self,
         upstream: &str,
-        out: &Outgoing,
+        stream: bool,
         response: reqwest::Response,
         deadline: Instant,
     ) -> Result<Answer, ApiError> {
-        if !out.stream {
+        if !stream {
             return match self {
                 Provider::Claude(_) => claude::read_whole(upstream, response).await,
                 Provider::OpenAi(_) | Provider::Gemini(_) | Provider::Responses(_) => {

@@ -4,8 +4,9 @@
 //! so they are invisible to it.
 
 use std::sync::Arc;
-
 use std::time::Duration;
+
+use reqwest::header::HeaderMap;
 
 use super::circuit::Admission;
 use super::keys::{AllResting, KeyFailure};
@@ -16,7 +17,10 @@ use crate::error::{ApiError, ErrorKind};
 use crate::observe::metrics::record_key_failure;
 use crate::observe::RequestRecord;
 use crate::providers::errors::{retry_after, scrub_key, transport_error};
-use crate::providers::http::{build_request, read_limited, HttpClients, MAX_ERROR_BODY};
+use crate::providers::held::Held;
+use crate::providers::http::{
+    build_request, is_protocol_nack, read_limited, HttpClients, MAX_ERROR_BODY, MAX_NACK_RETRIES,
+};
 use crate::providers::opening::Whole;
 use crate::providers::{Answer, ClientRequest, Outgoing, Refusal};
 use crate::settings::Settings;
@@ -109,7 +113,7 @@ pub(crate) async fn dispatch(
         // Bounded: the provider leaves each optional parameter out once, and
         // at most a few in all.
         let sent = loop {
-            match send_with_failover(net, live, &up, &out).await {
+            match send_with_failover(net, live, &up, &mut out).await {
                 Err(SendError::Request {
                     refusal: Some(refusal),
                     error,
@@ -186,9 +190,9 @@ pub(crate) async fn send_one(
     net: Net<'_>,
     live: &LiveState,
     up: &UpstreamRuntime,
-    out: &Outgoing,
+    mut out: Outgoing,
 ) -> Result<Whole, ApiError> {
-    match send_with_failover(net, live, up, out).await {
+    match send_with_failover(net, live, up, &mut out).await {
         Ok(Attempted {
             answer: Answer::Whole(whole),
             ..
@@ -225,17 +229,13 @@ pub(crate) async fn send_through_key(
     let client = net.clients.for_upstream(&up.config);
     let name = &up.config.name;
     let mut out = up.provider.prepare(&up.config, req, model)?;
+    let mut held = Held::default();
     // Bounded like the loop in `dispatch`: each optional parameter is left
     // out once.
     loop {
-        let request = build_request(
-            client,
-            &out,
-            |h| up.provider.authorize(api_key, h),
-            net.settings.request_timeout,
-        );
-        let deadline = Instant::now() + net.settings.first_byte_timeout;
-        let response = match tokio::time::timeout_at(deadline, request.send()).await {
+        let authorize = |h: &mut HeaderMap| up.provider.authorize(api_key, h);
+        let (outcome, deadline) = attempt(net, client, &mut out, &mut held, authorize).await?;
+        let response = match outcome {
             Err(_) => {
                 return Err(ApiError::timeout(format!(
                     "upstream {name} did not answer within {} s",
@@ -247,7 +247,8 @@ pub(crate) async fn send_through_key(
         };
         let status = response.status().as_u16();
         if response.status().is_success() {
-            return match up.provider.open(name, &out, response, deadline).await {
+            let opened = up.provider.open(name, out.stream, response, deadline);
+            return match held.wait(&mut out.body, opened).await {
                 Ok(answer) => Ok((out, answer)),
                 Err(err) => Err(scrub_key(err, api_key)),
             };
@@ -261,6 +262,7 @@ pub(crate) async fn send_through_key(
             Verdict::Fail(err) => (err, up.provider.refusal(status, &body)),
         };
         let error = scrub_key(error, api_key);
+        held.restore(&mut out.body)?;
         match refusal {
             Some(refusal) => match up.provider.without(&up.config, &out, req, refusal)? {
                 Some(next) => out = next,
@@ -278,7 +280,7 @@ async fn send_with_failover(
     net: Net<'_>,
     live: &LiveState,
     up: &UpstreamRuntime,
-    out: &Outgoing,
+    out: &mut Outgoing,
 ) -> Result<Attempted, SendError> {
     let order = up
         .keys
@@ -289,21 +291,42 @@ async fn send_with_failover(
             attempts: 0,
         })?;
     let client = net.clients.for_upstream(&up.config);
+    let mut held = Held::default();
+    let result = attempt_keys(net, up, out, &mut held, client, &order).await;
+    // An error leaves the body whole for a retry without a refused
+    // parameter; an answer needs it no more.
+    if result.is_err() {
+        held.restore(&mut out.body)
+            .map_err(|error| SendError::Request {
+                error,
+                refusal: None,
+            })?;
+    }
+    result
+}
+
+/// The keys of `order` in turn; see [`send_with_failover`].
+async fn attempt_keys(
+    net: Net<'_>,
+    up: &UpstreamRuntime,
+    out: &mut Outgoing,
+    held: &mut Held,
+    client: &reqwest::Client,
+    order: &[usize],
+) -> Result<Attempted, SendError> {
     let settings = net.settings;
     let name = &up.config.name;
     let mut last_error = None;
     for (n, i) in order.iter().copied().enumerate() {
         let key = up.keys.key(i);
-        let request = build_request(
-            client,
-            out,
-            |h| up.provider.authorize(key, h),
-            settings.request_timeout,
-        );
-        // FIRST_BYTE_TIMEOUT covers the headers and, for a stream, its
-        // first content.
-        let deadline = Instant::now() + settings.first_byte_timeout;
-        let outcome = tokio::time::timeout_at(deadline, request.send()).await;
+        let authorize = |h: &mut HeaderMap| up.provider.authorize(key, h);
+        let (outcome, deadline) =
+            attempt(net, client, out, held, authorize)
+                .await
+                .map_err(|error| SendError::Request {
+                    error,
+                    refusal: None,
+                })?;
         let response = match outcome {
             Err(_) => {
                 up.keys.mark_failure(i, KeyFailure::Unavailable).await;
@@ -327,7 +350,8 @@ async fn send_with_failover(
         };
         let status = response.status().as_u16();
         if response.status().is_success() {
-            match up.provider.open(name, out, response, deadline).await {
+            let opened = up.provider.open(name, out.stream, response, deadline);
+            match held.wait(&mut out.body, opened).await {
                 Ok(answer) => {
                     up.keys.mark_success(i).await;
                     return Ok(Attempted {
@@ -376,6 +400,40 @@ async fn send_with_failover(
             .unwrap_or_else(|| ApiError::api(format!("upstream {name} has no usable key"))),
         attempts: order.len() as u32,
     })
+}
+
+/// What one attempt came to: the response, a transport error, or no
+/// headers within FIRST_BYTE_TIMEOUT (`Err(Elapsed)`); and the deadline,
+/// which a stream's first content must also meet.
+type Outcome = Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>;
+
+/// Sends `out` once with the headers `authorize` adds, packing the body
+/// while the answer is awaited ([`Held`]). A request an HTTP/2 server
+/// refused unprocessed goes again at once, on the same key, at most
+/// [`MAX_NACK_RETRIES`] times: it says nothing about the key.
+async fn attempt(
+    net: Net<'_>,
+    client: &reqwest::Client,
+    out: &mut Outgoing,
+    held: &mut Held,
+    authorize: impl Fn(&mut HeaderMap),
+) -> Result<(Outcome, Instant), ApiError> {
+    let mut nacks = 0;
+    loop {
+        held.restore(&mut out.body)?;
+        let request = build_request(client, out, &authorize, net.settings.request_timeout);
+        // FIRST_BYTE_TIMEOUT covers the headers and, for a stream, its
+        // first content.
+        let deadline = Instant::now() + net.settings.first_byte_timeout;
+        let sent = tokio::time::timeout_at(deadline, request.send());
+        match held.wait(&mut out.body, sent).await {
+            Ok(Err(e)) if nacks < MAX_NACK_RETRIES && is_protocol_nack(&e) => {
+                tracing::debug!(host = %out.url.host_str().unwrap_or_default(), "an HTTP/2 upstream refused the request unprocessed; sending it again");
+                nacks += 1;
+            }
+            outcome => return Ok((outcome, deadline)),
+        }
+    }
 }
 
 /// Where a redirect points (read before the answer's body is).

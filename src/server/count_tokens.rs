@@ -75,7 +75,7 @@ async fn handle(
             record.service_type = up.config.service_type.as_str();
             record.model_upstream = Some(out.upstream_model.clone());
             record.upstreams_tried = 1;
-            let whole = send_one(state.net(), &live, up, &out).await?;
+            let whole = send_one(state.net(), &live, up, out).await?;
             record.ttfb = Some(record.started.elapsed());
             let parsed: serde_json::Value = serde_json::from_slice(&whole.body).map_err(|e| {
                 ApiError::api(format!(

@@ -52,6 +52,40 @@ fn failover_config(mock: &Mock, keys: &[&str]) -> Value {
     cfg
 }
 
+/// A Claude Code turn whose first key fails slowly (long enough for the
+/// gateway to pack the held body, see providers/held.rs) reaches the next
+/// key byte for byte, with its Content-Length, streaming and not.
+#[tokio::test]
+async fn a_body_held_through_a_slow_failure_reaches_the_next_key_whole() {
+    for stream in [false, true] {
+        let mock = spawn_mock(mock_openai::validate, |r| {
+            if r.key() == "slow-bad" {
+                Reply::Late(
+                    Duration::from_millis(300),
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": {"message": "boom"}}),
+                )
+            } else {
+                ok_reply(r, "from good")
+            }
+        })
+        .await;
+        let app = spawn_app(failover_config(&mock, &["slow-bad", "good"]), &[]).await;
+        let body = fixture("01-write-turn2.json").with("stream", stream);
+        let resp = app.messages(&body).await;
+        assert_eq!(answer_text(resp, stream).await, "from good");
+        let reqs = mock.requests();
+        assert_eq!(mock.keys(), ["slow-bad", "good"], "stream={stream}");
+        assert!(reqs[0].raw.len() > 20_000, "{}", reqs[0].raw.len());
+        assert_eq!(reqs[0].raw, reqs[1].raw, "stream={stream}");
+        for r in &reqs {
+            let len = r.raw.len().to_string();
+            assert_eq!(r.header("content-length"), Some(len.as_str()));
+            assert_eq!(r.header("transfer-encoding"), None);
+        }
+    }
+}
+
 /// Every key-level failure: the first key fails, the second answers, the
 /// client never notices; each key is tried once.
 #[tokio::test]

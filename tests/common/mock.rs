@@ -62,6 +62,8 @@ pub enum Reply {
     Hang,
     /// 200 with a JSON body, after a delay (a slow upstream).
     Slow(Duration, Value),
+    /// An error status with a JSON body, after a delay (a slow failure).
+    Late(Duration, StatusCode, Value),
 }
 
 impl Reply {
@@ -202,6 +204,10 @@ pub async fn spawn_mock(
                 Reply::Slow(delay, v) => {
                     tokio::time::sleep(delay).await;
                     json_response(StatusCode::OK, v)
+                }
+                Reply::Late(delay, status, v) => {
+                    tokio::time::sleep(delay).await;
+                    json_response(status, v)
                 }
                 Reply::Hang => {
                     // Counted in `aborted` when the caller drops the request.
