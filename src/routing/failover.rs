@@ -403,12 +403,12 @@ async fn attempt_keys(
 }
 
 /// What one attempt came to: the response, a transport error, or no
-/// headers within FIRST_BYTE_TIMEOUT (`Err(Elapsed)`); and the deadline,
-/// which a stream's first content must also meet.
+/// headers within FIRST_BYTE_TIMEOUT (`Err(Elapsed)`).
 type Outcome = Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>;
 
 /// Sends `out` once with the headers `authorize` adds, packing the body
-/// while the answer is awaited ([`Held`]). A request an HTTP/2 server
+/// while the answer is awaited ([`Held`]); also gives the attempt's
+/// deadline, which a stream's first content must meet as well. A request an HTTP/2 server
 /// refused unprocessed goes again at once, on the same key, at most
 /// [`MAX_NACK_RETRIES`] times: it says nothing about the key.
 async fn attempt(
