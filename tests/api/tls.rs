@@ -32,34 +32,49 @@ fn self_signed_acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
-/// Serves `app` over TLS with a fresh self-signed certificate for 127.0.0.1.
-async fn spawn_tls_upstream() -> String {
-    let acceptor = self_signed_acceptor(&[]);
+/// Accepts TLS connections on a free loopback port with a fresh self-signed
+/// certificate (ALPN `alpn`) and hands each to `serve`; returns the port.
+async fn serve_tls<F, Fut>(alpn: &[&[u8]], serve: F) -> u16
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let acceptor = self_signed_acceptor(alpn);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new()
-        .fallback(|| async { json_response(StatusCode::OK, text_completion("over tls")) });
+    let port = listener.local_addr().unwrap().port();
+    let serve = Arc::new(serve);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
             let acceptor = acceptor.clone();
-            let app = app.clone();
+            let serve = serve.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    serve(tls).await;
+                }
             });
         }
     });
-    format!("https://127.0.0.1:{}/v1", addr.port())
+    port
+}
+
+/// Serves a Chat Completions answer over TLS (HTTP/1.1).
+async fn spawn_tls_upstream() -> String {
+    let app = axum::Router::new()
+        .fallback(|| async { json_response(StatusCode::OK, text_completion("over tls")) });
+    let port = serve_tls(&[], move |tls| {
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        async move {
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+        }
+    })
+    .await;
+    format!("https://127.0.0.1:{port}/v1")
 }
 
 #[tokio::test]
@@ -95,45 +110,34 @@ async fn self_signed_upstream_needs_insecure_skip_verify() {
 /// with REFUSED_STREAM (RFC 9113 §8.7: not processed, safe to send again)
 /// and answers the rest; counts the streams it saw.
 async fn spawn_h2_refusing_upstream(refuse: usize) -> (String, Arc<AtomicUsize>) {
-    let acceptor = self_signed_acceptor(&[b"h2"]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
     let counter = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+    let port = serve_tls(&[b"h2"], move |tls| {
+        let seen = counter.clone();
+        async move {
+            let Ok(mut conn) = h2::server::handshake(tls).await else {
                 return;
             };
-            let acceptor = acceptor.clone();
-            let seen = counter.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut conn) = h2::server::handshake(tls).await else {
-                    return;
-                };
-                while let Some(Ok((_req, mut respond))) = conn.accept().await {
-                    if seen.fetch_add(1, Ordering::SeqCst) < refuse {
-                        respond.send_reset(h2::Reason::REFUSED_STREAM);
-                        continue;
-                    }
-                    let head = axum::http::Response::builder()
-                        .status(200)
-                        .header("content-type", "application/json")
-                        .body(())
-                        .unwrap();
-                    let Ok(mut body) = respond.send_response(head, false) else {
-                        continue;
-                    };
-                    let json = serde_json::to_vec(&text_completion("over h2")).unwrap();
-                    let _ = body.send_data(json.into(), true);
+            while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                if seen.fetch_add(1, Ordering::SeqCst) < refuse {
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    continue;
                 }
-            });
+                let head = axum::http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(())
+                    .unwrap();
+                let Ok(mut body) = respond.send_response(head, false) else {
+                    continue;
+                };
+                let json = serde_json::to_vec(&text_completion("over h2")).unwrap();
+                let _ = body.send_data(json.into(), true);
+            }
         }
-    });
-    (format!("https://127.0.0.1:{}/v1", addr.port()), seen)
+    })
+    .await;
+    (format!("https://127.0.0.1:{port}/v1"), seen)
 }
 
 /// A stream an HTTP/2 upstream refused unprocessed goes again on the same
