@@ -194,27 +194,29 @@ impl<'a> Text<'a> {
                 .collect();
             return Text::Plain(Cow::Owned(parts.join(sep)));
         }
-        let sep = escape(sep);
+        let escaped_sep = escape(sep);
         let escaped: Vec<Cow<'_, str>> = pieces.iter().map(Text::escaped).collect();
-        let len = escaped.iter().map(|e| e.len()).sum::<usize>() + sep.len() * pieces.len() + 2;
+        let len =
+            escaped.iter().map(|e| e.len()).sum::<usize>() + escaped_sep.len() * pieces.len() + 2;
         let mut json = String::with_capacity(len);
         json.push('"');
         for (i, e) in escaped.iter().enumerate() {
             if i > 0 {
-                json.push_str(&sep);
+                json.push_str(&escaped_sep);
             }
             json.push_str(e);
         }
         json.push('"');
         match JsonText::from_json(json) {
             Some(j) => Text::Joined(j),
-            // Not reachable: every piece is a valid escaped string.
+            // Not reachable (every piece is a valid escaped string); the
+            // decoded pieces joined say the same.
             None => Text::Plain(Cow::Owned(
                 pieces
                     .iter()
-                    .map(|p| p.as_str().into_owned())
+                    .map(|p| p.as_str())
                     .collect::<Vec<_>>()
-                    .join(&escape_free(&sep)),
+                    .join(sep),
             )),
         }
     }
@@ -235,11 +237,6 @@ fn escape(s: &str) -> String {
         .get(1..quoted.len().saturating_sub(1))
         .unwrap_or_default()
         .to_owned()
-}
-
-/// The string an escaped separator stands for.
-fn escape_free(escaped: &str) -> String {
-    serde_json::from_str(&format!("\"{escaped}\"")).unwrap_or_default()
 }
 
 impl Serialize for Text<'_> {

@@ -56,7 +56,7 @@ fn set_secret(headers: &mut HeaderMap, name: HeaderName, value: &str, key: &ApiK
 /// body goes as a [`OnceBody`]: reqwest keeps no copy of it (nor of the
 /// request) for a redirect or a retry of its own, so once it is written the
 /// caller holds the only copy and may pack it while the answer is awaited
-/// (see [`super::held`]). The retry reqwest would have made, of a request
+/// (see [`super::held_body`]). The retry reqwest would have made, of a request
 /// an HTTP/2 server refused unprocessed, is the caller's: see
 /// [`is_protocol_nack`].
 pub(crate) fn build_request(

@@ -18,7 +18,7 @@
 mod claude;
 pub(crate) mod errors;
 mod gemini;
-pub(crate) mod held;
+pub(crate) mod held_body;
 pub(crate) mod http;
 mod openai;
 pub(crate) mod opening;

@@ -17,7 +17,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::observe::metrics::record_key_failure;
 use crate::observe::RequestRecord;
 use crate::providers::errors::{retry_after, scrub_key, transport_error};
-use crate::providers::held::Held;
+use crate::providers::held_body::HeldBody;
 use crate::providers::http::{
     build_request, is_protocol_nack, read_limited, HttpClients, MAX_ERROR_BODY, MAX_NACK_RETRIES,
 };
@@ -229,7 +229,7 @@ pub(crate) async fn send_through_key(
     let client = net.clients.for_upstream(&up.config);
     let name = &up.config.name;
     let mut out = up.provider.prepare(&up.config, req, model)?;
-    let mut held = Held::default();
+    let mut held = HeldBody::default();
     // Bounded like the loop in `dispatch`: each optional parameter is left
     // out once.
     loop {
@@ -291,7 +291,7 @@ async fn send_with_failover(
             attempts: 0,
         })?;
     let client = net.clients.for_upstream(&up.config);
-    let mut held = Held::default();
+    let mut held = HeldBody::default();
     let result = attempt_keys(net, up, out, &mut held, client, &order).await;
     // An error leaves the body whole for a retry without a refused
     // parameter; an answer needs it no more.
@@ -310,7 +310,7 @@ async fn attempt_keys(
     net: Net<'_>,
     up: &UpstreamRuntime,
     out: &mut Outgoing,
-    held: &mut Held,
+    held: &mut HeldBody,
     client: &reqwest::Client,
     order: &[usize],
 ) -> Result<Attempted, SendError> {
@@ -407,7 +407,7 @@ async fn attempt_keys(
 type Outcome = Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>;
 
 /// Sends `out` once with the headers `authorize` adds, packing the body
-/// while the answer is awaited ([`Held`]); also gives the attempt's
+/// while the answer is awaited ([`HeldBody`]); also gives the attempt's
 /// deadline, which a stream's first content must meet as well. A request an HTTP/2 server
 /// refused unprocessed goes again at once, on the same key, at most
 /// [`MAX_NACK_RETRIES`] times: it says nothing about the key.
@@ -415,7 +415,7 @@ async fn attempt(
     net: Net<'_>,
     client: &reqwest::Client,
     out: &mut Outgoing,
-    held: &mut Held,
+    held: &mut HeldBody,
     authorize: impl Fn(&mut HeaderMap),
 ) -> Result<(Outcome, Instant), ApiError> {
     let mut nacks = 0;

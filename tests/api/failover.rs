@@ -53,7 +53,7 @@ fn failover_config(mock: &Mock, keys: &[&str]) -> Value {
 }
 
 /// A Claude Code turn whose first key fails slowly (long enough for the
-/// gateway to pack the held body, see providers/held.rs) reaches the next
+/// gateway to pack the held body, see providers/held_body.rs) reaches the next
 /// key byte for byte, with its Content-Length, streaming and not.
 #[tokio::test]
 async fn a_body_held_through_a_slow_failure_reaches_the_next_key_whole() {

@@ -41,11 +41,6 @@ pub(crate) fn system_texts(content: &Content) -> impl Iterator<Item = Text<'_>> 
         .filter(|t| !t.is_empty())
 }
 
-/// `pieces` joined by `sep`, not copied when there is at most one.
-pub(crate) fn join<'a>(pieces: Vec<Text<'a>>, sep: &str) -> Text<'a> {
-    Text::join(pieces, sep)
-}
-
 /// Text of a document's `content` source: a string, or a list of blocks
 /// whose non-empty texts are joined by [`BLOCK_SEPARATOR`].
 pub(crate) fn document_text(content: &Value) -> String {
@@ -89,7 +84,7 @@ pub(crate) fn flatten_tool_result<'a, M>(
             Piece::Media(m) => media.push(m),
         }
     }
-    (join(texts, TOOL_RESULT_SEPARATOR), media)
+    (Text::join(texts, TOOL_RESULT_SEPARATOR), media)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::protocol::openai::{
 };
 use crate::protocol::text::Text;
 use crate::translate::common::content::{
-    document_text, flatten_tool_result, join, system_texts, Piece, BLOCK_SEPARATOR,
+    document_text, flatten_tool_result, system_texts, Piece, BLOCK_SEPARATOR,
 };
 use crate::translate::common::history::{PendingCalls, INTERRUPTED_TEXT};
 use crate::translate::common::request::{
@@ -250,7 +250,7 @@ impl<'a> MessagesBuilder<'a> {
             return;
         }
         self.out.push(ChatMessage::Assistant {
-            content: (!texts.is_empty()).then(|| join(texts, BLOCK_SEPARATOR)),
+            content: (!texts.is_empty()).then(|| Text::join(texts, BLOCK_SEPARATOR)),
             tool_calls,
         });
     }
@@ -307,7 +307,7 @@ impl<'a> MessagesBuilder<'a> {
 
 fn system_message(content: &Content) -> Option<ChatMessage<'_>> {
     let texts = system_texts(content).collect();
-    let text = join(texts, BLOCK_SEPARATOR);
+    let text = Text::join(texts, BLOCK_SEPARATOR);
     (!text.is_empty()).then_some(ChatMessage::System { content: text })
 }
 
@@ -330,7 +330,7 @@ fn user_message(parts: Vec<UserPart<'_>>) -> Option<ChatMessage<'_>> {
         })
         .collect();
     Some(ChatMessage::User {
-        content: UserContent::Text(join(texts, BLOCK_SEPARATOR)),
+        content: UserContent::Text(Text::join(texts, BLOCK_SEPARATOR)),
     })
 }
 

@@ -20,7 +20,7 @@ use crate::protocol::responses::{
 };
 use crate::protocol::text::Text;
 use crate::translate::common::content::{
-    document_text, flatten_tool_result, join, system_texts, Piece, BLOCK_SEPARATOR,
+    document_text, flatten_tool_result, system_texts, Piece, BLOCK_SEPARATOR,
 };
 use crate::translate::common::history::{PendingCalls, INTERRUPTED_TEXT};
 use crate::translate::common::request::{
@@ -68,7 +68,7 @@ pub fn to_responses_request<'a>(
             .is_some_and(AnthropicToolChoice::disable_parallel))
     .then_some(false);
     let instructions = req.system.as_ref().and_then(|s| {
-        let text = join(system_texts(s).collect(), BLOCK_SEPARATOR);
+        let text = Text::join(system_texts(s).collect(), BLOCK_SEPARATOR);
         (!text.is_empty()).then_some(text)
     });
     ResponsesRequest {

@@ -29,16 +29,16 @@ const PACK_MIN: usize = 4 * 1024;
 
 /// The packed form of a body, if it was packed.
 #[derive(Debug, Default)]
-pub(crate) struct Held {
+pub(crate) struct HeldBody {
     packed: Option<Box<[u8]>>,
     /// Packing did not pay (the body barely compresses): not tried again.
     incompressible: bool,
 }
 
-impl Held {
+impl HeldBody {
     /// Awaits `fut` while `body` waits on it: once the wait passes
     /// [`PACK_AFTER`], the body is packed and left empty. Call
-    /// [`Held::restore`] before the body is read again.
+    /// [`HeldBody::restore`] before the body is read again.
     pub(crate) async fn wait<F: Future>(&mut self, body: &mut Bytes, fut: F) -> F::Output {
         tokio::pin!(fut);
         // Bounded by `fut`, whose wait FIRST_BYTE_TIMEOUT bounds: one try per
@@ -106,7 +106,7 @@ mod tests {
         let original = body();
         // Its own allocation, as an encoded body is.
         let mut out = Bytes::from(original.to_vec());
-        let mut held = Held::default();
+        let mut held = HeldBody::default();
         // Fast: answered before PACK_AFTER.
         let v = held
             .wait(&mut out, async {
@@ -154,7 +154,7 @@ mod tests {
     /// Small bodies and bodies that barely compress are held as they are.
     #[tokio::test(start_paused = true)]
     async fn small_or_random_bodies_are_not_packed() {
-        let mut held = Held::default();
+        let mut held = HeldBody::default();
         let mut small = Bytes::from(vec![b'a'; PACK_MIN - 1]);
         held.wait(&mut small, tokio::time::sleep(PACK_AFTER * 3))
             .await;
