@@ -23,6 +23,7 @@ pub(crate) mod http;
 mod openai;
 pub(crate) mod opening;
 pub(crate) mod refused;
+mod relay;
 mod responses;
 pub(crate) mod stream;
 

@@ -29,5 +29,5 @@ pub use request::{
     Thinking, Tool, ToolChoice, ToolSpec,
 };
 pub use response::{
-    AssistantRole, MessageType, MessagesResponse, ResponseBlock, StopReason, Usage,
+    AssistantRole, MessageType, MessagesResponse, ResponseBlock, StopReason, Usage, UsageReport,
 };

@@ -36,6 +36,42 @@ pub struct Usage {
     pub cache_read_input_tokens: u64,
 }
 
+/// Usage as an Anthropic upstream reports it: every field optional,
+/// because `message_delta` carries only what changed.
+#[derive(Debug, Default, Deserialize)]
+pub struct UsageReport {
+    /// See [`Usage::input_tokens`].
+    pub input_tokens: Option<u64>,
+    /// See [`Usage::output_tokens`].
+    pub output_tokens: Option<u64>,
+    /// See [`Usage::cache_creation_input_tokens`].
+    pub cache_creation_input_tokens: Option<u64>,
+    /// See [`Usage::cache_read_input_tokens`].
+    pub cache_read_input_tokens: Option<u64>,
+}
+
+impl UsageReport {
+    /// Overrides the fields this report names: later reports
+    /// (`message_delta`'s cumulative counts) win field by field.
+    pub fn apply(&self, usage: &mut Usage) {
+        let set = |dst: &mut u64, v: Option<u64>| {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        };
+        set(&mut usage.input_tokens, self.input_tokens);
+        set(&mut usage.output_tokens, self.output_tokens);
+        set(
+            &mut usage.cache_creation_input_tokens,
+            self.cache_creation_input_tokens,
+        );
+        set(
+            &mut usage.cache_read_input_tokens,
+            self.cache_read_input_tokens,
+        );
+    }
+}
+
 /// A block of an answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -14,34 +14,8 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::protocol::anthropic::{
     BlockStart, Delta, ErrorBody, MessageDeltaBody, MessagesResponse, ResponseBlock, StopReason,
-    StreamEvent, Usage,
+    StreamEvent, Usage, UsageReport,
 };
-
-#[derive(Debug, Default, Deserialize)]
-struct RawUsage {
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    cache_creation_input_tokens: Option<u64>,
-    cache_read_input_tokens: Option<u64>,
-}
-
-impl RawUsage {
-    /// Overrides the fields this report names.
-    fn apply(&self, u: &mut Usage) {
-        let set = |dst: &mut u64, v: Option<u64>| {
-            if let Some(v) = v {
-                *dst = v;
-            }
-        };
-        set(&mut u.input_tokens, self.input_tokens);
-        set(&mut u.output_tokens, self.output_tokens);
-        set(
-            &mut u.cache_creation_input_tokens,
-            self.cache_creation_input_tokens,
-        );
-        set(&mut u.cache_read_input_tokens, self.cache_read_input_tokens);
-    }
-}
 
 #[derive(Debug, Default, Deserialize)]
 struct RawMessage {
@@ -56,7 +30,7 @@ struct RawMessage {
     #[serde(default)]
     stop_sequence: Option<String>,
     #[serde(default)]
-    usage: RawUsage,
+    usage: UsageReport,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,7 +62,7 @@ enum RawEvent {
         #[serde(default)]
         delta: RawDelta,
         #[serde(default)]
-        usage: RawUsage,
+        usage: UsageReport,
     },
     MessageStop,
     Ping,
