@@ -50,7 +50,10 @@ fn init_tracing(settings: &Settings) -> tracing_appender::non_blocking::WorkerGu
         .finish(std::io::stderr());
     // RUST_LOG, when set, refines LOG_LEVEL (e.g. to silence a dependency).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{},hyper=warn,reqwest=warn", settings.log_level))
+        EnvFilter::new(format!(
+            "{},hyper=warn,hyper_util=warn,rustls=warn",
+            settings.log_level
+        ))
     });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

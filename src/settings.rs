@@ -52,6 +52,9 @@ Environment (also read from ./.env; the environment wins):
   REDIS_PREFIX             prefix of every Redis key this fleet uses (default claude-proxy:)
   REDIS_TIMEOUT_MS         longest wait for Redis on a request's path, ms; slower answers fall back to local state
                            (default 5)
+  HTTPS_PROXY, HTTP_PROXY  http://[user:password@]host:port of a forward proxy for https / http upstreams
+                           (ALL_PROXY for both; lower case works too; default: none)
+  NO_PROXY                 comma-separated hosts, domains or CIDR blocks reached without the proxy
 ";
 
 pub use crate::shared_state::RedisSettings;
@@ -148,6 +151,44 @@ pub struct Settings {
     /// `REDIS_URL`, `REDIS_PREFIX`, `REDIS_TIMEOUT_MS`: the fleet's shared
     /// state; `None` without `REDIS_URL` (this instance keeps its own).
     pub redis: Option<RedisSettings>,
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (or lower case): the proxy the
+    /// upstream requests go through.
+    pub upstream_proxy: UpstreamProxy,
+}
+
+/// The forward proxy for upstream requests, from the environment or `.env`
+/// (curl's variables): `HTTPS_PROXY` for `https` upstreams, `HTTP_PROXY` for
+/// `http` ones, `ALL_PROXY` for either when its own is unset, and
+/// `NO_PROXY` (comma-separated hosts, domains, IPs or CIDR blocks, or `*`)
+/// for the hosts reached directly. Only `http://` proxies, with optional
+/// `user:password@`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UpstreamProxy {
+    /// The proxy for `https` upstreams.
+    pub https: Option<String>,
+    /// The proxy for `http` upstreams.
+    pub http: Option<String>,
+    /// The hosts reached without a proxy.
+    pub no: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A proxy URL may carry credentials.
+        let shown = |v: &Option<String>| v.as_deref().map(crate::util::without_userinfo);
+        f.debug_struct("UpstreamProxy")
+            .field("https", &shown(&self.https))
+            .field("http", &shown(&self.http))
+            .field("no", &self.no)
+            .finish()
+    }
+}
+
+impl UpstreamProxy {
+    /// True when no proxy is set.
+    pub fn is_none(&self) -> bool {
+        self.https.is_none() && self.http.is_none()
+    }
 }
 
 /// A setting whose value cannot be used; the message names the variable and the accepted values.
@@ -258,6 +299,7 @@ impl Settings {
             ));
         }
         let redis = r.redis()?;
+        let upstream_proxy = r.upstream_proxy()?;
         let nonempty = |k: &str| r.get(k).filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(Settings {
             host,
@@ -293,6 +335,7 @@ impl Settings {
             store_bodies: r.flag("STORE_BODIES", false)?,
             store_retention_days,
             redis,
+            upstream_proxy,
         })
     }
 
@@ -371,6 +414,58 @@ impl Reader<'_> {
             return Err(self.err(var, "0", "must be at least 1 millisecond"));
         }
         Ok(Duration::from_millis(ms))
+    }
+
+    /// The first of `names` that is set and not empty.
+    fn first(&self, names: &[&'static str]) -> Option<(&'static str, &str)> {
+        names.iter().find_map(|n| {
+            self.get(n)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (*n, v.trim()))
+        })
+    }
+
+    fn upstream_proxy(&self) -> Result<UpstreamProxy, SettingsError> {
+        let all = self.first(&["ALL_PROXY", "all_proxy"]);
+        let url = |names: &[&'static str]| -> Result<Option<String>, SettingsError> {
+            let Some((var, v)) = self.first(names).or(all) else {
+                return Ok(None);
+            };
+            // curl reads a URL without a scheme as http://.
+            let full = if v.contains("://") {
+                v.to_owned()
+            } else {
+                format!("http://{v}")
+            };
+            let shown = crate::util::without_userinfo(v);
+            let parsed = url::Url::parse(&full).map_err(|e| SettingsError {
+                var,
+                value: shown.clone(),
+                reason: format!("not a URL: {e}"),
+            })?;
+            if parsed.scheme() != "http" {
+                return Err(SettingsError {
+                    var,
+                    value: shown,
+                    reason: "only http:// proxies are supported (the tunnel to an https upstream is still TLS end to end)".into(),
+                });
+            }
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(SettingsError {
+                    var,
+                    value: shown,
+                    reason: "no host".into(),
+                });
+            }
+            Ok(Some(full))
+        };
+        Ok(UpstreamProxy {
+            https: url(&["HTTPS_PROXY", "https_proxy"])?,
+            http: url(&["HTTP_PROXY", "http_proxy"])?,
+            no: self
+                .first(&["NO_PROXY", "no_proxy"])
+                .map(|(_, v)| v.to_owned()),
+        })
     }
 
     fn redis(&self) -> Result<Option<RedisSettings>, SettingsError> {
@@ -571,5 +666,37 @@ mod tests {
         assert_eq!(s.log_level, "debug");
         let s = settings(&[("NODE_ENV", "development"), ("LOG_LEVEL", "warn")]).unwrap();
         assert_eq!(s.log_level, "warn");
+    }
+
+    #[test]
+    fn upstream_proxy_reads_curls_variables() {
+        let s = settings(&[]).unwrap();
+        assert!(s.upstream_proxy.is_none());
+        let s = settings(&[
+            ("https_proxy", "127.0.0.1:3128"),
+            ("NO_PROXY", "localhost,10.0.0.0/8"),
+        ])
+        .unwrap();
+        let p = &s.upstream_proxy;
+        assert_eq!(p.https.as_deref(), Some("http://127.0.0.1:3128"));
+        assert_eq!(p.http, None);
+        assert_eq!(p.no.as_deref(), Some("localhost,10.0.0.0/8"));
+        // ALL_PROXY stands in for the one not set; the specific one wins.
+        let s = settings(&[
+            ("ALL_PROXY", "http://all:1"),
+            ("HTTP_PROXY", "http://plain:2"),
+        ])
+        .unwrap();
+        assert_eq!(s.upstream_proxy.https.as_deref(), Some("http://all:1"));
+        assert_eq!(s.upstream_proxy.http.as_deref(), Some("http://plain:2"));
+
+        let e = settings(&[("HTTPS_PROXY", "https://user:SECRET@p:1")]).unwrap_err();
+        assert_eq!(e.var, "HTTPS_PROXY");
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        assert!(e.reason.contains("http://"), "{e}");
+        let e = settings(&[("ALL_PROXY", "socks5://p:1")]).unwrap_err();
+        assert_eq!(e.var, "ALL_PROXY");
+        let s = settings(&[("HTTP_PROXY", "http://user:SECRET@p:1")]).unwrap();
+        assert!(!format!("{:?}", s.upstream_proxy).contains("SECRET"));
     }
 }

@@ -56,8 +56,32 @@ pub fn truncated(body: &[u8], total: usize) -> String {
     s
 }
 
+/// A URL (`scheme://user:pass@host/path`, or `user:pass@host` without a
+/// scheme) with its `user:pass@` left out: fit for a message or a log.
+pub(crate) fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match (rest[..authority_end].rfind('@'), scheme) {
+        (Some(at), Some(scheme)) => format!("{scheme}://{}", &rest[at + 1..]),
+        (Some(at), None) => rest[at + 1..].to_owned(),
+        (None, _) => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn userinfo_is_left_out() {
+        use super::without_userinfo as w;
+        assert_eq!(w("http://u:p@h:1/x"), "http://h:1/x");
+        assert_eq!(w("u:p@h:1"), "h:1");
+        assert_eq!(w("http://h/x@y"), "http://h/x@y");
+        assert_eq!(w("https://h"), "https://h");
+    }
+
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 

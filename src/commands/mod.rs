@@ -228,6 +228,7 @@ fn test_report(
         .ok_or_else(|| format!("no upstream #{i}"))?;
     let clients = crate::providers::http::HttpClients::new(
         std::time::Duration::from_secs(10).min(settings.first_byte_timeout),
+        &settings.upstream_proxy,
     )
     .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()

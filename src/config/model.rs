@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use reqwest::Url;
+use url::Url;
 
 pub use super::circuit::{CircuitBreakerConfig, CircuitBreakerSettings};
 pub(crate) use super::route::{resolve_target, split_target};

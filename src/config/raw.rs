@@ -212,12 +212,12 @@ impl RawConfig {
 }
 
 /// Parses an upstream `baseUrl`: absolute http(s), with a host.
-pub(crate) fn parse_base_url(s: &str) -> Result<reqwest::Url, String> {
+pub(crate) fn parse_base_url(s: &str) -> Result<url::Url, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("must not be empty".into());
     }
-    let url = reqwest::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    let url = url::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("invalid URL {s:?}: scheme must be http or https"));
     }

@@ -310,13 +310,13 @@ impl RawRule {
 /// cannot match a real request.
 pub(crate) fn header_pair(name: &str, value: &Value) -> Result<(String, String), String> {
     let name = name.trim();
-    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+    if http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(format!("{name:?} is not a valid header name"));
     }
     let Some(value) = value.as_str() else {
         return Err("the value must be a string".to_owned());
     };
-    if reqwest::header::HeaderValue::from_str(value).is_err() {
+    if http::header::HeaderValue::from_str(value).is_err() {
         return Err(format!("{value:?} is not a valid header value"));
     }
     Ok((name.to_ascii_lowercase(), value.to_owned()))

@@ -32,8 +32,8 @@ use crate::translate::anthropic::{
 /// One Anthropic upstream.
 #[derive(Debug)]
 pub(crate) struct Claude {
-    messages: Result<reqwest::Url, String>,
-    count_tokens: Result<reqwest::Url, String>,
+    messages: Result<http::Uri, String>,
+    count_tokens: Result<http::Uri, String>,
     auth_header: AuthHeader,
     /// The upstream's `maxTokens`.
     max_tokens: Option<u64>,
@@ -171,12 +171,12 @@ struct WithUsage {
 /// A stream's opening, checked before it is committed.
 pub(crate) async fn open(
     upstream: &str,
-    response: reqwest::Response,
+    response: super::client::Response,
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
     let is_sse = response
         .headers()
-        .get(reqwest::header::CONTENT_TYPE)
+        .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("event-stream"));
     if !is_sse {
@@ -197,7 +197,7 @@ pub(crate) async fn open(
 /// client truncated.
 pub(crate) async fn read_whole(
     upstream: &str,
-    response: reqwest::Response,
+    response: super::client::Response,
 ) -> Result<Answer, ApiError> {
     let whole = Whole::read(upstream, response).await?;
     serde_json::from_slice::<serde::de::IgnoredAny>(&whole.body).map_err(|e| {
@@ -287,7 +287,7 @@ pub(crate) async fn respond(
         }
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let content_type = headers.get(reqwest::header::CONTENT_TYPE).cloned();
+    let content_type = headers.get(http::header::CONTENT_TYPE).cloned();
     let upstream_rid = headers.get("request-id").cloned();
     let mut resp = Response::new(body);
     *resp.status_mut() = status;

@@ -7,7 +7,7 @@ use crate::config::ApiKey;
 use crate::error::{ApiError, ErrorKind};
 
 /// `Retry-After` (seconds or HTTP date) or `retry-after-ms`.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub fn retry_after(headers: &http::header::HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
@@ -18,7 +18,7 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         }
     }
     let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
+        .get(http::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim();
@@ -33,9 +33,9 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// The client-facing error for a transport failure (no HTTP answer).
-pub(crate) fn transport_error(upstream: &str, err: &reqwest::Error) -> ApiError {
-    // reqwest's Display may include the URL, never a header; the URL holds no
-    // key because keys only travel in headers.
+pub(crate) fn transport_error(upstream: &str, err: &super::client::Error) -> ApiError {
+    // The root cause's text names neither a header nor the URL (and keys
+    // only travel in headers).
     if err.is_timeout() {
         ApiError::new(ErrorKind::Timeout, format!("upstream {upstream} timed out"))
     } else if err.is_connect() {
@@ -75,11 +75,11 @@ pub(crate) fn scrub_key(mut err: ApiError, key: &ApiKey) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use http::header::HeaderValue;
 
     #[test]
     fn retry_after_forms() {
-        let mut h = reqwest::header::HeaderMap::new();
+        let mut h = http::header::HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("3"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         h.insert("retry-after-ms", HeaderValue::from_static("1500"));

@@ -32,7 +32,7 @@ const MAX_CACHED_URLS: usize = 64;
 pub(crate) struct Gemini {
     /// Parsed endpoint URLs by (upstream model, stream): parsing one per
     /// request showed up in profiles.
-    urls: Mutex<Vec<(String, bool, reqwest::Url)>>,
+    urls: Mutex<Vec<(String, bool, http::Uri)>>,
     /// `{baseUrl}/models/` (with the version segment when needed).
     models: String,
     name: String,
@@ -55,7 +55,7 @@ impl Gemini {
     }
 
     /// The endpoint for `model` in this mode, parsed once.
-    fn url(&self, model: &str, stream: bool) -> Result<reqwest::Url, ApiError> {
+    fn url(&self, model: &str, stream: bool) -> Result<http::Uri, ApiError> {
         if let Ok(urls) = self.urls.lock() {
             if let Some((_, _, url)) = urls.iter().find(|(m, s, _)| m == model && *s == stream) {
                 return Ok(url.clone());
@@ -66,10 +66,9 @@ impl Gemini {
         } else {
             "generateContent"
         };
-        let url =
-            reqwest::Url::parse(&format!("{}{model}:{action}", self.models)).map_err(|e| {
-                ApiError::api(format!("upstream {}: invalid endpoint URL: {e}", self.name))
-            })?;
+        let url = super::uri(&format!("{}{model}:{action}", self.models)).map_err(|e| {
+            ApiError::api(format!("upstream {}: invalid endpoint URL: {e}", self.name))
+        })?;
         if let Ok(mut urls) = self.urls.lock() {
             if urls.len() >= MAX_CACHED_URLS {
                 urls.clear();
@@ -107,7 +106,7 @@ impl Gemini {
 /// A stream's opening, checked before it is committed.
 pub(crate) async fn open(
     upstream: &str,
-    response: reqwest::Response,
+    response: super::client::Response,
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
     open_translated(

@@ -9,10 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
+};
+use http::{Method, Request};
 use http_body::{Frame, SizeHint};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 
+use super::client::{Client, Response};
 use super::Outgoing;
 use crate::config::ApiKey;
 use crate::error::ApiError;
@@ -53,34 +57,36 @@ fn set_secret(headers: &mut HeaderMap, name: HeaderName, value: &str, key: &ApiK
 }
 
 /// One attempt of `out` with the headers `authorize` adds for the key. The
-/// body goes as a [`OnceBody`]: reqwest keeps no copy of it (nor of the
-/// request) for a redirect or a retry of its own, so once it is written the
-/// caller holds the only copy and may pack it while the answer is awaited
-/// (see [`super::held_body`]). The retry reqwest would have made, of a request
-/// an HTTP/2 server refused unprocessed, is the caller's: see
-/// [`is_protocol_nack`].
+/// body goes as a [`OnceBody`]: the client keeps no copy of it (nor of the
+/// request) for a retry of its own, so once it is written the caller holds
+/// the only copy and may pack it while the answer is awaited (see
+/// [`super::held_body`]). A request an HTTP/2 server refused unprocessed is
+/// the caller's to send again: see [`is_protocol_nack`].
 pub(crate) fn build_request(
-    client: &reqwest::Client,
     out: &Outgoing,
     authorize: impl FnOnce(&mut HeaderMap),
-    timeout: Duration,
-) -> reqwest::RequestBuilder {
-    let mut headers = out.headers.clone();
+) -> Request<OnceBody> {
+    let mut headers = HeaderMap::with_capacity(out.headers.len() + 5);
+    headers.extend(out.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if out.stream {
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     }
+    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     authorize(&mut headers);
-    client
-        .post(out.url.clone())
-        .headers(headers)
-        .timeout(timeout)
-        .body(reqwest::Body::wrap(OnceBody(Some(out.body.clone()))))
+    let mut request = Request::new(OnceBody(Some(out.body.clone())));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = out.url.clone();
+    *request.headers_mut() = headers;
+    request
 }
 
+/// The `User-Agent` every upstream request carries.
+const USER_AGENT_VALUE: &str = concat!("claude-proxy/", env!("CARGO_PKG_VERSION"));
+
 /// A request body of one chunk with its exact length (the request's
-/// Content-Length), which reqwest treats as a stream it cannot replay.
-struct OnceBody(Option<Bytes>);
+/// Content-Length), sent once.
+pub(crate) struct OnceBody(Option<Bytes>);
 
 impl http_body::Body for OnceBody {
     type Data = Bytes;
@@ -108,14 +114,14 @@ impl http_body::Body for OnceBody {
 }
 
 /// How often a request an HTTP/2 server refused unprocessed is sent again
-/// on the same key (reqwest's own default for a replayable body).
+/// on the same key.
 pub(crate) const MAX_NACK_RETRIES: u32 = 2;
 
 /// True when an HTTP/2 server refused the request before processing it: a
 /// graceful GOAWAY (`NO_ERROR`) or a `REFUSED_STREAM` reset, which RFC 9113
 /// §8.7 says is safe to send again. Such a request says nothing about the
 /// key; it goes again on a new stream or connection.
-pub(crate) fn is_protocol_nack(e: &reqwest::Error) -> bool {
+pub(crate) fn is_protocol_nack(e: &super::client::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(err) = source {
         if let Some(h2) = err.downcast_ref::<h2::Error>() {
@@ -130,7 +136,7 @@ pub(crate) fn is_protocol_nack(e: &reqwest::Error) -> bool {
 
 /// Reads at most `limit` bytes of a body (the rest is dropped), ignoring
 /// read errors: used for error bodies, which only feed a message.
-pub(crate) async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
+pub(crate) async fn read_limited(response: Response, limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut stream = response.bytes_stream();
     let deadline = tokio::time::sleep(ERROR_BODY_DEADLINE);
@@ -153,26 +159,32 @@ pub(crate) async fn read_limited(response: reqwest::Response, limit: usize) -> V
     out
 }
 
-/// Reads a whole 2xx body (bounded by the request's total timeout).
-pub(crate) async fn read_body(
-    upstream: &str,
-    response: reqwest::Response,
-) -> Result<Bytes, ApiError> {
-    match response.content_length() {
-        Some(n) if n > MAX_UPSTREAM_BODY as u64 => return Err(too_large(upstream)),
-        // Known and bounded: one read, no copy of a single-chunk body.
-        Some(_) => {
-            return response
-                .bytes()
-                .await
-                .map_err(|e| super::errors::transport_error(upstream, &e))
-        }
-        None => {}
+/// Reads a whole 2xx body (bounded by size and the request's total
+/// timeout); a body of one chunk is not copied.
+pub(crate) async fn read_body(upstream: &str, response: Response) -> Result<Bytes, ApiError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_UPSTREAM_BODY as u64)
+    {
+        return Err(too_large(upstream));
     }
+    let capacity = response.content_length().unwrap_or(0) as usize;
+    let failed = |e: super::client::Error| super::errors::transport_error(upstream, &e);
     let mut body = response.bytes_stream();
-    let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| super::errors::transport_error(upstream, &e))?;
+    let Some(first) = body.next().await.transpose().map_err(failed)? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = body.next().await.transpose().map_err(failed)? else {
+        return if first.len() > MAX_UPSTREAM_BODY {
+            Err(too_large(upstream))
+        } else {
+            Ok(first)
+        };
+    };
+    let mut buf = bytes::BytesMut::with_capacity(capacity.max(first.len() + second.len()));
+    buf.extend_from_slice(&first);
+    buf.extend_from_slice(&second);
+    while let Some(chunk) = body.next().await.transpose().map_err(failed)? {
         if buf.len() + chunk.len() > MAX_UPSTREAM_BODY {
             return Err(too_large(upstream));
         }
@@ -187,7 +199,7 @@ fn too_large(upstream: &str) -> ApiError {
 
 /// Whether the upstream answered JSON (a stream request answered with plain
 /// JSON is replayed as events).
-pub(crate) fn is_json(response: &reqwest::Response) -> bool {
+pub(crate) fn is_json(response: &Response) -> bool {
     response
         .headers()
         .get(CONTENT_TYPE)
@@ -228,39 +240,32 @@ pub(crate) fn parse_upstream_json<T: DeserializeOwned>(
 
 /// HTTP clients, built once: one verifying certificates and one for
 /// upstreams with `insecureSkipVerify` (never shared with the others).
+///
+/// Neither follows a redirect: it would carry the key (in `x-api-key` or
+/// `x-goog-api-key`, which no client strips on a cross-host redirect) to
+/// whatever address the answer names. A 3xx is an error that says where to
+/// point `baseUrl` instead (`routing::verdict`).
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClients {
-    secure: reqwest::Client,
-    insecure: reqwest::Client,
+    secure: Client,
+    insecure: Client,
 }
 
 impl HttpClients {
-    /// Pooled clients with `connect_timeout` for every connection.
-    pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let build = |insecure: bool| {
-            reqwest::Client::builder()
-                .connect_timeout(connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(256)
-                .tcp_nodelay(true)
-                // Never follow a redirect: it would carry the key (in
-                // `x-api-key` or `x-goog-api-key`, which reqwest does not
-                // strip on a cross-host redirect) to whatever address the
-                // answer names. A 3xx is an error that says where to point
-                // `baseUrl` instead (`routing::verdict`).
-                .redirect(reqwest::redirect::Policy::none())
-                .danger_accept_invalid_certs(insecure)
-                .user_agent(concat!("claude-proxy/", env!("CARGO_PKG_VERSION")))
-                .build()
-        };
+    /// Pooled clients with `connect_timeout` for every connection, through
+    /// `proxy` when one is set.
+    pub fn new(
+        connect_timeout: Duration,
+        proxy: &crate::settings::UpstreamProxy,
+    ) -> Result<Self, rustls::Error> {
         Ok(HttpClients {
-            secure: build(false)?,
-            insecure: build(true)?,
+            secure: Client::new(connect_timeout, false, proxy)?,
+            insecure: Client::new(connect_timeout, true, proxy)?,
         })
     }
 
     /// The client for `up`.
-    pub(crate) fn for_upstream(&self, up: &crate::config::Upstream) -> &reqwest::Client {
+    pub(crate) fn for_upstream(&self, up: &crate::config::Upstream) -> &Client {
         if up.insecure_skip_verify {
             &self.insecure
         } else {

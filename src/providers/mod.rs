@@ -16,6 +16,7 @@
 //! model refuses ([`refused`], for both OpenAI protocols).
 
 mod claude;
+pub(crate) mod client;
 pub(crate) mod errors;
 mod gemini;
 pub(crate) mod held_body;
@@ -45,7 +46,8 @@ use crate::translate::ResponseContext;
 pub(crate) use opening::Answer;
 
 /// An upstream body as it arrives.
-pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+pub(crate) type ByteStream =
+    Pin<Box<dyn Stream<Item = Result<Bytes, crate::providers::client::Error>> + Send>>;
 
 /// What is held for as long as the response lasts (a stream: until it ends):
 /// the concurrency permit and the in-flight gauge.
@@ -96,7 +98,7 @@ pub(crate) enum NativeBody {
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     /// Endpoint for this request.
-    pub url: reqwest::Url,
+    pub url: ::http::Uri,
     /// Encoded upstream body.
     pub body: Bytes,
     /// Protocol headers (the key is added per attempt).
@@ -251,7 +253,7 @@ impl Provider {
         &self,
         upstream: &str,
         stream: bool,
-        response: reqwest::Response,
+        response: crate::providers::client::Response,
         deadline: Instant,
     ) -> Result<Answer, ApiError> {
         if !stream {
@@ -316,7 +318,13 @@ pub(crate) fn encode<T: serde::Serialize>(v: &T, size_hint: usize) -> Result<Byt
 }
 
 /// An endpoint of `up` as a URL, or the error that names the upstream.
-pub(crate) fn endpoint_url(up: &Upstream, path: &str) -> Result<reqwest::Url, String> {
-    reqwest::Url::parse(&up.endpoint(path))
-        .map_err(|e| format!("upstream {}: invalid endpoint URL: {e}", up.name))
+pub(crate) fn endpoint_url(up: &Upstream, path: &str) -> Result<::http::Uri, String> {
+    uri(&up.endpoint(path)).map_err(|e| format!("upstream {}: invalid endpoint URL: {e}", up.name))
+}
+
+/// `s` as a request target, read as a URL first so whatever a URL allows
+/// (a space in a model name, say) arrives percent-encoded.
+pub(crate) fn uri(s: &str) -> Result<::http::Uri, String> {
+    let url = url::Url::parse(s).map_err(|e| e.to_string())?;
+    ::http::Uri::try_from(url.as_str()).map_err(|e| e.to_string())
 }

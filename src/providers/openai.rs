@@ -25,7 +25,7 @@ use tokio::time::Instant;
 /// One Chat Completions upstream.
 #[derive(Debug)]
 pub(crate) struct OpenAi {
-    url: Result<reqwest::Url, String>,
+    url: Result<http::Uri, String>,
     max_tokens_field: MaxTokensField,
     /// Parameters the upstream's models refused: later requests leave them
     /// out at once instead of paying a 400.
@@ -46,7 +46,7 @@ impl OpenAi {
         }
     }
 
-    fn url(&self) -> Result<reqwest::Url, ApiError> {
+    fn url(&self) -> Result<http::Uri, ApiError> {
         self.url.clone().map_err(ApiError::api)
     }
 
@@ -150,7 +150,7 @@ fn drop_param(chat: &mut ChatRequest<'_>, p: OptionalParam) {
 /// A stream's opening, checked before it is committed.
 pub(crate) async fn open(
     upstream: &str,
-    response: reqwest::Response,
+    response: super::client::Response,
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
     open_translated(

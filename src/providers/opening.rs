@@ -35,7 +35,7 @@ pub(crate) struct Whole {
     /// The upstream's status.
     pub status: u16,
     /// The upstream's response headers.
-    pub headers: reqwest::header::HeaderMap,
+    pub headers: http::header::HeaderMap,
     /// The body.
     pub body: Bytes,
 }
@@ -44,7 +44,7 @@ impl Whole {
     /// Reads `response` whole (bounded by size and the request timeout).
     pub(crate) async fn read(
         upstream: &str,
-        response: reqwest::Response,
+        response: super::client::Response,
     ) -> Result<Self, ApiError> {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -60,7 +60,7 @@ impl Whole {
 /// An event stream with its first chunks already read.
 pub(crate) struct Opened {
     /// The upstream's response headers.
-    pub headers: reqwest::header::HeaderMap,
+    pub headers: http::header::HeaderMap,
     /// The upstream's status.
     pub status: u16,
     head: Vec<Bytes>,
@@ -96,7 +96,7 @@ pub(crate) trait Inspect {
 /// meaningful or has failed, or `deadline` passes.
 pub(crate) async fn open(
     upstream: &str,
-    response: reqwest::Response,
+    response: super::client::Response,
     deadline: Instant,
     mut inspect: impl Inspect,
 ) -> Result<Opened, ApiError> {

@@ -8,10 +8,10 @@ const END: &str = "event: message_delta\ndata: {\"type\":\"message_delta\",\"del
 fn body_of(
     idle: Duration,
 ) -> (
-    mpsc::Sender<reqwest::Result<Bytes>>,
+    mpsc::Sender<Result<Bytes, crate::providers::client::Error>>,
     axum::body::BodyDataStream,
 ) {
-    let (tx, rx) = mpsc::channel::<reqwest::Result<Bytes>>(8);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, crate::providers::client::Error>>(8);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });

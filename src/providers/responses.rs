@@ -27,7 +27,7 @@ use crate::translate::responses::{
 /// One Responses API upstream.
 #[derive(Debug)]
 pub(crate) struct Responses {
-    url: Result<reqwest::Url, String>,
+    url: Result<http::Uri, String>,
     /// Parameters the upstream's models refused: later requests leave them
     /// out at once instead of paying a 400.
     refused: Refusals,
@@ -137,7 +137,7 @@ fn drop_param(r: &mut ResponsesRequest<'_>, p: OptionalParam) {
 /// like a 5xx.
 pub(crate) async fn open(
     upstream: &str,
-    response: reqwest::Response,
+    response: super::client::Response,
     deadline: Instant,
 ) -> Result<Answer, ApiError> {
     open_translated(

@@ -128,7 +128,7 @@ struct StreamState<T> {
     /// chunk's translation.
     timer: Pin<Box<tokio::time::Sleep>>,
     /// An end or error met while batching, handled on the next pass.
-    pending: Option<Option<reqwest::Result<Bytes>>>,
+    pending: Option<Option<Result<Bytes, super::client::Error>>>,
     finished: bool,
     outcome: StreamOutcome,
     /// Written when the stream ends, however it ends.
@@ -185,7 +185,7 @@ impl<T: StreamTranslate> StreamState<T> {
     }
 
     /// One item of the upstream body: data, a transport error, or the end.
-    fn on_item(&mut self, item: Option<reqwest::Result<Bytes>>) {
+    fn on_item(&mut self, item: Option<Result<Bytes, super::client::Error>>) {
         match item {
             Some(Ok(chunk)) => {
                 self.on_chunk(&chunk);
@@ -367,7 +367,7 @@ pub(crate) fn translated_stream<T: StreamTranslate>(
 /// throwaway `translator`; an answer that came as JSON is read whole.
 pub(crate) async fn open_translated<T: StreamTranslate>(
     upstream: &str,
-    response: reqwest::Response,
+    response: super::client::Response,
     deadline: tokio::time::Instant,
     translator: T,
 ) -> Result<Answer, crate::error::ApiError> {

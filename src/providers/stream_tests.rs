@@ -35,10 +35,10 @@ fn finish_sse() -> Bytes {
 fn upstream_body(
     translator_ctx: ResponseContext,
 ) -> (
-    mpsc::Sender<reqwest::Result<Bytes>>,
+    mpsc::Sender<Result<Bytes, crate::providers::client::Error>>,
     axum::body::BodyDataStream,
 ) {
-    let (tx, rx) = mpsc::channel::<reqwest::Result<Bytes>>(1);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, crate::providers::client::Error>>(1);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });

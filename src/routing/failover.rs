@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
+use http::header::HeaderMap;
 
 use super::circuit::Admission;
 use super::keys::{AllResting, KeyFailure};
@@ -16,6 +16,7 @@ use super::verdict::{classify, Verdict};
 use crate::error::{ApiError, ErrorKind};
 use crate::observe::metrics::record_key_failure;
 use crate::observe::RequestRecord;
+use crate::providers::client::{self, Client, Response};
 use crate::providers::errors::{retry_after, scrub_key, transport_error};
 use crate::providers::held_body::HeldBody;
 use crate::providers::http::{
@@ -311,7 +312,7 @@ async fn attempt_keys(
     up: &UpstreamRuntime,
     out: &mut Outgoing,
     held: &mut HeldBody,
-    client: &reqwest::Client,
+    client: &Client,
     order: &[usize],
 ) -> Result<Attempted, SendError> {
     let settings = net.settings;
@@ -404,7 +405,7 @@ async fn attempt_keys(
 
 /// What one attempt came to: the response, a transport error, or no
 /// headers within FIRST_BYTE_TIMEOUT (`Err(Elapsed)`).
-type Outcome = Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>;
+type Outcome = Result<Result<Response, client::Error>, tokio::time::error::Elapsed>;
 
 /// Sends `out` once with the headers `authorize` adds, packing the body
 /// while the answer is awaited ([`HeldBody`]); also gives the attempt's
@@ -413,7 +414,7 @@ type Outcome = Result<Result<reqwest::Response, reqwest::Error>, tokio::time::er
 /// [`MAX_NACK_RETRIES`] times: it says nothing about the key.
 async fn attempt(
     net: Net<'_>,
-    client: &reqwest::Client,
+    client: &Client,
     out: &mut Outgoing,
     held: &mut HeldBody,
     authorize: impl Fn(&mut HeaderMap),
@@ -421,14 +422,16 @@ async fn attempt(
     let mut nacks = 0;
     loop {
         held.restore(&mut out.body)?;
-        let request = build_request(client, out, &authorize, net.settings.request_timeout);
-        // FIRST_BYTE_TIMEOUT covers the headers and, for a stream, its
-        // first content.
-        let deadline = Instant::now() + net.settings.first_byte_timeout;
-        let sent = tokio::time::timeout_at(deadline, request.send());
+        let request = build_request(out, &authorize);
+        // REQUEST_TIMEOUT covers the whole answer; FIRST_BYTE_TIMEOUT the
+        // headers and, for a stream, its first content.
+        let now = Instant::now();
+        let total = now + net.settings.request_timeout;
+        let deadline = (now + net.settings.first_byte_timeout).min(total);
+        let sent = tokio::time::timeout_at(deadline, client.send(request, total));
         match held.wait(&mut out.body, sent).await {
             Ok(Err(e)) if nacks < MAX_NACK_RETRIES && is_protocol_nack(&e) => {
-                tracing::debug!(host = %out.url.host_str().unwrap_or_default(), "an HTTP/2 upstream refused the request unprocessed; sending it again");
+                tracing::debug!(host = %out.url.host().unwrap_or_default(), "an HTTP/2 upstream refused the request unprocessed; sending it again");
                 nacks += 1;
             }
             outcome => return Ok((outcome, deadline)),
@@ -437,9 +440,9 @@ async fn attempt(
 }
 
 /// Where a redirect points (read before the answer's body is).
-fn redirect_location(headers: &reqwest::header::HeaderMap) -> Option<String> {
+fn redirect_location(headers: &http::header::HeaderMap) -> Option<String> {
     headers
-        .get(reqwest::header::LOCATION)
+        .get(http::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }

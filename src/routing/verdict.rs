@@ -27,32 +27,42 @@ pub(crate) fn classify(
     location: Option<&str>,
 ) -> Verdict {
     let secs = retry_after.map(|d| d.as_secs().max(1));
-    let err = ApiError::from_upstream(upstream, status, body, secs);
+    let err = || ApiError::from_upstream(upstream, status, body, secs);
     match status {
         300..=399 => Verdict::NextKey(
             KeyFailure::Unavailable,
             redirected(upstream, status, location),
         ),
-        401 | 403 => Verdict::NextKey(KeyFailure::Rejected, err),
-        402 => Verdict::NextKey(KeyFailure::Rejected, err),
+        401 | 403 => Verdict::NextKey(KeyFailure::Rejected, err()),
+        402 => Verdict::NextKey(KeyFailure::Rejected, err()),
+        // From the forward proxy (HTTP_PROXY), not the upstream: the
+        // client must not be asked for proxy credentials it does not hold.
+        407 => Verdict::NextKey(
+            KeyFailure::Unavailable,
+            ApiError::api(format!(
+                "upstream {upstream}: the HTTP proxy refused the request (407 Proxy Authentication \
+                 Required); check the user and password in HTTP_PROXY / HTTPS_PROXY"
+            ))
+            .with_status(502),
+        ),
         429 => {
             let detail = UpstreamErrorDetail::parse(body);
             if is_quota_exhausted(&detail) {
-                Verdict::NextKey(KeyFailure::Rejected, err)
+                Verdict::NextKey(KeyFailure::Rejected, err())
             } else {
-                Verdict::NextKey(KeyFailure::RateLimited(retry_after), err)
+                Verdict::NextKey(KeyFailure::RateLimited(retry_after), err())
             }
         }
-        500 | 502 | 503 | 504 | 529 => Verdict::NextKey(KeyFailure::Unavailable, err),
+        500 | 502 | 503 | 504 | 529 => Verdict::NextKey(KeyFailure::Unavailable, err()),
         400 => {
             let detail = UpstreamErrorDetail::parse(body);
             if detail.is_invalid_key() || is_quota_exhausted(&detail) {
-                Verdict::NextKey(KeyFailure::Rejected, err)
+                Verdict::NextKey(KeyFailure::Rejected, err())
             } else {
-                Verdict::Fail(err)
+                Verdict::Fail(err())
             }
         }
-        _ => Verdict::Fail(err),
+        _ => Verdict::Fail(err()),
     }
 }
 
@@ -62,7 +72,7 @@ pub(crate) fn classify(
 fn redirected(upstream: &str, status: u16, location: Option<&str>) -> ApiError {
     let to = location
         .map(|l| l.split(['?', '#']).next().unwrap_or_default())
-        .map(without_userinfo)
+        .map(crate::util::without_userinfo)
         .filter(|l| !l.is_empty())
         .map(|l| format!(" to {l}"))
         .unwrap_or_default();
@@ -71,18 +81,6 @@ fn redirected(upstream: &str, status: u16, location: Option<&str>) -> ApiError {
          (they would carry the API key along): set the upstream's baseUrl to the final address"
     ))
     .with_status(502)
-}
-
-/// `scheme://user:pass@host/path` without `user:pass@`.
-fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
 }
 
 /// "Insufficient balance / quota" bodies that some providers send with 400,

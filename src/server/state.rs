@@ -66,8 +66,11 @@ impl AppState {
             .map(String::into_bytes)
             .unwrap_or_else(|| access_key.clone());
         let settings_max = settings.max_concurrent_requests;
-        let clients = HttpClients::new(Duration::from_secs(10).min(settings.first_byte_timeout))
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let clients = HttpClients::new(
+            Duration::from_secs(10).min(settings.first_byte_timeout),
+            &settings.upstream_proxy,
+        )
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let shared = SharedState::from_settings(settings.redis.as_ref(), &access_key);
         let rate_limiter = settings.enable_rate_limit.then(|| {
             RateLimiter::new(settings.rate_limit_window, settings.rate_limit_max_requests)

@@ -18,7 +18,8 @@
 //!   test), and `expect_error`;
 //! - [`fixtures`]: the recorded Claude Code requests in tests/fixtures;
 //! - [`wait`]: bounded polling;
-//! - [`redis_server`]: a real `redis-server` per test (the fleet tests).
+//! - [`redis_server`]: a real `redis-server` per test (the fleet tests);
+//! - [`tls`]: TLS upstreams with self-signed certificates.
 #![allow(dead_code, unused_imports)]
 
 pub mod app;
@@ -33,6 +34,7 @@ pub mod process;
 pub mod redis_server;
 pub mod script;
 pub mod sse;
+pub mod tls;
 pub mod wait;
 
 pub use app::*;
