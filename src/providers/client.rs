@@ -17,6 +17,7 @@
 //!   was sent). A request an HTTP/2 server refused unprocessed is sent
 //!   again by the failover loop (`http::is_protocol_nack`).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, PROXY_AUTHORIZATION};
 use http::{HeaderMap, Request, StatusCode, Uri};
-use http_body::Body as _;
+use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client as Pool;
@@ -36,7 +37,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::http::OnceBody;
 use crate::settings::UpstreamProxy;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -403,6 +403,35 @@ impl hyper::rt::Write for Dialed {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// A request body of one chunk with its exact length (the request's
+/// Content-Length), sent once.
+pub(crate) struct OnceBody(pub(crate) Option<Bytes>);
+
+impl http_body::Body for OnceBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(
+            self.0
+                .take()
+                .filter(|b| !b.is_empty())
+                .map(|b| Ok(Frame::data(b))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
     }
 }
 

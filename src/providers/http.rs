@@ -2,9 +2,6 @@
 //! key in a header (never in a URL, where it could reach an access log),
 //! and bounded reads of upstream bodies.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,10 +10,9 @@ use http::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
 };
 use http::{Method, Request};
-use http_body::{Frame, SizeHint};
 use serde::de::DeserializeOwned;
 
-use super::client::{Client, Response};
+use super::client::{Client, OnceBody, Response};
 use super::Outgoing;
 use crate::config::ApiKey;
 use crate::error::ApiError;
@@ -83,35 +79,6 @@ pub(crate) fn build_request(
 
 /// The `User-Agent` every upstream request carries.
 const USER_AGENT_VALUE: &str = concat!("claude-proxy/", env!("CARGO_PKG_VERSION"));
-
-/// A request body of one chunk with its exact length (the request's
-/// Content-Length), sent once.
-pub(crate) struct OnceBody(Option<Bytes>);
-
-impl http_body::Body for OnceBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(
-            self.0
-                .take()
-                .filter(|b| !b.is_empty())
-                .map(|b| Ok(Frame::data(b))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.as_ref().is_none_or(Bytes::is_empty)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
-    }
-}
 
 /// How often a request an HTTP/2 server refused unprocessed is sent again
 /// on the same key.
