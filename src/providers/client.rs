@@ -1,5 +1,5 @@
 //! The HTTP client every upstream request goes through: hyper's pooled
-//! client over TCP and rustls, built once.
+//! client over TCP and rustls, built once (connections: [`super::connect`]).
 //!
 //! - TLS with rustls and the webpki roots (no OpenSSL); ALPN offers `h2`
 //!   and `http/1.1`, so an HTTPS upstream that speaks HTTP/2 gets it.
@@ -27,16 +27,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, PROXY_AUTHORIZATION};
-use http::{HeaderMap, Request, StatusCode, Uri};
+use http::{HeaderMap, Request, StatusCode};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client as Pool;
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::{Instant, Sleep};
 
+use super::connect;
 use crate::settings::UpstreamProxy;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,7 +46,7 @@ const READ_BUFFER: usize = 8 * 1024;
 /// A pooled HTTP/1.1 and HTTP/2 client (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct Client {
-    pool: Pool<Connector, OnceBody>,
+    pool: Pool<connect::Connector, OnceBody>,
     proxies: Option<Arc<Matcher>>,
 }
 
@@ -67,33 +66,15 @@ impl Client {
         insecure: bool,
         proxy: &UpstreamProxy,
     ) -> Result<Client, rustls::Error> {
-        let proxies = matcher(proxy).map(Arc::new);
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_keepalive(Some(Duration::from_secs(15)));
-        http.set_keepalive_interval(Some(Duration::from_secs(15)));
-        http.set_keepalive_retries(Some(3));
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(insecure)?)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(Dialer {
-                http,
-                proxies: proxies.clone(),
-            });
+        let proxies = connect::matcher(proxy).map(Arc::new);
+        let connector = connect::Connector::new(connect_timeout, insecure, proxies.clone())?;
         let pool = Pool::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .http1_read_buf_exact_size(READ_BUFFER)
-            .build(Connector {
-                tls,
-                timeout: connect_timeout,
-            });
+            .build(connector);
         Ok(Client { pool, proxies })
     }
 
@@ -147,31 +128,14 @@ impl Client {
     }
 }
 
-/// The proxy rules, when a proxy is set.
-fn matcher(proxy: &UpstreamProxy) -> Option<Matcher> {
-    if proxy.is_none() {
-        return None;
-    }
-    let mut b = Matcher::builder();
-    if let Some(v) = &proxy.https {
-        b = b.https(v.as_str());
-    }
-    if let Some(v) = &proxy.http {
-        b = b.http(v.as_str());
-    }
-    if let Some(v) = &proxy.no {
-        b = b.no(v.as_str());
-    }
-    Some(b.build())
-}
-
 /// `user:password@host` as a Basic `Authorization` value (percent-decoded,
 /// like a browser does), marked sensitive.
 fn userinfo_basic(authority: &str) -> Option<HeaderValue> {
     use base64::Engine as _;
     let (userinfo, _) = authority.rsplit_once('@')?;
     let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let raw = format!("{}:{}", percent_decode(user), percent_decode(pass));
+    let decode = |s| percent_encoding::percent_decode_str(s).decode_utf8_lossy();
+    let raw = format!("{}:{}", decode(user), decode(pass));
     let mut v = HeaderValue::try_from(format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(raw)
@@ -179,231 +143,6 @@ fn userinfo_basic(authority: &str) -> Option<HeaderValue> {
     .ok()?;
     v.set_sensitive(true);
     Some(v)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn tls_config(insecure: bool) -> Result<rustls::ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    Ok(if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerifier(provider)))
-            .with_no_client_auth()
-    } else {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        builder.with_root_certificates(roots).with_no_client_auth()
-    })
-}
-
-/// `insecureSkipVerify`: any certificate is accepted; signatures are still
-/// checked, so the handshake itself is sound.
-#[derive(Debug)]
-struct NoVerifier(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerifier {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-type Tls = hyper_rustls::HttpsConnector<Dialer>;
-type Conn = hyper_rustls::MaybeHttpsStream<Dialed>;
-
-/// The TLS connector with one deadline over the whole connect.
-#[derive(Clone)]
-struct Connector {
-    tls: Tls,
-    timeout: Duration,
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = Conn;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Conn, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.tls.poll_ready(cx)
-    }
-
-    fn call(&mut self, dst: Uri) -> Self::Future {
-        let connecting = self.tls.call(dst);
-        let timeout = self.timeout;
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, connecting).await {
-                Ok(conn) => conn,
-                Err(_) => Err(Box::new(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "connect timed out",
-                )) as BoxError),
-            }
-        })
-    }
-}
-
-/// TCP to the upstream, or to the proxy that reaches it.
-#[derive(Clone)]
-struct Dialer {
-    http: HttpConnector,
-    proxies: Option<Arc<Matcher>>,
-}
-
-impl tower_service::Service<Uri> for Dialer {
-    type Response = Dialed;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Dialed, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, dst: Uri) -> Self::Future {
-        let mut http = self.http.clone();
-        let Some(proxy) = self.proxies.as_ref().and_then(|m| m.intercept(&dst)) else {
-            return Box::pin(async move {
-                let io = http.call(dst).await?;
-                Ok(Dialed { io, proxied: false })
-            });
-        };
-        let proxy_uri = proxy.uri().clone();
-        if proxy_uri.scheme() != Some(&http::uri::Scheme::HTTP) {
-            return Box::pin(async move { Err("only http:// proxies are supported".into()) });
-        }
-        if dst.scheme() == Some(&http::uri::Scheme::HTTPS) {
-            let mut tunnel =
-                hyper_util::client::legacy::connect::proxy::Tunnel::new(proxy_uri, http);
-            if let Some(auth) = proxy.basic_auth() {
-                tunnel = tunnel.with_auth(auth.clone());
-            }
-            Box::pin(async move {
-                let io = tunnel.call(dst).await?;
-                Ok(Dialed { io, proxied: false })
-            })
-        } else {
-            Box::pin(async move {
-                let io = http.call(proxy_uri).await?;
-                Ok(Dialed { io, proxied: true })
-            })
-        }
-    }
-}
-
-/// A TCP connection; `proxied` when it goes to an HTTP proxy that wants
-/// absolute-form request targets.
-struct Dialed {
-    io: TokioIo<TcpStream>,
-    proxied: bool,
-}
-
-impl Connection for Dialed {
-    fn connected(&self) -> Connected {
-        self.io.connected().proxy(self.proxied)
-    }
-}
-
-impl hyper::rt::Read for Dialed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for Dialed {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
 }
 
 /// A request body of one chunk with its exact length (the request's

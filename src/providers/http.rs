@@ -135,7 +135,9 @@ pub(crate) async fn read_body(upstream: &str, response: Response) -> Result<Byte
     {
         return Err(too_large(upstream));
     }
-    let capacity = response.content_length().unwrap_or(0) as usize;
+    // Sized by Content-Length, but no more than 1 MB ahead of the bytes
+    // themselves: the header alone must not make the proxy allocate.
+    let capacity = response.content_length().unwrap_or(0).min(1 << 20) as usize;
     let failed = |e: super::client::Error| super::errors::transport_error(upstream, &e);
     let mut body = response.bytes_stream();
     let Some(first) = body.next().await.transpose().map_err(failed)? else {

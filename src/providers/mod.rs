@@ -17,6 +17,7 @@
 
 mod claude;
 pub(crate) mod client;
+mod connect;
 pub(crate) mod errors;
 mod gemini;
 pub(crate) mod held_body;
