@@ -49,6 +49,12 @@ impl JsonText {
         &json[1..json.len() - 1]
     }
 
+    /// The literal of a decoded `text`: escaped once (a text without
+    /// characters to escape is copied between quotes).
+    pub fn from_text(text: &str) -> Result<JsonText, serde_json::Error> {
+        serde_json::value::to_raw_value(text).map(JsonText)
+    }
+
     /// `json` when it is one JSON string literal.
     pub fn from_json(json: String) -> Option<JsonText> {
         if !json.starts_with('"') {

@@ -10,12 +10,17 @@
 //! again. A fast answer costs nothing; a slow one costs one compression,
 //! tens of microseconds next to a wait of at least [`PACK_AFTER`].
 //!
-//! Packing frees memory only when the caller's copy is the last one, that
-//! is once hyper has written the body (the one-shot request body of
-//! [`super::http::build_request`] keeps no other); until then it is tried
-//! again after each [`PACK_AFTER`].
+//! Packing does not wait for hyper to finish writing the body: the
+//! caller's copy is dropped at once and hyper's own, if it still has one,
+//! goes once it is written. And when many bodies wait at once (more than
+//! [`PACK_AT_ONCE_ABOVE`], a burst of slow streams), a body is packed as
+//! soon as its wait starts: under such a burst the timer that would pack
+//! it fires late, behind every newer request the runtime is busy reading,
+//! and a thousand held Claude Code requests kept 30 MB of bodies unpacked.
+//! Below that the cost stays where it was: nothing for a fast answer.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +31,32 @@ use crate::error::ApiError;
 pub(crate) const PACK_AFTER: Duration = Duration::from_millis(50);
 /// Bodies smaller than this are held as they are.
 const PACK_MIN: usize = 4 * 1024;
+/// With more bodies than this waiting for answers at once, a body is packed
+/// when its wait starts instead of after [`PACK_AFTER`].
+pub(crate) const PACK_AT_ONCE_ABOVE: usize = 256;
+
+/// Bodies of the process waiting for an answer now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// One body counted in [`WAITING`] while it waits.
+struct Waiting {
+    /// Bodies that were waiting when this one started, itself excluded.
+    before: usize,
+}
+
+impl Waiting {
+    fn enter() -> Waiting {
+        Waiting {
+            before: WAITING.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// The packed form of a body, if it was packed.
 #[derive(Debug, Default)]
@@ -37,29 +68,28 @@ pub(crate) struct HeldBody {
 
 impl HeldBody {
     /// Awaits `fut` while `body` waits on it: once the wait passes
-    /// [`PACK_AFTER`], the body is packed and left empty. Call
-    /// [`HeldBody::restore`] before the body is read again.
+    /// [`PACK_AFTER`] (at once when more than [`PACK_AT_ONCE_ABOVE`] bodies
+    /// wait), the body is packed and left empty. Call [`HeldBody::restore`]
+    /// before the body is read again.
     pub(crate) async fn wait<F: Future>(&mut self, body: &mut Bytes, fut: F) -> F::Output {
+        let waiting = Waiting::enter();
         tokio::pin!(fut);
-        // Bounded by `fut`, whose wait FIRST_BYTE_TIMEOUT bounds: one try per
-        // PACK_AFTER until the body is packed or cannot be.
-        while self.packed.is_none() && !self.incompressible && body.len() >= PACK_MIN {
-            tokio::select! {
-                biased;
-                out = &mut fut => return out,
-                () = tokio::time::sleep(PACK_AFTER) => {}
+        if self.packed.is_none() && !self.incompressible && body.len() >= PACK_MIN {
+            if waiting.before < PACK_AT_ONCE_ABOVE {
+                tokio::select! {
+                    biased;
+                    out = &mut fut => return out,
+                    () = tokio::time::sleep(PACK_AFTER) => {}
+                }
             }
             self.pack(body);
         }
         fut.await
     }
 
-    /// Packs `body` if this is its only copy and packing saves at least a
-    /// quarter of it.
+    /// Packs `body` if packing saves at least a quarter of it. A copy hyper
+    /// is still writing stays valid; it is freed once written.
     fn pack(&mut self, body: &mut Bytes) {
-        if !body.is_unique() {
-            return;
-        }
         let packed = lz4_flex::block::compress_prepend_size(body);
         if packed.len() > body.len() / 4 * 3 {
             self.incompressible = true;
@@ -117,29 +147,19 @@ mod tests {
         assert_eq!(v, 7);
         assert!(!held.is_packed());
         assert_eq!(out.len(), original.len());
-        // Slow, but another copy is alive (the body is still being written):
-        // nothing is packed while it is.
+        // Slow, while another copy is alive (hyper still writing the
+        // body): packed all the same; the other copy stays whole.
         let writer = out.clone();
         let v = held
             .wait(&mut out, async {
                 tokio::time::sleep(PACK_AFTER * 3).await;
-                8
-            })
-            .await;
-        assert_eq!(v, 8);
-        assert!(!held.is_packed());
-        // The other copy is gone after the first PACK_AFTER: packed next try.
-        let v = held
-            .wait(&mut out, async move {
-                tokio::time::sleep(PACK_AFTER + PACK_AFTER / 2).await;
-                drop(writer);
-                tokio::time::sleep(PACK_AFTER * 2).await;
                 9
             })
             .await;
         assert_eq!(v, 9);
         assert!(held.is_packed());
         assert!(out.is_empty());
+        assert_eq!(writer, original);
         let packed = held.packed.as_ref().unwrap().len();
         assert!(
             packed < original.len() / 2,
@@ -147,6 +167,28 @@ mod tests {
             original.len()
         );
         held.restore(&mut out).unwrap();
+        assert!(!held.is_packed());
+        assert_eq!(out, original);
+    }
+
+    /// Under a burst (more than PACK_AT_ONCE_ABOVE bodies waiting) a body
+    /// is packed when its wait starts, before any time passes; when the
+    /// burst is over, the delay applies again.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_waiting_bodies_packs_each_at_once() {
+        let original = body();
+        let burst: Vec<Waiting> = (0..=PACK_AT_ONCE_ABOVE).map(|_| Waiting::enter()).collect();
+        let mut out = Bytes::from(original.to_vec());
+        let mut held = HeldBody::default();
+        let start = tokio::time::Instant::now();
+        held.wait(&mut out, std::future::ready(())).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(held.is_packed() && out.is_empty());
+        held.restore(&mut out).unwrap();
+        assert_eq!(out, original);
+        drop(burst);
+        let mut held = HeldBody::default();
+        held.wait(&mut out, std::future::ready(())).await;
         assert!(!held.is_packed());
         assert_eq!(out, original);
     }

@@ -9,41 +9,48 @@ use serde_json::value::RawValue;
 use super::{Content, ContentBlock};
 use crate::protocol::text::JsonText;
 
-/// A string is kept raw ([`JsonText`]); an array is read from the raw value
-/// block by block. (A visitor would only ever see the string decoded.)
+/// One pass over the value: an array is read block by block as it is
+/// scanned, a string becomes a [`JsonText`]. (Capturing the value raw first
+/// and parsing it again scanned every content array twice, and a
+/// `tool_result`'s content three times: most of a Claude Code request's
+/// parse.) A string without escapes arrives borrowed and is kept
+/// byte-for-byte; one with escapes arrives decoded and is escaped again,
+/// which gives the same text, though not always the same escapes.
 impl<'de> Deserialize<'de> for Content {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        match raw.get().as_bytes().first() {
-            Some(b'"') => JsonText::from_raw(raw).map(Content::Text),
-            Some(b'[') => blocks(raw.get()).map(Content::Blocks),
-            Some(b'n') => Ok(Content::Blocks(Vec::new())),
-            _ => Err(de::Error::invalid_type(
-                de::Unexpected::Other("a value that is neither a string nor an array"),
-                &"a string or an array of content blocks",
-            )),
-        }
+        d.deserialize_any(ContentVisitor)
     }
 }
 
-/// The blocks of a content array. An error names the block (`[2].text: …`,
-/// which the request's error message appends to the field's path) without
-/// the position inside the array, which would not be the body's.
-fn blocks<E: de::Error>(json: &str) -> Result<Vec<ContentBlock>, E> {
-    if let Ok(blocks) = serde_json::from_str(json) {
-        return Ok(blocks);
+struct ContentVisitor;
+
+impl<'de> de::Visitor<'de> for ContentVisitor {
+    type Value = Content;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or an array of content blocks")
     }
-    let de = &mut serde_json::Deserializer::from_str(json);
-    let err = match serde_path_to_error::deserialize::<_, Vec<ContentBlock>>(de) {
-        Ok(blocks) => return Ok(blocks),
-        Err(e) => e,
-    };
-    let path = err.path().to_string();
-    let inner = err.into_inner();
-    let full = inner.to_string();
-    let at = format!(" at line {} column {}", inner.line(), inner.column());
-    let msg = full.strip_suffix(&at).unwrap_or(&full);
-    Err(E::custom(format!("{path}: {msg}")))
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Content, E> {
+        JsonText::from_text(s).map(Content::Text).map_err(E::custom)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Content, E> {
+        Ok(Content::Blocks(Vec::new()))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Content, E> {
+        Ok(Content::Blocks(Vec::new()))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+        // Bounded by the array the parser reads.
+        let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(block) = seq.next_element::<ContentBlock>()? {
+            blocks.push(block);
+        }
+        Ok(Content::Blocks(blocks))
+    }
 }
 
 /// Flat view of a block on the wire; every block type's fields are optional
