@@ -249,7 +249,7 @@ pub(crate) async fn send_through_key(
         let status = response.status().as_u16();
         if response.status().is_success() {
             let opened = up.provider.open(name, out.stream, response, deadline);
-            return match held.wait(&mut out.body, opened).await {
+            return match Box::pin(held.wait(&mut out.body, opened)).await {
                 Ok(answer) => Ok((out, answer)),
                 Err(err) => Err(scrub_key(err, api_key)),
             };
@@ -330,7 +330,7 @@ async fn attempt_keys(
                 })?;
         let response = match outcome {
             Err(_) => {
-                up.keys.mark_failure(i, KeyFailure::Unavailable).await;
+                Box::pin(up.keys.mark_failure(i, KeyFailure::Unavailable)).await;
                 record_key_failure(name, "timeout");
                 tracing::warn!(upstream = %name, key = %key, "no response within FIRST_BYTE_TIMEOUT; trying next key");
                 last_error = Some(ApiError::timeout(format!(
@@ -340,7 +340,7 @@ async fn attempt_keys(
                 continue;
             }
             Ok(Err(e)) => {
-                up.keys.mark_failure(i, KeyFailure::Unavailable).await;
+                Box::pin(up.keys.mark_failure(i, KeyFailure::Unavailable)).await;
                 record_key_failure(name, "connection");
                 let err = transport_error(name, &e);
                 tracing::warn!(upstream = %name, key = %key, error = %err.message, "upstream request failed; trying next key");
@@ -351,8 +351,12 @@ async fn attempt_keys(
         };
         let status = response.status().as_u16();
         if response.status().is_success() {
+            // Boxed, like the key bookkeeping below: these states are
+            // reached after the headers arrive, and unboxed they would size
+            // the request's whole future (6 KB of the 10.6 KB it was) for
+            // the time the upstream takes to answer.
             let opened = up.provider.open(name, out.stream, response, deadline);
-            match held.wait(&mut out.body, opened).await {
+            match Box::pin(held.wait(&mut out.body, opened)).await {
                 Ok(answer) => {
                     up.keys.mark_success(i).await;
                     return Ok(Attempted {
@@ -362,7 +366,7 @@ async fn attempt_keys(
                     });
                 }
                 Err(err) => {
-                    up.keys.mark_failure(i, KeyFailure::Unavailable).await;
+                    Box::pin(up.keys.mark_failure(i, KeyFailure::Unavailable)).await;
                     record_key_failure(name, "stream");
                     tracing::warn!(upstream = %name, key = %key, error = %err.message, "stream failed before any content; trying next key");
                     last_error = Some(scrub_key(err, key));
@@ -375,7 +379,7 @@ async fn attempt_keys(
         let body = read_limited(response, MAX_ERROR_BODY).await;
         match classify(name, status, &body, retry_after, location.as_deref()) {
             Verdict::NextKey(failure, err) => {
-                up.keys.mark_failure(i, failure).await;
+                Box::pin(up.keys.mark_failure(i, failure)).await;
                 record_key_failure(
                     name,
                     match failure {

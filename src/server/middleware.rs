@@ -33,7 +33,10 @@ pub(crate) async fn api_gate(
     req.extensions_mut().insert(RequestId(rid.clone()));
     // STORE_BODIES: the bodies are stored with the request's row.
     let bodies = crate::store::bodies::BodyCapture::start(&state, &rid, &mut req);
-    let mut resp = match admit(&state, &mut req).await {
+    // Boxed: the checks' state (3.7 KB, Redis calls included in fleet mode)
+    // would otherwise stay allocated with this future while the handler
+    // waits on the upstream.
+    let mut resp = match Box::pin(admit(&state, &mut req)).await {
         Ok(()) => next.run(req).await,
         Err(refused) => refused,
     };
