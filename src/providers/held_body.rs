@@ -12,12 +12,14 @@
 //!
 //! Packing does not wait for hyper to finish writing the body: the
 //! caller's copy is dropped at once and hyper's own, if it still has one,
-//! goes once it is written. And when many bodies wait at once (more than
-//! [`PACK_AT_ONCE_ABOVE`], a burst of slow streams), a body is packed as
-//! soon as its wait starts: under such a burst the timer that would pack
-//! it fires late, behind every newer request the runtime is busy reading,
-//! and a thousand held Claude Code requests kept 30 MB of bodies unpacked.
-//! Below that the cost stays where it was: nothing for a fast answer.
+//! goes once it is written. And the unpacked bodies waiting at once are
+//! kept within [`UNPACKED_BUDGET`]: beyond it (a burst of slow streams) a
+//! body is packed as soon as its wait starts. Under such a burst the timer
+//! that would pack it fires late, behind every newer request the runtime is
+//! busy reading, and a thousand held Claude Code requests kept 30 MB of
+//! bodies unpacked at the heap's peak (heaptrack). Within the budget the
+//! cost stays where it was: nothing for a fast answer (64 Claude Code
+//! requests in flight hold 3.5 MB).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,30 +33,34 @@ use crate::error::ApiError;
 pub(crate) const PACK_AFTER: Duration = Duration::from_millis(50);
 /// Bodies smaller than this are held as they are.
 const PACK_MIN: usize = 4 * 1024;
-/// With more bodies than this waiting for answers at once, a body is packed
-/// when its wait starts instead of after [`PACK_AFTER`].
-pub(crate) const PACK_AT_ONCE_ABOVE: usize = 256;
+/// Most bytes of unpacked bodies that may wait for answers at once; a body
+/// that would go beyond it is packed when its wait starts instead of after
+/// [`PACK_AFTER`].
+pub(crate) const UNPACKED_BUDGET: usize = 8 << 20;
 
-/// Bodies of the process waiting for an answer now.
-static WAITING: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of the process's unpacked bodies waiting for an answer now.
+static UNPACKED: AtomicUsize = AtomicUsize::new(0);
 
-/// One body counted in [`WAITING`] while it waits.
-struct Waiting {
-    /// Bodies that were waiting when this one started, itself excluded.
-    before: usize,
+/// One unpacked body's bytes counted in [`UNPACKED`] while it waits so.
+struct Unpacked {
+    len: usize,
+    /// Whether the budget held it.
+    within: bool,
 }
 
-impl Waiting {
-    fn enter() -> Waiting {
-        Waiting {
-            before: WAITING.fetch_add(1, Ordering::Relaxed),
+impl Unpacked {
+    fn enter(len: usize) -> Unpacked {
+        let before = UNPACKED.fetch_add(len, Ordering::Relaxed);
+        Unpacked {
+            len,
+            within: before.saturating_add(len) <= UNPACKED_BUDGET,
         }
     }
 }
 
-impl Drop for Waiting {
+impl Drop for Unpacked {
     fn drop(&mut self) {
-        WAITING.fetch_sub(1, Ordering::Relaxed);
+        UNPACKED.fetch_sub(self.len, Ordering::Relaxed);
     }
 }
 
@@ -68,14 +74,14 @@ pub(crate) struct HeldBody {
 
 impl HeldBody {
     /// Awaits `fut` while `body` waits on it: once the wait passes
-    /// [`PACK_AFTER`] (at once when more than [`PACK_AT_ONCE_ABOVE`] bodies
-    /// wait), the body is packed and left empty. Call [`HeldBody::restore`]
-    /// before the body is read again.
+    /// [`PACK_AFTER`] (at once beyond [`UNPACKED_BUDGET`]), the body is
+    /// packed and left empty. Call [`HeldBody::restore`] before the body is
+    /// read again.
     pub(crate) async fn wait<F: Future>(&mut self, body: &mut Bytes, fut: F) -> F::Output {
-        let waiting = Waiting::enter();
         tokio::pin!(fut);
         if self.packed.is_none() && !self.incompressible && body.len() >= PACK_MIN {
-            if waiting.before < PACK_AT_ONCE_ABOVE {
+            let unpacked = Unpacked::enter(body.len());
+            if unpacked.within {
                 tokio::select! {
                     biased;
                     out = &mut fut => return out,
@@ -171,13 +177,13 @@ mod tests {
         assert_eq!(out, original);
     }
 
-    /// Under a burst (more than PACK_AT_ONCE_ABOVE bodies waiting) a body
-    /// is packed when its wait starts, before any time passes; when the
-    /// burst is over, the delay applies again.
+    /// Under a burst (unpacked bodies beyond UNPACKED_BUDGET waiting) a
+    /// body is packed when its wait starts, before any time passes; when
+    /// the burst is over, the delay applies again.
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_waiting_bodies_packs_each_at_once() {
         let original = body();
-        let burst: Vec<Waiting> = (0..=PACK_AT_ONCE_ABOVE).map(|_| Waiting::enter()).collect();
+        let burst = Unpacked::enter(UNPACKED_BUDGET);
         let mut out = Bytes::from(original.to_vec());
         let mut held = HeldBody::default();
         let start = tokio::time::Instant::now();
